@@ -1,0 +1,85 @@
+import CSnappy
+
+/// Snappy block format (not the framed format), as remote write and remote read use it.
+///
+/// Decompression reads the uncompressed length that the block declares and checks it against the
+/// caller's limit before it allocates anything, so a small body that claims gigabytes costs nothing.
+/// This is what VictoriaMetrics' `lib/encoding/snappy` and Thanos' receive handler do.
+public enum Snappy {
+    /// The uncompressed length a block declares in its varint header. Not trusted: `decompress` checks
+    /// it against its limit, and libsnappy checks the block against it.
+    public static func declaredLength(_ block: UnsafeRawBufferPointer) throws(CodecError) -> Int {
+        guard let base = block.baseAddress, block.count > 0 else {
+            throw CodecError(.snappyCorrupt, "empty snappy block")
+        }
+        var length = 0
+        let status = snappy_uncompressed_length(base.assumingMemoryBound(to: CChar.self), block.count, &length)
+        guard status == SNAPPY_OK else {
+            throw CodecError(.snappyCorrupt, "snappy block has no valid length header")
+        }
+        return length
+    }
+
+    /// Decompresses `block` into `output`, replacing its contents.
+    ///
+    /// - Throws: `.sizeLimitExceeded` when the declared length passes `limit` (checked before
+    ///   allocating), `.snappyCorrupt` when the block is malformed.
+    public static func decompress(
+        _ block: UnsafeRawBufferPointer,
+        into output: ByteScratch,
+        limit: Int
+    ) throws(CodecError) {
+        let length = try declaredLength(block)
+        guard length <= limit else {
+            throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(limit) bytes")
+        }
+        output.reset(minimumCapacity: length)
+        guard length > 0 else { return }
+        var written = length
+        let status = snappy_uncompress(
+            block.baseAddress!.assumingMemoryBound(to: CChar.self), block.count,
+            output.unsafeTail.baseAddress!.assumingMemoryBound(to: CChar.self), &written
+        )
+        guard status == SNAPPY_OK, written == length else {
+            throw CodecError(.snappyCorrupt, "snappy block is corrupt")
+        }
+        output.unsafeAdvance(written)
+    }
+
+    /// The largest block `compress` can produce for `length` input bytes.
+    public static func maxCompressedLength(_ length: Int) -> Int {
+        snappy_max_compressed_length(length)
+    }
+
+    /// Compresses `input` and appends the block to `output`.
+    public static func compress(_ input: UnsafeRawBufferPointer, appendingTo output: ByteScratch) {
+        let bound = snappy_max_compressed_length(input.count)
+        output.reserve(extra: bound)
+        var written = bound
+        // An empty input still yields a valid one-byte block (its length header).
+        let empty: CChar = 0
+        let status = withUnsafePointer(to: empty) { emptyPointer in
+            snappy_compress(
+                input.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyPointer, input.count,
+                output.unsafeTail.baseAddress!.assumingMemoryBound(to: CChar.self), &written
+            )
+        }
+        // snappy_compress fails only when the output is smaller than max_compressed_length.
+        precondition(status == SNAPPY_OK, "snappy_compress failed with an adequate buffer")
+        output.unsafeAdvance(written)
+    }
+
+    /// Convenience for tests and cold paths.
+    public static func compress(_ input: [UInt8]) -> [UInt8] {
+        let scratch = ByteScratch(capacity: maxCompressedLength(input.count))
+        input.withUnsafeBytes { compress($0, appendingTo: scratch) }
+        return scratch.toArray()
+    }
+
+    /// Convenience for tests and cold paths.
+    public static func decompress(_ block: [UInt8], limit: Int) throws(CodecError) -> [UInt8] {
+        let scratch = ByteScratch(capacity: 0)
+        try block.withBytes { (raw) throws(CodecError) in try decompress(raw, into: scratch, limit: limit) }
+        return scratch.toArray()
+    }
+}

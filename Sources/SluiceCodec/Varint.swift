@@ -1,0 +1,56 @@
+/// Protobuf-style base-128 varints, used by frame headers and the zero-copy scanner.
+public enum Varint {
+    /// Bytes `value` takes as a uvarint.
+    @inlinable
+    public static func size(_ value: UInt64) -> Int {
+        // 1 + floor(log128(value)), with 0 taking one byte.
+        (64 - (value | 1).leadingZeroBitCount + 6) / 7
+    }
+
+    /// Appends `value` as a uvarint.
+    @inlinable
+    public static func append(_ value: UInt64, to output: ByteScratch) {
+        output.reserve(extra: 10)
+        output.appendUnsafe { tail in
+            var v = value
+            var i = 0
+            while v >= 0x80 {
+                tail[i] = UInt8(truncatingIfNeeded: v) | 0x80
+                v >>= 7
+                i += 1
+            }
+            tail[i] = UInt8(v)
+            return i + 1
+        }
+    }
+
+    /// Reads a uvarint at `offset`, advancing it. Returns nil when the input ends first.
+    ///
+    /// - Throws: `.protobufInvalid` for a varint longer than 10 bytes or overflowing 64 bits.
+    @inlinable
+    public static func read(
+        _ bytes: UnsafeRawBufferPointer,
+        at offset: inout Int
+    ) throws(CodecError) -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var i = offset
+        while i < bytes.count {
+            let byte = bytes[i]
+            i += 1
+            if shift == 63 && byte > 1 {
+                throw CodecError(.protobufInvalid, "varint overflows 64 bits")
+            }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 {
+                offset = i
+                return result
+            }
+            shift += 7
+            if shift > 63 {
+                throw CodecError(.protobufInvalid, "varint longer than 10 bytes")
+            }
+        }
+        return nil
+    }
+}
