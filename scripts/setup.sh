@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Sluice needs, only those missing. Run as root (or with sudo on PATH).
+#
+#   scripts/setup.sh          build dependencies: libsnappy, libprotobuf-c, protoc-c
+#   scripts/setup.sh --test   also the real peers the tests run against
+set -euo pipefail
+
+packages=(libsnappy-dev libprotobuf-c-dev protobuf-c-compiler pkg-config)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(prometheus victoria-metrics prometheus-node-exporter curl)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+# The Debian packages of prometheus and friends try to start their services; a policy-rc.d that
+# refuses keeps them stopped (tests start their own on loopback).
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
