@@ -1,0 +1,29 @@
+// swift-tools-version: 6.1
+//
+// Sluice's benchmarks, a package of its own over the main one (like swift-nio's Benchmarks/), so the
+// main build never pulls in package-benchmark. Run them with Benchmarks/run.sh.
+import Foundation
+import PackageDescription
+
+// A path dependency's identity is its directory's name, which depends on where Sluice is cloned.
+let sluice = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
+
+let package = Package(
+    name: "sluice-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "CodecBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "SluiceCodec", package: sluice),
+            ],
+            path: "Benchmarks/CodecBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
