@@ -2,7 +2,9 @@
 //
 // Floating-point fields compare by bit pattern: the stale marker is a NaN with bits
 // 0x7ff0000000000002, and a decode-encode round trip must keep it and every other NaN payload exact.
-// Nothing in this module does arithmetic on sample values.
+// Nothing in this module does arithmetic on sample values. The one value the wire format itself
+// cannot carry is -0.0: proto3 omits a double equal to zero, in gogoproto (`m.Value != 0`) as in
+// libprotobuf-c, so it arrives as +0.0, exactly as Prometheus' own encoder sends it.
 
 /// One label pair.
 public struct Label: Hashable, Sendable, Comparable, CustomStringConvertible {
