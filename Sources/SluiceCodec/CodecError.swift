@@ -12,6 +12,7 @@ public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
             case truncated
             case checksumMismatch
             case chunkCorrupt
+            case invalidSeries
         }
 
         private let base: Base
@@ -29,6 +30,9 @@ public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let checksumMismatch = Code(.checksumMismatch)
         /// A TSDB chunk is malformed.
         public static let chunkCorrupt = Code(.chunkCorrupt)
+        /// A series breaks the remote-write rules or a per-series limit: bad, unsorted or duplicate
+        /// labels, a missing metric name. Maps to 400 at the edge.
+        public static let invalidSeries = Code(.invalidSeries)
 
         public var description: String { base.rawValue }
     }

@@ -53,20 +53,25 @@ public enum Snappy {
 
     /// Compresses `input` and appends the block to `output`.
     public static func compress(_ input: UnsafeRawBufferPointer, appendingTo output: ByteScratch) {
-        let bound = snappy_max_compressed_length(input.count)
-        output.reserve(extra: bound)
-        var written = bound
+        output.reserve(extra: snappy_max_compressed_length(input.count))
         // An empty input still yields a valid one-byte block (its length header).
+        output.appendUnsafe { tail in compress(input, into: tail) }
+    }
+
+    /// Compresses `input` into `output`, which must hold at least `maxCompressedLength(input.count)`
+    /// bytes, and returns the bytes written. Lets callers compress straight into a network buffer.
+    public static func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(output.count >= snappy_max_compressed_length(input.count), "snappy output buffer too small")
+        var written = output.count
         let empty: CChar = 0
         let status = withUnsafePointer(to: empty) { emptyPointer in
             snappy_compress(
                 input.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyPointer, input.count,
-                output.unsafeTail.baseAddress!.assumingMemoryBound(to: CChar.self), &written
+                output.baseAddress!.assumingMemoryBound(to: CChar.self), &written
             )
         }
-        // snappy_compress fails only when the output is smaller than max_compressed_length.
         precondition(status == SNAPPY_OK, "snappy_compress failed with an adequate buffer")
-        output.unsafeAdvance(written)
+        return written
     }
 
     /// Convenience for tests and cold paths.

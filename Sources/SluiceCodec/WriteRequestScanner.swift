@@ -1,0 +1,340 @@
+/// Walks a remote-write 1.0 body in place, validating each series and handing out byte ranges, so the
+/// insert hot path never builds messages: a forwarded request is assembled from the original
+/// `TimeSeries` bytes.
+///
+/// It checks what the remote-write spec and Prometheus' receiver require of every series (a metric
+/// name, non-empty label names and values, names sorted and unique, valid characters) plus Mimir-style
+/// limits, and the wire structure of everything it skips. It agrees with `MessageCodec` on every body
+/// that decodes (see WriteRequestScannerTests); it is stricter in one way: a label containing a NUL
+/// byte is rejected, because libprotobuf-c's C strings would silently truncate it.
+///
+/// One scanner per worker: it reuses its label buffer and is not `Sendable`.
+public final class WriteRequestScanner {
+    /// Mimir's defaults.
+    public struct Limits: Sendable, Hashable {
+        public var maxLabelNamesPerSeries: Int = 30
+        public var maxLabelNameLength: Int = 1024
+        public var maxLabelValueLength: Int = 2048
+        /// 0 means no limit.
+        public var maxSeriesPerRequest: Int = 0
+
+        public init() {}
+    }
+
+    /// One label pair, as ranges into the body.
+    public struct LabelRange: Sendable, Hashable {
+        /// The whole `labels` field inside the series: tag, length and message. Lets a forwarder
+        /// splice a label in or out without re-encoding the rest.
+        public var field: Range<Int>
+        public var name: Range<Int>
+        public var value: Range<Int>
+    }
+
+    /// One validated series. `labels` is only valid inside the visitor call.
+    public struct Series {
+        /// The `TimeSeries` message bytes, without its field tag and length.
+        public var message: Range<Int>
+        public var labels: ArraySlice<LabelRange>
+        public var samples: Int
+        public var exemplars: Int
+        public var histograms: Int
+    }
+
+    /// What a whole body held.
+    public struct Summary: Sendable, Hashable {
+        public var series = 0
+        public var samples = 0
+        public var exemplars = 0
+        public var histograms = 0
+        /// `MetricMetadata` messages, without tag and length, in body order.
+        public var metadata: [Range<Int>] = []
+    }
+
+    public var limits: Limits
+    private var labels: [LabelRange] = []
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+        labels.reserveCapacity(64)
+    }
+
+    /// Scans `body` (already snappy-decompressed), calling `visit` once per series in order.
+    ///
+    /// - Throws: `.protobufInvalid` for a malformed body, `.invalidSeries` for the first series that
+    ///   breaks a rule; nothing is partially valid.
+    public func scan(
+        _ body: UnsafeRawBufferPointer,
+        _ visit: (borrowing Series) throws(CodecError) -> Void
+    ) throws(CodecError) -> Summary {
+        var summary = Summary()
+        var reader = ProtobufReader(body)
+        while let (field, wireType) = try reader.nextKey() {
+            switch (field, wireType) {
+            case (1, .lengthDelimited):
+                let message = try reader.readLengthDelimited()
+                summary.series += 1
+                if limits.maxSeriesPerRequest > 0, summary.series > limits.maxSeriesPerRequest {
+                    throw CodecError(.invalidSeries, "request has more than \(limits.maxSeriesPerRequest) series")
+                }
+                let series = try scanSeries(body, message)
+                summary.samples += series.samples
+                summary.exemplars += series.exemplars
+                summary.histograms += series.histograms
+                try visit(series)
+            case (3, .lengthDelimited):
+                let message = try reader.readLengthDelimited()
+                try ProtobufReader.validateMessage(body, message)
+                summary.metadata.append(message)
+            default:
+                try reader.skip(wireType)
+            }
+        }
+        return summary
+    }
+
+    private func scanSeries(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> Series {
+        labels.removeAll(keepingCapacity: true)
+        var samples = 0
+        var exemplars = 0
+        var histograms = 0
+        var reader = ProtobufReader(body, message)
+        var fieldStart = reader.offset
+        while let (field, wireType) = try reader.nextKey() {
+            defer { fieldStart = reader.offset }
+            switch (field, wireType) {
+            case (1, .lengthDelimited):
+                let labelMessage = try reader.readLengthDelimited()
+                var label = try scanLabel(body, labelMessage)
+                label.field = fieldStart..<labelMessage.upperBound
+                labels.append(label)
+            case (2, .lengthDelimited):
+                try ProtobufReader.validateSample(body, try reader.readLengthDelimited())
+                samples += 1
+            case (3, .lengthDelimited):
+                try ProtobufReader.validateMessage(body, try reader.readLengthDelimited())
+                exemplars += 1
+            case (4, .lengthDelimited):
+                try ProtobufReader.validateMessage(body, try reader.readLengthDelimited())
+                histograms += 1
+            case (1...4, _):
+                throw CodecError(.protobufInvalid, "TimeSeries field \(field) has the wrong wire type")
+            default:
+                try reader.skip(wireType)
+            }
+        }
+        try validateLabels(body)
+        return Series(message: message, labels: labels[...], samples: samples, exemplars: exemplars, histograms: histograms)
+    }
+
+    private func scanLabel(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> LabelRange {
+        var name = message.lowerBound..<message.lowerBound
+        var value = message.lowerBound..<message.lowerBound
+        var reader = ProtobufReader(body, message)
+        while let (field, wireType) = try reader.nextKey() {
+            switch (field, wireType) {
+            case (1, .lengthDelimited): name = try reader.readLengthDelimited()
+            case (2, .lengthDelimited): value = try reader.readLengthDelimited()
+            case (1...2, _): throw CodecError(.protobufInvalid, "Label field \(field) has the wrong wire type")
+            default: try reader.skip(wireType)
+            }
+        }
+        return LabelRange(field: message, name: name, value: value)
+    }
+
+    private func validateLabels(_ body: UnsafeRawBufferPointer) throws(CodecError) {
+        guard labels.count <= limits.maxLabelNamesPerSeries else {
+            throw CodecError(.invalidSeries, "series has \(labels.count) labels, more than the limit of \(limits.maxLabelNamesPerSeries)")
+        }
+        var previous: Range<Int>? = nil
+        var hasName = false
+        for label in labels {
+            let name = UnsafeRawBufferPointer(rebasing: body[label.name])
+            let value = UnsafeRawBufferPointer(rebasing: body[label.value])
+            guard !name.isEmpty else { throw CodecError(.invalidSeries, "series has a label with an empty name") }
+            guard name.count <= limits.maxLabelNameLength else {
+                throw CodecError(.invalidSeries, "label name longer than \(limits.maxLabelNameLength) bytes")
+            }
+            guard Self.isValidLabelName(name) else {
+                throw CodecError(.invalidSeries, "invalid label name \"\(Self.printable(name))\"")
+            }
+            guard !value.isEmpty else {
+                throw CodecError(.invalidSeries, "label \(Self.printable(name)) has an empty value")
+            }
+            guard value.count <= limits.maxLabelValueLength else {
+                throw CodecError(.invalidSeries, "value of label \(Self.printable(name)) longer than \(limits.maxLabelValueLength) bytes")
+            }
+            guard Self.isValidLabelValue(value) else {
+                throw CodecError(.invalidSeries, "value of label \(Self.printable(name)) is not valid UTF-8 or holds a NUL byte")
+            }
+            if let previous {
+                let order = Self.compare(UnsafeRawBufferPointer(rebasing: body[previous]), name)
+                if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
+                if order > 0 { throw CodecError(.invalidSeries, "labels are not sorted by name at \(Self.printable(name))") }
+            }
+            if name.elementsEqual(Self.metricNameLabel) {
+                guard Self.isValidMetricName(value) else {
+                    throw CodecError(.invalidSeries, "invalid metric name \"\(Self.printable(value))\"")
+                }
+                hasName = true
+            }
+            previous = label.name
+        }
+        guard hasName else { throw CodecError(.invalidSeries, "series has no __name__ label") }
+    }
+
+    static let metricNameLabel: [UInt8] = Array("__name__".utf8)
+
+    /// Prometheus' legacy rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
+    @inline(__always)
+    static func isValidLabelName(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for (i, byte) in bytes.enumerated() {
+            let letter = (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
+            let digit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+            guard letter || byte == UInt8(ascii: "_") || (digit && i > 0) else { return false }
+        }
+        return true
+    }
+
+    /// Prometheus' legacy rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    static func isValidMetricName(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        for (i, byte) in bytes.enumerated() {
+            let letter = (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
+            let digit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+            guard letter || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":") || (digit && i > 0) else { return false }
+        }
+        return !bytes.isEmpty
+    }
+
+    /// UTF-8 without NUL. ASCII, the common case, is checked without decoding.
+    @inline(__always)
+    static func isValidLabelValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var ascii = true
+        for byte in bytes {
+            if byte == 0 { return false }
+            if byte >= 0x80 { ascii = false }
+        }
+        if ascii { return true }
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
+    @inline(__always)
+    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let n = min(a.count, b.count)
+        if n > 0 {
+            let c = memcmp(a.baseAddress!, b.baseAddress!, n)
+            if c != 0 { return Int(c) }
+        }
+        return a.count - b.count
+    }
+
+    /// A label for an error message: at most 64 bytes, invalid UTF-8 replaced, quotes escaped.
+    static func printable(_ bytes: UnsafeRawBufferPointer) -> String {
+        let text = String(decoding: bytes.prefix(64), as: UTF8.self)
+        return text.unicodeScalars.map { $0.value < 0x20 || $0 == "\"" ? "?" : String($0) }.joined()
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A cursor over protobuf wire format that trusts no length prefix.
+struct ProtobufReader {
+    enum WireType: UInt8 {
+        case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
+    }
+
+    let bytes: UnsafeRawBufferPointer
+    var offset: Int
+    let end: Int
+
+    init(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>? = nil) {
+        self.bytes = bytes
+        self.offset = range?.lowerBound ?? 0
+        self.end = range?.upperBound ?? bytes.count
+    }
+
+    /// The next field number and wire type, or nil at the end of the message.
+    @inline(__always)
+    mutating func nextKey() throws(CodecError) -> (UInt64, WireType)? {
+        guard offset < end else { return nil }
+        let key = try readVarint()
+        guard let wireType = WireType(rawValue: UInt8(key & 7)), key >> 3 != 0 else {
+            throw CodecError(.protobufInvalid, "invalid field key \(key)")
+        }
+        return (key >> 3, wireType)
+    }
+
+    @inline(__always)
+    mutating func readVarint() throws(CodecError) -> UInt64 {
+        // Fast path: one byte.
+        if offset < end, bytes[offset] < 0x80 {
+            defer { offset += 1 }
+            return UInt64(bytes[offset])
+        }
+        let window = UnsafeRawBufferPointer(rebasing: bytes[..<end])
+        guard let value = try Varint.read(window, at: &offset) else {
+            throw CodecError(.protobufInvalid, "message ends inside a varint")
+        }
+        return value
+    }
+
+    @inline(__always)
+    mutating func readLengthDelimited() throws(CodecError) -> Range<Int> {
+        let length = try readVarint()
+        guard length <= UInt64(end - offset) else {
+            throw CodecError(.protobufInvalid, "length \(length) runs past the end of the message")
+        }
+        let start = offset
+        offset += Int(length)
+        return start..<offset
+    }
+
+    mutating func skip(_ wireType: WireType) throws(CodecError) {
+        switch wireType {
+        case .varint: _ = try readVarint()
+        case .fixed64: try advance(8)
+        case .fixed32: try advance(4)
+        case .lengthDelimited: _ = try readLengthDelimited()
+        case .startGroup, .endGroup: throw CodecError(.protobufInvalid, "groups are not allowed in proto3")
+        }
+    }
+
+    @inline(__always)
+    mutating func advance(_ n: Int) throws(CodecError) {
+        guard end - offset >= n else { throw CodecError(.protobufInvalid, "message ends inside a fixed-width field") }
+        offset += n
+    }
+
+    /// A `Sample`: value (double, field 1) and timestamp (int64, field 2), checked as libprotobuf-c would.
+    static func validateSample(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(CodecError) {
+        var reader = ProtobufReader(bytes, range)
+        while let (field, wireType) = try reader.nextKey() {
+            switch (field, wireType) {
+            case (1, .fixed64), (2, .varint): try reader.skip(wireType)
+            case (1...2, _): throw CodecError(.protobufInvalid, "Sample field \(field) has the wrong wire type")
+            default: try reader.skip(wireType)
+            }
+        }
+    }
+
+    /// Checks that `range` parses as a message one level deep: every key valid, every length inside.
+    static func validateMessage(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(CodecError) {
+        var reader = ProtobufReader(bytes, range)
+        while let (_, wireType) = try reader.nextKey() {
+            try reader.skip(wireType)
+        }
+    }
+}

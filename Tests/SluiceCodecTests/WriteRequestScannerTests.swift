@@ -1,0 +1,154 @@
+import Testing
+@testable import SluiceCodec
+
+@Suite struct WriteRequestScannerTests {
+    /// Scans `request`'s encoding and returns the series' label sets and counts.
+    static func scan(
+        _ bytes: [UInt8], limits: WriteRequestScanner.Limits = .init(), decodeEachSeries: Bool = false
+    ) throws(CodecError) -> (WriteRequestScanner.Summary, [[Label]]) {
+        let codec = MessageCodec()
+        let scanner = WriteRequestScanner(limits: limits)
+        var labelSets: [[Label]] = []
+        let summary = try bytes.withBytes { (raw) throws(CodecError) in
+            try scanner.scan(raw) { (series) throws(CodecError) in
+                labelSets.append(series.labels.map { label in
+                    Label(
+                        name: String(decoding: UnsafeRawBufferPointer(rebasing: raw[label.name]), as: UTF8.self),
+                        value: String(decoding: UnsafeRawBufferPointer(rebasing: raw[label.value]), as: UTF8.self)
+                    )
+                })
+                guard decodeEachSeries else { return }
+                // The series bytes alone decode as the same series.
+                var one: [UInt8] = [0x0A]
+                var n = series.message.count
+                while n >= 0x80 { one.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+                one.append(UInt8(n))
+                one += raw[series.message]
+                let decoded = try codec.decodeWriteRequest(one)
+                #expect(decoded.timeseries.count == 1)
+                #expect(decoded.timeseries.first?.samples.count == series.samples)
+            }
+        }
+        return (summary, labelSets)
+    }
+
+    static func encode(_ request: WriteRequest) -> [UInt8] {
+        MessageCodec().encoded { $0.encode(request, appendingTo: $1) }
+    }
+
+    @Test(arguments: Fixtures.remoteWrite)
+    func agreesWithTheFullDecoder(_ body: Fixtures.Body) throws {
+        let protobuf = try Snappy.decompress(body.bytes, limit: 32 << 20)
+        let request = try MessageCodec().decodeWriteRequest(protobuf)
+        let (summary, labelSets) = try Self.scan(protobuf, decodeEachSeries: true)
+        #expect(summary.series == request.timeseries.count)
+        #expect(summary.samples == request.sampleCount)
+        #expect(summary.exemplars == request.exemplarCount)
+        #expect(summary.histograms == request.histogramCount)
+        #expect(labelSets == request.timeseries.map(\.labels))
+    }
+
+    @Test(arguments: Fixtures.remoteWrite)
+    func truncatedBodiesNeverPassWhereTheDecoderFails(_ body: Fixtures.Body) throws {
+        let protobuf = try Snappy.decompress(body.bytes, limit: 32 << 20)
+        let codec = MessageCodec()
+        // Every 97th cut, to keep the debug run short; each either fails in both or passes in both.
+        for cut in stride(from: 0, to: protobuf.count, by: 97) {
+            let prefix = Array(protobuf[..<cut])
+            let decoded = try? codec.decodeWriteRequest(prefix)
+            let scanned = try? Self.scan(prefix)
+            if let decoded, let scanned {
+                #expect(scanned.0.series == decoded.timeseries.count)
+            } else if decoded == nil {
+                #expect(scanned == nil, "scanner accepted a body cut at \(cut) that the decoder rejects")
+            }
+        }
+    }
+
+    static let up = Label(name: "__name__", value: "up")
+
+    static func series(_ labels: [Label]) -> [UInt8] {
+        encode(WriteRequest(timeseries: [TimeSeries(labels: labels, samples: [Sample(timestamp: 1, value: 1)])]))
+    }
+
+    static func rejection(_ labels: [Label], limits: WriteRequestScanner.Limits = .init()) -> String? {
+        do {
+            _ = try scan(series(labels), limits: limits)
+            return nil
+        } catch {
+            #expect(error.code == .invalidSeries)
+            return error.message
+        }
+    }
+
+    @Test func validSeriesPass() {
+        #expect(Self.rejection([Self.up, Label(name: "job", value: "node")]) == nil)
+        #expect(Self.rejection([Label(name: "__name__", value: "ns:metric_total"), Label(name: "a_1", value: "ünï ✓")]) == nil)
+    }
+
+    @Test func invalidLabelsAreRejected() {
+        #expect(Self.rejection([Label(name: "job", value: "x")])?.contains("no __name__") == true)
+        #expect(Self.rejection([Self.up, Label(name: "", value: "x")])?.contains("empty name") == true)
+        #expect(Self.rejection([Self.up, Label(name: "job", value: "")])?.contains("empty value") == true)
+        #expect(Self.rejection([Self.up, Label(name: "1job", value: "x")])?.contains("invalid label name") == true)
+        #expect(Self.rejection([Self.up, Label(name: "jo-b", value: "x")])?.contains("invalid label name") == true)
+        #expect(Self.rejection([Label(name: "__name__", value: "bad-name")])?.contains("invalid metric name") == true)
+        #expect(Self.rejection([Self.up, Label(name: "job", value: "a"), Label(name: "job", value: "b")])?.contains("duplicate") == true)
+        #expect(Self.rejection([Self.up, Label(name: "zone", value: "a"), Label(name: "job", value: "b")])?.contains("not sorted") == true)
+    }
+
+    @Test func nulInALabelIsRejected() {
+        // Built by hand: libprotobuf-c's C strings cannot even encode it, and would cut it on decode.
+        let label: [UInt8] = [0x0A, 0x03] + Array("job".utf8) + [0x12, 0x03, UInt8(ascii: "a"), 0x00, UInt8(ascii: "b")]
+        let name: [UInt8] = [0x0A, 0x08] + Array("__name__".utf8) + [0x12, 0x02] + Array("up".utf8)
+        let series: [UInt8] = [0x0A, UInt8(name.count)] + name + [0x0A, UInt8(label.count)] + label
+        let body: [UInt8] = [0x0A, UInt8(series.count)] + series
+        do {
+            _ = try Self.scan(body)
+            Issue.record("a NUL byte in a label value was accepted")
+        } catch {
+            #expect(error.code == .invalidSeries)
+            #expect(error.message.contains("NUL"))
+        }
+    }
+
+    @Test func invalidUTF8IsRejected() throws {
+        var bytes = Self.series([Self.up, Label(name: "job", value: "abc")])
+        let at = try #require(bytes.firstIndex(of: UInt8(ascii: "b")))
+        bytes[at] = 0xFF
+        #expect(throws: CodecError.self) { try Self.scan(bytes) }
+    }
+
+    @Test func limitsApply() {
+        var limits = WriteRequestScanner.Limits()
+        limits.maxLabelNamesPerSeries = 2
+        #expect(Self.rejection([Self.up, Label(name: "a", value: "1"), Label(name: "b", value: "2")], limits: limits) != nil)
+        limits = .init()
+        limits.maxLabelNameLength = 3
+        #expect(Self.rejection([Self.up], limits: limits)?.contains("name longer") == true)
+        limits = .init()
+        limits.maxLabelValueLength = 1
+        #expect(Self.rejection([Self.up], limits: limits)?.contains("longer") == true)
+        limits = .init()
+        limits.maxSeriesPerRequest = 1
+        let two = Self.encode(WriteRequest(timeseries: [TimeSeries(labels: [Self.up]), TimeSeries(labels: [Self.up])]))
+        #expect(throws: CodecError.self) { try Self.scan(two, limits: limits) }
+    }
+
+    @Test func metadataIsCollected() throws {
+        let request = WriteRequest(
+            timeseries: [TimeSeries(labels: [Self.up], samples: [Sample(timestamp: 1, value: 1)])],
+            metadata: [MetricMetadata(type: .gauge, metricFamilyName: "up", help: "Up.")]
+        )
+        let (summary, _) = try Self.scan(Self.encode(request))
+        #expect(summary.metadata.count == 1)
+        #expect(summary.series == 1)
+    }
+
+    @Test func wrongWireTypesAreRejected() {
+        // TimeSeries field 2 (samples) as a varint.
+        let bytes: [UInt8] = [0x0A, 0x02, 0x10, 0x01]
+        #expect(throws: CodecError.self) { try Self.scan(bytes) }
+        #expect(throws: CodecError.self) { try MessageCodec().decodeWriteRequest(bytes) }
+    }
+}
