@@ -1,0 +1,74 @@
+import ArgumentParser
+import SluiceRing
+
+/// `sluice ring …`: tools for the ring file.
+struct RingCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ring",
+        abstract: "Inspect ring files.",
+        subcommands: [Plan.self]
+    )
+
+    /// Shows what a membership change would cost before making it. The computation is `RingPlan`;
+    /// this only reads the files and prints the table.
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show each node's share and the fraction of series that would move between two ring files."
+        )
+
+        @Option(name: .long, help: "The ring file in force.")
+        var config: String
+
+        @Option(name: .long, help: "The proposed ring file.")
+        var to: String
+
+        @Option(name: .long, help: "How many synthetic series to place.")
+        var series: Int = RingPlan.Configuration().seriesCount
+
+        func validate() throws {
+            guard series > 0 else { throw ValidationError("--series must be positive") }
+        }
+
+        func run() throws {
+            let old = try RingConfiguration.load(path: config)
+            let new = try RingConfiguration.load(path: to)
+            let plan = try RingPlan(from: old, to: new, configuration: .init(seriesCount: series))
+            print(Self.render(plan))
+        }
+
+        static func render(_ plan: RingPlan) -> String {
+            let rfBefore = plan.replicationFactorBefore
+            let rfAfter = plan.replicationFactorAfter
+            var rows = [["node", "primary before", "primary after", "replicas before (RF \(rfBefore))", "replicas after (RF \(rfAfter))"]]
+            for node in plan.nodes {
+                rows.append([
+                    node.name,
+                    node.before.map { percent($0.primary) } ?? "-",
+                    node.after.map { percent($0.primary) } ?? "-",
+                    node.before.map { percent($0.replicas) } ?? "-",
+                    node.after.map { percent($0.replicas) } ?? "-",
+                ])
+            }
+            let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+            var out = "\(plan.seriesCount) synthetic series; shares are fractions of all series.\n\n"
+            for row in rows {
+                let cells = row.indices.map { column in
+                    let padding = String(repeating: " ", count: widths[column] - row[column].count)
+                    return column == 0 ? row[column] + padding : padding + row[column]
+                }
+                out += cells.joined(separator: "  ") + "\n"
+            }
+            out += "\n"
+            out += "series whose primary moves:       \(percent(plan.primaryMoved))\n"
+            out += "series whose replica set changes: \(percent(plan.replicaSetChanged))\n"
+            out += "replica copies to move:           \(percent(plan.copiesMoved))"
+            return out
+        }
+
+        /// One decimal place, without Foundation's formatters.
+        static func percent(_ fraction: Double) -> String {
+            let tenths = Int((fraction * 1000).rounded())
+            return "\(tenths / 10).\(tenths % 10)%"
+        }
+    }
+}
