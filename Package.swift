@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 //
-// Layers, bottom to top (STYLE.md): C libraries → SluiceCodec → ring → tiers → the thin `sluice` CLI.
-// A tier never imports another tier.
+// Layers, bottom to top (STYLE.md): C libraries → SluiceCodec → SluiceRing → tiers → the thin `sluice`
+// CLI. A tier never imports another tier; plumbing they share lives in SluiceHTTP.
 import PackageDescription
 
 let package = Package(
@@ -10,9 +10,19 @@ let package = Package(
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
         .library(name: "SluiceCodec", targets: ["SluiceCodec"]),
+        .library(name: "SluiceRing", targets: ["SluiceRing"]),
+        .library(name: "SluiceInsert", targets: ["SluiceInsert"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // MARK: C libraries from Debian's -dev packages.
@@ -38,12 +48,60 @@ let package = Package(
             dependencies: ["CSnappy", "CProtobufC", "CSluiceProto"]
         ),
 
+        // MARK: Placement. No networking.
+        .target(
+            name: "SluiceRing",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Plumbing the tiers share: HTTP serving, status mapping, self-metrics, ring file reloads.
+        .target(
+            name: "SluiceHTTP",
+            dependencies: [
+                "SluiceCodec",
+                "SluiceRing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Tiers.
+        .target(
+            name: "SluiceInsert",
+            dependencies: [
+                "SluiceCodec",
+                "SluiceRing",
+                "SluiceHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: The command line.
         .executableTarget(
             name: "sluice",
             dependencies: [
                 "SluiceCodec",
+                "SluiceRing",
+                "SluiceHTTP",
+                "SluiceInsert",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -51,6 +109,28 @@ let package = Package(
         .testTarget(
             name: "SluiceCodecTests",
             dependencies: ["SluiceCodec"]
+        ),
+        .testTarget(
+            name: "SluiceRingTests",
+            dependencies: [
+                "SluiceRing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SluiceInsertTests",
+            dependencies: [
+                "SluiceInsert",
+                "SluiceCodec",
+                "SluiceRing",
+                "SluiceHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ]
 )

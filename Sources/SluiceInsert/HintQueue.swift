@@ -1,0 +1,983 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import SluiceCodec
+import Synchronization
+
+// Hinted handoff storage: what a storage node missed while it was down, kept on the insert node's disk
+// until it can be replayed.
+//
+// On disk, one directory per node:
+//
+//     <data-dir>/hints/<node, percent-encoded>/
+//         00000000000000000001.seg   append-only segments, oldest first by id
+//         00000000000000000002.seg
+//         cursor                     20 bytes: u64 segment id, u64 offset, u32 CRC32C of those 16 bytes
+//
+// A segment is a run of frames, [u32 payload length][u32 CRC32C of payload][payload], little-endian,
+// with no file header. The cursor means "every segment below `id`, and every frame of segment `id`
+// that ends at or before `offset`, is delivered". Segment ids only grow, and always past the cursor,
+// so a stale cursor can only cause redelivery, never a skip.
+
+/// Why a hint queue could not do what was asked.
+public struct HintQueueError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: String, Hashable, Sendable {
+            case io
+            case locked
+            case closed
+            case invalidNodeName
+        }
+
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A system call failed; `systemError` holds its errno.
+        public static let io = Code(.io)
+        /// Another open queue, in this process or another, holds the directory.
+        public static let locked = Code(.locked)
+        /// The queue was closed.
+        public static let closed = Code(.closed)
+        /// The node name is empty or too long to be a directory name.
+        public static let invalidNodeName = Code(.invalidNodeName)
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    public let message: String
+    /// The errno of a failed system call, or 0.
+    public let systemError: Int32
+
+    public init(_ code: Code, _ message: String, systemError: Int32 = 0) {
+        self.code = code
+        self.message = message
+        self.systemError = systemError
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// A durable, bounded FIFO of opaque records for one storage node: remote-write bodies that node missed.
+///
+/// Appends are rare (only while a node is down) and must not be lost once acknowledged, so `append`
+/// returns only after `fdatasync`, and a batch costs one sync per segment it touches. Delivery is at
+/// least once: the read position is written on every commit but synced only on `sync()`/`close()`, so
+/// a power cut can replay some delivered records, which storage accepts as exact duplicates.
+///
+/// The bound protects the disk: when an append would take the segments past `maxBytes`, whole oldest
+/// segments go first, and every record lost that way is counted in `droppedRecords`/`droppedBytes`.
+///
+/// Calls block on file I/O under a `Mutex`, so they are synchronous; an append holds the lock across
+/// its sync. Callers on the cooperative pool should expect a few milliseconds per append.
+public final class HintQueue: Sendable {
+    public struct Configuration: Sendable {
+        /// Bound on the bytes this queue's segments take on disk, frames included.
+        public var maxBytes: Int
+        /// A segment is closed, and a new one begun, before it would pass this size. A single larger
+        /// record gets a segment of its own.
+        public var segmentBytes: Int
+
+        public init(maxBytes: Int = 1 << 30, segmentBytes: Int = 8 << 20) {
+            self.maxBytes = maxBytes
+            self.segmentBytes = segmentBytes
+        }
+    }
+
+    /// The oldest record, as `peek()` found it. Hand it back to `commit(_:)` once delivered.
+    public struct Entry: Sendable, Equatable {
+        public let payload: [UInt8]
+        /// Where the record's frame starts: segment id and byte offset.
+        public let segment: UInt64
+        public let offset: Int
+    }
+
+    /// What one append did, for the caller's logs; the counters on the queue say the same in total.
+    public struct AppendResult: Sendable, Equatable {
+        /// Records now durably queued.
+        public var appended = 0
+        /// Records refused: empty, or too large to ever fit under the bound. Non-empty ones are counted
+        /// as dropped.
+        public var rejected = 0
+        /// Older records dropped to make room, and their payload bytes.
+        public var evictedRecords = 0
+        public var evictedBytes = 0
+
+        public init() {}
+    }
+
+    public struct Statistics: Sendable, Equatable {
+        /// Records queued and not yet committed, and their payload bytes.
+        public var count = 0
+        public var bytes = 0
+        /// What the segment files take on disk, frames and the delivered part of the oldest segment
+        /// included. This is what `maxBytes` bounds.
+        public var diskBytes = 0
+        public var segments = 0
+        /// Records lost to the bound, to oversize, or to corruption, and their payload bytes.
+        public var droppedRecords = 0
+        public var droppedBytes = 0
+    }
+
+    public let directory: String
+    private let state: Mutex<State>
+
+    /// Opens the queue in `directory`, creating it if needed, and recovers what a crash left.
+    ///
+    /// A torn tail of the newest segment (a frame cut short or failing its checksum, from a crash
+    /// mid-append) was never acknowledged, so it is truncated with a warning and not counted. A bad
+    /// frame in an older segment, which was synced before the next one began, is data loss: the rest
+    /// of that segment is dropped, counted and logged as an error.
+    public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws(HintQueueError) {
+        precondition(configuration.maxBytes > 0 && configuration.segmentBytes > 0, "hint queue sizes must be positive")
+        self.directory = directory
+        self.state = Mutex(try State(directory: directory, configuration: configuration, logger: logger))
+    }
+
+    deinit {
+        state.withLock { $0.close() }
+    }
+
+    /// Queues one record durably.
+    @discardableResult
+    public func append(_ record: [UInt8]) throws(HintQueueError) -> AppendResult {
+        try state.withLock { (state) throws(HintQueueError) -> AppendResult in try state.append(CollectionOfOne(record)) }
+    }
+
+    /// Queues records in order, durably, with one sync per segment touched.
+    ///
+    /// If it throws, a prefix of `records` may already be queued (those in segments it had filled).
+    @discardableResult
+    public func append(contentsOf records: some Collection<[UInt8]>) throws(HintQueueError) -> AppendResult {
+        try state.withLock { (state) throws(HintQueueError) -> AppendResult in try state.append(records) }
+    }
+
+    /// The oldest record, left in place; nil when the queue is empty.
+    ///
+    /// A record failing its checksum here drops the rest of its segment, counted, and the next one is
+    /// returned instead.
+    public func peek() throws(HintQueueError) -> Entry? {
+        try state.withLock { (state) throws(HintQueueError) -> Entry? in try state.peek() }
+    }
+
+    /// Removes `entry` after its delivery.
+    ///
+    /// Returns false, and does nothing, when `entry` is no longer the oldest record: the bound evicted
+    /// it while it was being delivered, or it was committed already. Committing by identity rather than
+    /// "remove the front" is what stops an eviction from turning into a silent skip of the next record.
+    @discardableResult
+    public func commit(_ entry: Entry) throws(HintQueueError) -> Bool {
+        try state.withLock { (state) throws(HintQueueError) -> Bool in try state.commit(entry) }
+    }
+
+    /// Syncs the read position, so a power cut replays nothing already committed.
+    public func sync() throws(HintQueueError) {
+        try state.withLock { (state) throws(HintQueueError) in try state.sync() }
+    }
+
+    /// Syncs the read position and releases the files and the directory lock. Later calls throw `.closed`.
+    public func close() {
+        state.withLock { $0.close() }
+    }
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+    public var count: Int { statistics.count }
+    public var bytes: Int { statistics.bytes }
+    public var diskBytes: Int { statistics.diskBytes }
+    public var droppedRecords: Int { statistics.droppedRecords }
+    public var droppedBytes: Int { statistics.droppedBytes }
+}
+
+// MARK: - Store
+
+/// The hint queues of one insert node, one per storage node, under `<data-dir>/hints/`.
+///
+/// Queues open lazily, on a node's first missed write. The nodes that already had a queue when the
+/// store opened are listed in `storedNodes`, including nodes since removed from the ring, whose hints
+/// would otherwise sit on disk unnoticed.
+public final class HintStore: Sendable {
+    public struct Configuration: Sendable {
+        /// Applies to each node's queue.
+        public var queue: HintQueue.Configuration
+
+        public init(queue: HintQueue.Configuration = .init()) {
+            self.queue = queue
+        }
+    }
+
+    /// `<data-dir>/hints`.
+    public let directory: String
+    /// Nodes with a queue directory when the store opened, sorted. Their queues are not open yet.
+    public let storedNodes: [String]
+    private let configuration: Configuration
+    private let logger: Logger
+    private let queues = Mutex<[String: HintQueue]>([:])
+
+    public init(dataDirectory: String, configuration: Configuration = .init(), logger: Logger) throws(HintQueueError) {
+        self.directory = dataDirectory + "/hints"
+        self.configuration = configuration
+        self.logger = logger
+        try Posix.makeDirectories(directory)
+        var nodes: [String] = []
+        for name in try Posix.listDirectory(directory) where Posix.isDirectory(directory + "/" + name) {
+            if let node = Self.nodeName(directoryName: name) {
+                nodes.append(node)
+            } else {
+                logger.warning("Ignoring a directory that is not a hint queue", metadata: ["hint.directory": "\(directory)/\(name)"])
+            }
+        }
+        self.storedNodes = nodes.sorted()
+    }
+
+    /// The queue for `node`, opened or created on first use.
+    public func queue(for node: String) throws(HintQueueError) -> HintQueue {
+        try queues.withLock { (queues) throws(HintQueueError) -> HintQueue in
+            if let queue = queues[node] { return queue }
+            guard let name = Self.directoryName(node: node) else {
+                throw HintQueueError(.invalidNodeName, "node name \"\(node.prefix(64))\" cannot name a hint directory")
+            }
+            var logger = self.logger
+            logger[metadataKey: "ring.node"] = "\(node)"
+            let queue = try HintQueue(directory: directory + "/" + name, configuration: configuration.queue, logger: logger)
+            queues[node] = queue
+            return queue
+        }
+    }
+
+    /// The queues opened so far, by node.
+    public var openQueues: [String: HintQueue] { queues.withLock { $0 } }
+
+    /// Closes every open queue, syncing its read position. A later `queue(for:)` opens it again.
+    public func close() {
+        let open = queues.withLock { queues in
+            defer { queues.removeAll() }
+            return Array(queues.values)
+        }
+        for queue in open { queue.close() }
+    }
+
+    /// The directory name for a node: percent-encoding of every byte but ASCII letters, digits, `-`,
+    /// `_` and non-leading `.`, so it is reversible, cannot be `.`, `..` or hidden, and two nodes never
+    /// share one. Nil when empty or too long for a file name.
+    public static func directoryName(node: String) -> String? {
+        guard !node.isEmpty else { return nil }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for (index, byte) in node.utf8.enumerated() {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                bytes.append(byte)
+            case UInt8(ascii: ".") where index > 0:
+                bytes.append(byte)
+            default:
+                bytes.append(UInt8(ascii: "%"))
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0x0F)])
+            }
+        }
+        guard bytes.count <= 255 else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The node a directory name stands for; nil unless `directoryName(node:)` would produce it.
+    public static func nodeName(directoryName name: String) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = name.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        guard let node = String(validating: bytes, as: UTF8.self), directoryName(node: node) == name else { return nil }
+        return node
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+// MARK: - State
+
+extension HintQueue {
+    /// One segment file. `records` and `payloadBytes` count only what is not yet delivered.
+    fileprivate struct Segment {
+        let id: UInt64
+        var size: Int
+        var records: Int
+        var payloadBytes: Int
+    }
+
+    fileprivate struct State {
+        static let frameHeaderBytes = 8
+        static let cursorBytes = 20
+        static let segmentSuffix = ".seg"
+
+        let directory: String
+        let configuration: Configuration
+        let logger: Logger
+        /// Oldest first. Only the first may have delivered records, all before `readOffset`.
+        var segments: [Segment] = []
+        var readOffset = 0
+        /// Open on `segments.first`, or -1.
+        var readFD: Int32 = -1
+        /// Open on `segments.last`, or -1.
+        var writeFD: Int32 = -1
+        var cursorFD: Int32 = -1
+        var nextID: UInt64 = 1
+        /// `peek()`'s answer until a commit or eviction.
+        var front: Entry?
+        var statistics = Statistics()
+        var closed = false
+
+        init(directory: String, configuration: Configuration, logger: Logger) throws(HintQueueError) {
+            self.directory = directory
+            self.configuration = configuration
+            self.logger = logger
+            try Posix.makeDirectories(directory)
+            cursorFD = try Posix.openFile(path("cursor"), O_RDWR | O_CREAT | O_CLOEXEC)
+            guard flock(cursorFD, LOCK_EX | LOCK_NB) == 0 else {
+                let error = errno
+                Posix.closeFile(cursorFD)
+                cursorFD = -1
+                if error == EWOULDBLOCK {
+                    throw HintQueueError(.locked, "\(directory) is in use by another hint queue", systemError: error)
+                }
+                throw Posix.error("flock", directory, error)
+            }
+            do throws(HintQueueError) {
+                try recover()
+            } catch {
+                // What recovery had not reached yet must not be marked delivered.
+                close(recordingPosition: false)
+                throw error
+            }
+        }
+
+        // MARK: Recovery
+
+        mutating func recover() throws(HintQueueError) {
+            let cursor = readCursor()
+            var ids: [UInt64] = []
+            for name in try Posix.listDirectory(directory) {
+                if let id = Self.segmentID(name) { ids.append(id) }
+            }
+            ids.sort()
+            nextID = max(ids.last ?? 0, cursor.segment) + 1
+
+            for (index, id) in ids.enumerated() {
+                let path = segmentPath(id)
+                if id < cursor.segment {
+                    // Delivered; the crash came between the commit and the unlink.
+                    Posix.removeFile(path, logger: logger)
+                    continue
+                }
+                let isNewest = index == ids.count - 1
+                let fd = try Posix.openFile(path, O_RDWR | O_CLOEXEC)
+                defer { Posix.closeFile(fd) }
+                let contents = try Posix.readWholeFile(fd, path: path)
+                let delivered = id == cursor.segment ? cursor.offset : 0
+                let scan = contents.withUnsafeBytes { Self.scan($0, deliveredUpTo: delivered) }
+
+                if scan.validEnd < contents.count {
+                    let discarded = contents.count - scan.validEnd
+                    if isNewest {
+                        logger.warning(
+                            "Truncating torn tail of hint segment",
+                            metadata: [
+                                "hint.segment": "\(path)", "hint.offset": "\(scan.validEnd)",
+                                "hint.discarded_bytes": "\(discarded)", "hint.reason": "\(scan.failure)",
+                            ]
+                        )
+                    } else {
+                        let lost = contents.withUnsafeBytes { Self.countFrames($0, from: scan.validEnd) }
+                        statistics.droppedRecords += lost.records
+                        statistics.droppedBytes += lost.bytes
+                        logger.error(
+                            "Dropping the rest of a corrupt hint segment",
+                            metadata: [
+                                "hint.segment": "\(path)", "hint.offset": "\(scan.validEnd)",
+                                "hint.dropped_records": "\(lost.records)", "hint.reason": "\(scan.failure)",
+                            ]
+                        )
+                    }
+                    try Posix.truncateFile(fd, to: scan.validEnd, path: path)
+                    try Posix.dataSync(fd, path: path)
+                }
+
+                guard scan.pendingRecords > 0 else {
+                    // Empty or fully delivered: nothing to keep.
+                    Posix.removeFile(path, logger: logger)
+                    continue
+                }
+                if segments.isEmpty { readOffset = scan.deliveredEnd }
+                segments.append(Segment(id: id, size: scan.validEnd, records: scan.pendingRecords, payloadBytes: scan.pendingBytes))
+                statistics.count += scan.pendingRecords
+                statistics.bytes += scan.pendingBytes
+                statistics.diskBytes += scan.validEnd
+            }
+            statistics.segments = segments.count
+            writeCursor()
+            // The bound may have shrunk since the queue was written.
+            _ = evict(toFit: 0)
+            if statistics.count > 0 {
+                logger.info(
+                    "Recovered hint queue",
+                    metadata: [
+                        "hint.directory": "\(directory)", "hint.records": "\(statistics.count)",
+                        "hint.bytes": "\(statistics.bytes)", "hint.segments": "\(segments.count)",
+                    ]
+                )
+            }
+        }
+
+        enum ScanFailure: CustomStringConvertible {
+            case none, truncatedFrame, badLength, checksumMismatch
+            var description: String {
+                switch self {
+                case .none: "none"
+                case .truncatedFrame: "truncated frame"
+                case .badLength: "zero length"
+                case .checksumMismatch: "checksum mismatch"
+                }
+            }
+        }
+
+        struct ScanResult {
+            var validEnd = 0
+            var deliveredEnd = 0
+            var pendingRecords = 0
+            var pendingBytes = 0
+            var failure = ScanFailure.none
+        }
+
+        /// Walks the frames of one segment up to the first bad one.
+        static func scan(_ bytes: UnsafeRawBufferPointer, deliveredUpTo delivered: Int) -> ScanResult {
+            var result = ScanResult()
+            var position = 0
+            while position < bytes.count {
+                guard bytes.count - position >= frameHeaderBytes else {
+                    result.failure = .truncatedFrame
+                    break
+                }
+                let length = Int(readLE32(bytes, at: position))
+                let checksum = readLE32(bytes, at: position + 4)
+                // A zero-filled tail, as some file systems leave after a crash, would otherwise read as
+                // empty records: CRC32C of nothing is 0. Appends never write empty records.
+                guard length > 0 else {
+                    result.failure = .badLength
+                    break
+                }
+                guard length <= bytes.count - position - frameHeaderBytes else {
+                    result.failure = .truncatedFrame
+                    break
+                }
+                let start = position + frameHeaderBytes
+                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])) == checksum else {
+                    result.failure = .checksumMismatch
+                    break
+                }
+                position = start + length
+                if position <= delivered {
+                    result.deliveredEnd = position
+                } else {
+                    result.pendingRecords += 1
+                    result.pendingBytes += length
+                }
+            }
+            result.validEnd = position
+            return result
+        }
+
+        /// An estimate of what a corrupt stretch held: frames whose headers still chain, checksums
+        /// aside, and any bytes past them. At least one record, since something was there.
+        static func countFrames(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (records: Int, bytes: Int) {
+            var records = 0
+            var payload = 0
+            var position = start
+            while bytes.count - position >= frameHeaderBytes {
+                let length = Int(readLE32(bytes, at: position))
+                guard length > 0, length <= bytes.count - position - frameHeaderBytes else { break }
+                records += 1
+                payload += length
+                position += frameHeaderBytes + length
+            }
+            if position < bytes.count {
+                records += 1
+                payload += bytes.count - position
+            }
+            return (max(records, 1), payload)
+        }
+
+        func readCursor() -> (segment: UInt64, offset: Int) {
+            var buffer = [UInt8](repeating: 0, count: Self.cursorBytes)
+            let count = buffer.withUnsafeMutableBytes { Posix.readUpTo(cursorFD, $0, at: 0) }
+            guard count == Self.cursorBytes else {
+                if count != 0 {
+                    logger.warning("Ignoring a short hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
+                }
+                return (0, 0)
+            }
+            return buffer.withUnsafeBytes { bytes in
+                let stored = readLE32(bytes, at: 16)
+                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<16])) == stored else {
+                    logger.warning("Ignoring a corrupt hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
+                    return (0, 0)
+                }
+                let offset = readLE64(bytes, at: 8)
+                return (readLE64(bytes, at: 0), offset > UInt64(Int.max) ? 0 : Int(offset))
+            }
+        }
+
+        /// Records the read position. Not synced: losing it replays delivered records, which is harmless,
+        /// and a write that fails is only logged for the same reason.
+        func writeCursor() {
+            let (segment, offset) = segments.first.map { ($0.id, readOffset) } ?? (nextID, 0)
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(Self.cursorBytes)
+            appendLE64(&buffer, segment)
+            appendLE64(&buffer, UInt64(offset))
+            appendLE32(&buffer, CRC32C.checksum(buffer))
+            do throws(HintQueueError) {
+                try Posix.writeFully(cursorFD, buffer, at: 0, path: path("cursor"))
+            } catch {
+                logger.warning("Could not record hint read position", metadata: ["hint.directory": "\(directory)", "error": "\(error)"])
+            }
+        }
+
+        // MARK: Appending
+
+        mutating func append(_ records: some Collection<[UInt8]>) throws(HintQueueError) -> AppendResult {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            var result = AppendResult()
+            let maxRecord = min(configuration.maxBytes - Self.frameHeaderBytes, Int(UInt32.max))
+            var accepted: [[UInt8]] = []
+            accepted.reserveCapacity(records.count)
+            for record in records {
+                if record.isEmpty {
+                    result.rejected += 1
+                } else if record.count > maxRecord {
+                    result.rejected += 1
+                    statistics.droppedRecords += 1
+                    statistics.droppedBytes += record.count
+                    logger.warning(
+                        "Dropping a hint larger than its queue's bound",
+                        metadata: ["hint.directory": "\(directory)", "hint.bytes": "\(record.count)", "hint.max_bytes": "\(configuration.maxBytes)"]
+                    )
+                } else {
+                    accepted.append(record)
+                }
+            }
+
+            // Of the batch itself keep the newest part that fits; the rest is already the oldest data.
+            var incoming = 0
+            var first = accepted.count
+            while first > 0, incoming + Self.frameHeaderBytes + accepted[first - 1].count <= configuration.maxBytes {
+                first -= 1
+                incoming += Self.frameHeaderBytes + accepted[first].count
+            }
+            for record in accepted[..<first] {
+                result.evictedRecords += 1
+                result.evictedBytes += record.count
+            }
+            statistics.droppedRecords += result.evictedRecords
+            statistics.droppedBytes += result.evictedBytes
+
+            let evicted = evict(toFit: incoming)
+            result.evictedRecords += evicted.records
+            result.evictedBytes += evicted.bytes
+
+            var pending: [UInt8] = []
+            var pendingRecords = 0
+            var pendingPayload = 0
+            for record in accepted[first...] {
+                let frame = Self.frameHeaderBytes + record.count
+                let used = (segments.last?.size ?? 0) + pending.count
+                if segments.isEmpty || (used > 0 && used + frame > configuration.segmentBytes) {
+                    if !pending.isEmpty {
+                        try flush(&pending, records: pendingRecords, payloadBytes: pendingPayload)
+                        result.appended += pendingRecords
+                        pendingRecords = 0
+                        pendingPayload = 0
+                    }
+                    try startSegment()
+                }
+                if pending.isEmpty { pending.reserveCapacity(min(incoming, configuration.segmentBytes) + frame) }
+                appendLE32(&pending, UInt32(record.count))
+                appendLE32(&pending, CRC32C.checksum(record))
+                pending.append(contentsOf: record)
+                pendingRecords += 1
+                pendingPayload += record.count
+            }
+            if !pending.isEmpty {
+                try flush(&pending, records: pendingRecords, payloadBytes: pendingPayload)
+                result.appended += pendingRecords
+            }
+            return result
+        }
+
+        /// Writes and syncs `frames` at the end of the newest segment. Only then do the counters move;
+        /// on failure the file is cut back so a half-written batch cannot be read later.
+        mutating func flush(_ frames: inout [UInt8], records: Int, payloadBytes: Int) throws(HintQueueError) {
+            let index = segments.count - 1
+            let id = segments[index].id
+            let size = segments[index].size
+            let path = segmentPath(id)
+            if writeFD < 0 { writeFD = try Posix.openFile(path, O_WRONLY | O_CLOEXEC) }
+            do throws(HintQueueError) {
+                try Posix.writeFully(writeFD, frames, at: size, path: path)
+                try Posix.dataSync(writeFD, path: path)
+            } catch {
+                if ftruncate(writeFD, off_t(size)) != 0 {
+                    logger.error("Could not cut back a failed hint append", metadata: ["hint.segment": "\(path)", "error": "\(Posix.error("ftruncate", path, errno))"])
+                }
+                throw error
+            }
+            segments[index].size += frames.count
+            segments[index].records += records
+            segments[index].payloadBytes += payloadBytes
+            statistics.count += records
+            statistics.bytes += payloadBytes
+            statistics.diskBytes += frames.count
+            frames.removeAll(keepingCapacity: true)
+        }
+
+        mutating func startSegment() throws(HintQueueError) {
+            let id = nextID
+            let path = segmentPath(id)
+            let fd = try Posix.openFile(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
+            // The new name must outlive a power cut before anything in it is acknowledged.
+            do throws(HintQueueError) {
+                try Posix.syncDirectory(directory)
+            } catch {
+                Posix.closeFile(fd)
+                Posix.removeFile(path, logger: logger)
+                throw error
+            }
+            nextID += 1
+            Posix.closeFile(writeFD)
+            writeFD = fd
+            if segments.isEmpty { readOffset = 0 }
+            segments.append(Segment(id: id, size: 0, records: 0, payloadBytes: 0))
+            statistics.segments = segments.count
+        }
+
+        /// Drops oldest segments until `incoming` more bytes fit under the bound.
+        mutating func evict(toFit incoming: Int) -> (records: Int, bytes: Int) {
+            var records = 0
+            var bytes = 0
+            while !segments.isEmpty, statistics.diskBytes + incoming > configuration.maxBytes {
+                let head = segments[0]
+                records += head.records
+                bytes += head.payloadBytes
+                statistics.droppedRecords += head.records
+                statistics.droppedBytes += head.payloadBytes
+                logger.warning(
+                    "Hint queue full: dropping its oldest segment",
+                    metadata: [
+                        "hint.segment": "\(segmentPath(head.id))", "hint.dropped_records": "\(head.records)",
+                        "hint.max_bytes": "\(configuration.maxBytes)",
+                    ]
+                )
+                removeHead()
+            }
+            if records > 0 || bytes > 0 { writeCursor() }
+            return (records, bytes)
+        }
+
+        /// Forgets and deletes the oldest segment; its undelivered records leave the counters here, and
+        /// callers count them as dropped or not.
+        mutating func removeHead() {
+            let head = segments.removeFirst()
+            statistics.count -= head.records
+            statistics.bytes -= head.payloadBytes
+            statistics.diskBytes -= head.size
+            statistics.segments = segments.count
+            Posix.closeFile(readFD)
+            readFD = -1
+            if segments.isEmpty {
+                Posix.closeFile(writeFD)
+                writeFD = -1
+            }
+            readOffset = 0
+            front = nil
+            Posix.removeFile(segmentPath(head.id), logger: logger)
+        }
+
+        // MARK: Consuming
+
+        mutating func peek() throws(HintQueueError) -> Entry? {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            if let front { return front }
+            while let head = segments.first {
+                if readOffset >= head.size {
+                    removeHead()
+                    writeCursor()
+                    continue
+                }
+                let path = segmentPath(head.id)
+                if readFD < 0 { readFD = try Posix.openFile(path, O_RDONLY | O_CLOEXEC) }
+                var header = [UInt8](repeating: 0, count: Self.frameHeaderBytes)
+                let headerCount = try Posix.readFully(readFD, &header, at: readOffset, path: path)
+                let length = header.withUnsafeBytes { Int(readLE32($0, at: 0)) }
+                let checksum = header.withUnsafeBytes { readLE32($0, at: 4) }
+                let start = readOffset + Self.frameHeaderBytes
+                if headerCount == Self.frameHeaderBytes, length > 0, length <= head.size - start {
+                    var payload = [UInt8](repeating: 0, count: length)
+                    let payloadCount = try Posix.readFully(readFD, &payload, at: start, path: path)
+                    if payloadCount == length, CRC32C.checksum(payload) == checksum {
+                        let entry = Entry(payload: payload, segment: head.id, offset: readOffset)
+                        front = entry
+                        return entry
+                    }
+                }
+                // The segment changed under us since it was written and checked.
+                statistics.droppedRecords += head.records
+                statistics.droppedBytes += head.payloadBytes
+                logger.error(
+                    "Dropping the rest of a corrupt hint segment",
+                    metadata: ["hint.segment": "\(path)", "hint.offset": "\(readOffset)", "hint.dropped_records": "\(head.records)"]
+                )
+                removeHead()
+                writeCursor()
+            }
+            return nil
+        }
+
+        mutating func commit(_ entry: Entry) throws(HintQueueError) -> Bool {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            guard let head = segments.first, head.id == entry.segment, readOffset == entry.offset,
+                readOffset + Self.frameHeaderBytes + entry.payload.count <= head.size
+            else { return false }
+            readOffset += Self.frameHeaderBytes + entry.payload.count
+            segments[0].records -= 1
+            segments[0].payloadBytes -= entry.payload.count
+            statistics.count -= 1
+            statistics.bytes -= entry.payload.count
+            front = nil
+            if readOffset >= head.size { removeHead() }
+            writeCursor()
+            return true
+        }
+
+        func sync() throws(HintQueueError) {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            try Posix.dataSync(cursorFD, path: path("cursor"))
+        }
+
+        mutating func close(recordingPosition: Bool = true) {
+            guard !closed else { return }
+            closed = true
+            if cursorFD >= 0 {
+                if recordingPosition { writeCursor() }
+                if fsync(cursorFD) != 0 {
+                    logger.warning("Could not sync hint read position", metadata: ["hint.directory": "\(directory)"])
+                }
+                Posix.closeFile(cursorFD)
+                cursorFD = -1
+            }
+            Posix.closeFile(readFD)
+            Posix.closeFile(writeFD)
+            readFD = -1
+            writeFD = -1
+            front = nil
+        }
+
+        // MARK: Names
+
+        func path(_ name: String) -> String { directory + "/" + name }
+
+        func segmentPath(_ id: UInt64) -> String { path(Self.segmentName(id)) }
+
+        static func segmentName(_ id: UInt64) -> String {
+            let digits = String(id)
+            return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + segmentSuffix
+        }
+
+        static func segmentID(_ name: String) -> UInt64? {
+            guard name.hasSuffix(segmentSuffix) else { return nil }
+            let stem = name.dropLast(segmentSuffix.count)
+            guard stem.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            return UInt64(stem)
+        }
+    }
+}
+
+// MARK: - Bytes
+
+private func readLE32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
+    UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+}
+
+private func readLE64(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+    UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+}
+
+private func appendLE32(_ buffer: inout [UInt8], _ value: UInt32) {
+    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+}
+
+private func appendLE64(_ buffer: inout [UInt8], _ value: UInt64) {
+    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+}
+
+// MARK: - POSIX
+
+/// Thin wrappers over the system calls the queue needs: EINTR retried, short transfers finished,
+/// failures turned into `HintQueueError` naming the call and path. Their names differ from the calls'
+/// own so that none shadows another.
+enum Posix {
+    static func error(_ call: String, _ path: String, _ code: Int32) -> HintQueueError {
+        HintQueueError(.io, "\(call) \(path): \(String(cString: strerror(code)))", systemError: code)
+    }
+
+    static func openFile(_ path: String, _ flags: Int32) throws(HintQueueError) -> Int32 {
+        while true {
+            let fd = open(path, flags, 0o644)
+            if fd >= 0 { return fd }
+            let code = errno
+            if code != EINTR { throw error("open", path, code) }
+        }
+    }
+
+    static func closeFile(_ fd: Int32) {
+        if fd >= 0 { _ = close(fd) }
+    }
+
+    /// Reads up to `buffer.count` bytes; fewer only at end of file. -1 on error, with errno set.
+    static func readUpTo(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let count = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                return -1
+            }
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+
+    /// Fills `buffer` from `offset`; returns fewer than `buffer.count` only at end of file.
+    static func readFully(_ fd: Int32, _ buffer: inout [UInt8], at offset: Int, path: String) throws(HintQueueError) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        let (count, code) = buffer.withUnsafeMutableBytes { bytes in
+            let count = readUpTo(fd, bytes, at: offset)
+            return (count, count < 0 ? errno : 0)
+        }
+        if count < 0 { throw error("pread", path, code) }
+        return count
+    }
+
+    static func writeFully(_ fd: Int32, _ buffer: [UInt8], at offset: Int, path: String) throws(HintQueueError) {
+        let code = buffer.withUnsafeBytes { bytes -> Int32 in
+            var done = 0
+            while done < bytes.count {
+                let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                if count == 0 { return EIO }
+                done += count
+            }
+            return 0
+        }
+        if code != 0 { throw error("pwrite", path, code) }
+    }
+
+    static func readWholeFile(_ fd: Int32, path: String) throws(HintQueueError) -> [UInt8] {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw error("fstat", path, errno) }
+        let size = Int(info.st_size)
+        guard size > 0 else { return [] }
+        var contents = [UInt8](repeating: 0, count: size)
+        let count = try readFully(fd, &contents, at: 0, path: path)
+        if count < size { contents.removeLast(size - count) }
+        return contents
+    }
+
+    static func truncateFile(_ fd: Int32, to size: Int, path: String) throws(HintQueueError) {
+        guard ftruncate(fd, off_t(size)) == 0 else { throw error("ftruncate", path, errno) }
+    }
+
+    static func dataSync(_ fd: Int32, path: String) throws(HintQueueError) {
+        #if os(Linux)
+        let result = fdatasync(fd)
+        #else
+        let result = fsync(fd)
+        #endif
+        guard result == 0 else { throw error("fdatasync", path, errno) }
+    }
+
+    static func syncDirectory(_ path: String) throws(HintQueueError) {
+        let fd = try openFile(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { closeFile(fd) }
+        guard fsync(fd) == 0 else { throw error("fsync", path, errno) }
+    }
+
+    /// Deletes a file the queue no longer needs. A failure leaves it to be deleted, or replayed, after
+    /// the next open, so it is only logged.
+    static func removeFile(_ path: String, logger: Logger) {
+        if unlink(path) != 0 {
+            let code = errno
+            if code != ENOENT {
+                logger.warning("Could not delete hint file", metadata: ["hint.segment": "\(path)", "error": "\(error("unlink", path, code))"])
+            }
+        }
+    }
+
+    /// `mkdir -p`, syncing each parent that gained an entry.
+    static func makeDirectories(_ path: String) throws(HintQueueError) {
+        if isDirectory(path) { return }
+        let parent = parentDirectory(path)
+        if parent != path { try makeDirectories(parent) }
+        if mkdir(path, 0o755) != 0 {
+            let code = errno
+            if code == EEXIST && isDirectory(path) { return }
+            throw error("mkdir", path, code)
+        }
+        try syncDirectory(parent)
+    }
+
+    static func parentDirectory(_ path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        if slash == trimmed.startIndex { return "/" }
+        return String(trimmed[..<slash])
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    static func listDirectory(_ path: String) throws(HintQueueError) -> [String] {
+        guard let handle = opendir(path) else { throw error("opendir", path, errno) }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

@@ -1,0 +1,34 @@
+import SluiceCodec
+
+/// Everything `sluice insert` can be told; the CLI maps flags onto it, tests build it directly.
+public struct InsertConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 9201
+    /// Holds the hinted-handoff queues.
+    public var dataDirectory = "./data/insert"
+
+    /// Compressed body limit, checked against Content-Length before reading.
+    public var maxBodyBytes = 32 << 20
+    /// Decoded body limit, checked against snappy's declared length before decompressing.
+    public var maxDecodedBytes = 32 << 20
+    /// Beyond these, requests get 429 with Retry-After.
+    public var maxInflightRequests = 512
+    public var maxInflightBytes = 1 << 30
+    public var retryAfterSeconds = 2
+
+    public var limits = WriteRequestScanner.Limits()
+
+    /// Checked in order; the first present wins.
+    public var tenantHeaders = ["X-Scope-OrgID", "THANOS-TENANT"]
+    public var defaultTenant = "default"
+    /// The label that carries the tenant on forwarded series, as Thanos Receive's `tenant_id`; nil
+    /// adds none (the tenant still selects placement).
+    public var tenantLabel: String? = "tenant_id"
+
+    public var forwarder = WriteForwarder.Configuration()
+    public var nodeHealth = NodeHealth.Configuration()
+    /// Per storage node.
+    public var maxHintBytesPerNode = 1 << 30
+
+    public init() {}
+}

@@ -1,0 +1,107 @@
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SluiceHTTP
+import SluiceRing
+
+/// `sluice insert`: the HTTP server, the hint replayer and the forwarder, as services for one
+/// `ServiceGroup`. Tests build it from a configuration without the CLI.
+public struct InsertServer: Sendable {
+    public let configuration: InsertConfiguration
+    public let ring: CurrentRing
+    public let nodes: StorageNodeDirectory
+    public let hints: HintStore
+    public let registry: PrometheusCollectorRegistry
+    let forwarder: WriteForwarder
+    let metrics: InsertMetrics
+    let logger: Logger
+
+    public static let writePaths: [RouterPath] = ["/api/v1/write", "/api/v1/receive", "/api/v1/push"]
+
+    public init(
+        configuration: InsertConfiguration,
+        ring: CurrentRing,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.ring = ring
+        self.registry = registry
+        self.logger = logger
+        self.metrics = InsertMetrics(registry: registry)
+        self.nodes = StorageNodeDirectory(health: configuration.nodeHealth)
+        self.forwarder = WriteForwarder(configuration: configuration.forwarder)
+        var hintConfiguration = HintStore.Configuration()
+        hintConfiguration.queue.maxBytes = configuration.maxHintBytesPerNode
+        self.hints = try HintStore(dataDirectory: configuration.dataDirectory, configuration: hintConfiguration, logger: logger)
+    }
+
+    /// Ring changes from the watcher: refresh the ring gauges and count the reload.
+    public func ringChanged(_ snapshot: RingSnapshot) {
+        _ = nodes.membership(for: snapshot)
+        metrics.ringReload(result: "success")
+        updateRingGauges()
+    }
+
+    func updateRingGauges() {
+        let membership = nodes.membership(for: ring.snapshot)
+        metrics.ringNodes.set(Double(membership.nodes.count))
+        metrics.ringHealthyNodes.set(Double(membership.nodes.filter(\.isHealthy).count))
+    }
+
+    /// The HTTP application. `onServerRunning` receives the bound port (useful with port 0).
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        let handler = WriteHandler(
+            configuration: configuration,
+            membership: { [ring, nodes] in nodes.membership(for: ring.snapshot) },
+            forwarder: forwarder,
+            hints: DiskHints(store: hints, metrics: metrics),
+            metrics: metrics,
+            limiter: InflightLimiter(
+                maxRequests: configuration.maxInflightRequests, maxBytes: configuration.maxInflightBytes, metrics: metrics
+            ),
+            routers: RouterPool(limits: configuration.limits),
+            tenants: TenantResolver(headerNames: configuration.tenantHeaders, defaultTenant: configuration.defaultTenant),
+            logger: logger
+        )
+        for path in Self.writePaths {
+            router.post(path) { request, _ in await handler.handle(request) }
+        }
+        OperationalRoutes.postOnly(Self.writePaths, on: router)
+        OperationalRoutes.add(to: router, registry: registry)
+        updateRingGauges()
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-insert"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+
+    /// Everything `sluice insert` runs besides the ring watcher: the HTTP server, hint replay, and
+    /// the forwarder's shutdown.
+    ///
+    /// A `ServiceGroup` shuts services down in reverse order, one after the other, so the forwarder's
+    /// shutdown comes first here: it runs last, once the HTTP server has finished the writes in flight.
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        [
+            ForwarderShutdown(forwarder: forwarder, hints: hints),
+            application(onServerRunning: onServerRunning),
+            HintReplayer(store: hints, nodes: nodes, forwarder: forwarder, metrics: metrics, logger: logger),
+        ]
+    }
+}
+
+/// Closes the forwarder's connections and the hint queues after the HTTP server stopped.
+struct ForwarderShutdown: Service {
+    let forwarder: WriteForwarder
+    let hints: HintStore
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await forwarder.shutdown()
+        hints.close()
+    }
+}

@@ -1,0 +1,170 @@
+import NIOCore
+import SluiceCodec
+import SluiceRing
+
+/// One request's parts, ready to send: a compressed remote-write body per storage node, and the
+/// distinct replica sets its series landed on (what the quorum is judged over).
+public struct RoutedRequest: Sendable {
+    public var parts: [(node: Int, body: ByteBuffer, samples: Int)]
+    public var replicaSets: [NodeSet]
+    public var summary: WriteRequestScanner.Summary
+}
+
+/// Turns a remote-write body into per-node bodies without building messages.
+///
+/// Each series' original `TimeSeries` bytes are copied into the bodies of its replicas, with the
+/// tenant label spliced in at its sorted place when configured. One router per worker: it reuses
+/// its buffers across requests and is not `Sendable`; `RouterPool` hands them out.
+public final class RequestRouter {
+    /// The decompressed body to route; fill it with `Snappy.decompress(_:into:limit:)`.
+    public let decompressed = ByteScratch(capacity: 256 * 1024)
+    private let scanner: WriteRequestScanner
+    private var hasher = SeriesKeyHasher()
+    private var replicas: [Int] = []
+    private var nodeBodies: [ByteScratch] = []
+    private var nodeSamples: [Int] = []
+    private var replicaSets = Set<NodeSet>()
+    private var tenantField: [UInt8] = []
+
+    public init(limits: WriteRequestScanner.Limits = .init()) {
+        scanner = WriteRequestScanner(limits: limits)
+        replicas.reserveCapacity(8)
+    }
+
+    /// Routes the decompressed body held in `decompressed`.
+    ///
+    /// - Parameters:
+    ///   - tenantLabel: the label name to add with the tenant as its value, or nil to add none. A
+    ///     series that already carries it has it replaced: a client cannot write into another tenant.
+    public func route(
+        tenant: String,
+        tenantLabel: String?,
+        ring: HashRing
+    ) throws(CodecError) -> RoutedRequest {
+        let nodeCount = ring.nodes.count
+        while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
+        for i in 0..<nodeCount { nodeBodies[i].removeAll() }
+        nodeSamples = Array(repeating: 0, count: nodeCount)
+        replicaSets.removeAll(keepingCapacity: true)
+        prepareTenantField(tenant: tenant, label: tenantLabel)
+
+        let body = decompressed.bytes
+        let tenantBytes = Array(tenant.utf8)
+        let tenantLabelBytes = Array((tenantLabel ?? "").utf8)
+        let summary = try scanner.scan(body) { (series) throws(CodecError) in
+                // Placement: tenant plus the series' own labels, never the injected one.
+                tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
+                var replaced: Range<Int>? = nil
+                var insertAt: Int? = nil
+                for label in series.labels {
+                    let name = UnsafeRawBufferPointer(rebasing: body[label.name])
+                    if tenantLabel != nil {
+                        let order = Self.compare(name, tenantLabelBytes)
+                        if order == 0 { replaced = label.field; continue }
+                        if order > 0 && insertAt == nil { insertAt = label.field.lowerBound }
+                    }
+                    hasher.add(name: name, value: UnsafeRawBufferPointer(rebasing: body[label.value]))
+                }
+                ring.replicas(for: hasher.finish(), into: &replicas)
+                replicaSets.insert(NodeSet(replicas))
+                for node in replicas { nodeSamples[node] += series.samples + series.histograms }
+
+                if tenantLabel == nil {
+                    for node in replicas { Self.appendField(1, body[series.message], to: nodeBodies[node]) }
+                    return
+                }
+                // Splice: bytes before the insertion point, the tenant label, the rest, minus any
+                // tenant label the series already had.
+                let message = series.message
+                let at = insertAt ?? (series.labels.last.map { $0.field.upperBound } ?? message.lowerBound)
+                let removed = replaced?.count ?? 0
+                let length = message.count - removed + tenantField.count
+                for node in replicas {
+                    let out = nodeBodies[node]
+                    out.append(0x0A)
+                    Varint.append(UInt64(length), to: out)
+                    Self.appendSkipping(replaced, body[message.lowerBound..<at], to: out)
+                    tenantField.withUnsafeBytes { out.append($0) }
+                    Self.appendSkipping(replaced, body[at..<message.upperBound], to: out)
+                }
+        }
+
+        if !summary.metadata.isEmpty {
+            // Metadata is per metric family, not per series: every node gets it.
+            for node in 0..<nodeCount {
+                for range in summary.metadata { Self.appendField(3, body[range], to: nodeBodies[node]) }
+            }
+            replicaSets.insert(NodeSet(0..<nodeCount))
+        }
+
+        var parts: [(node: Int, body: ByteBuffer, samples: Int)] = []
+        for node in 0..<nodeCount where nodeBodies[node].count > 0 {
+            let input = nodeBodies[node].bytes
+            let bound = Snappy.maxCompressedLength(input.count)
+            var buffer = ByteBufferAllocator().buffer(capacity: bound)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { output in
+                Snappy.compress(input, into: output)
+            }
+            parts.append((node, buffer, nodeSamples[node]))
+        }
+        return RoutedRequest(parts: parts, replicaSets: Array(replicaSets), summary: summary)
+    }
+
+    /// The encoded `labels` field for `label="tenant"`.
+    private func prepareTenantField(tenant: String, label: String?) {
+        tenantField.removeAll(keepingCapacity: true)
+        guard let label else { return }
+        let name = Array(label.utf8)
+        let value = Array(tenant.utf8)
+        let inner = 1 + Varint.size(UInt64(name.count)) + name.count + 1 + Varint.size(UInt64(value.count)) + value.count
+        tenantField.append(0x0A)
+        Self.appendVarint(UInt64(inner), to: &tenantField)
+        tenantField.append(0x0A)
+        Self.appendVarint(UInt64(name.count), to: &tenantField)
+        tenantField.append(contentsOf: name)
+        tenantField.append(0x12)
+        Self.appendVarint(UInt64(value.count), to: &tenantField)
+        tenantField.append(contentsOf: value)
+    }
+
+    private static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    @inline(__always)
+    private static func appendField(_ field: UInt8, _ bytes: Slice<UnsafeRawBufferPointer>, to out: ByteScratch) {
+        out.append(field << 3 | 2)
+        Varint.append(UInt64(bytes.count), to: out)
+        out.append(UnsafeRawBufferPointer(rebasing: bytes))
+    }
+
+    /// Appends `bytes` leaving out the part that overlaps `skip`.
+    @inline(__always)
+    private static func appendSkipping(_ skip: Range<Int>?, _ bytes: Slice<UnsafeRawBufferPointer>, to out: ByteScratch) {
+        guard let skip, skip.overlaps(bytes.startIndex..<bytes.endIndex) else {
+            out.append(UnsafeRawBufferPointer(rebasing: bytes))
+            return
+        }
+        let base = bytes.base
+        if bytes.startIndex < skip.lowerBound {
+            out.append(UnsafeRawBufferPointer(rebasing: base[bytes.startIndex..<skip.lowerBound]))
+        }
+        if skip.upperBound < bytes.endIndex {
+            out.append(UnsafeRawBufferPointer(rebasing: base[skip.upperBound..<bytes.endIndex]))
+        }
+    }
+
+    @inline(__always)
+    private static func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
+        b.withUnsafeBytes { b in
+            let n = min(a.count, b.count)
+            for i in 0..<n where a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
+            return a.count - b.count
+        }
+    }
+}

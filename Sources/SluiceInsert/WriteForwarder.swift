@@ -1,0 +1,76 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+
+/// Sends remote-write 1.0 bodies to storage nodes over pooled keep-alive connections.
+///
+/// Any remote-write receiver can be a node: Sluice storage, Prometheus with
+/// `--web.enable-remote-write-receiver`, VictoriaMetrics.
+public struct WriteForwarder: Sendable {
+    public struct Configuration: Sendable {
+        /// Per request to one node, connection included.
+        public var timeout: Duration = .seconds(10)
+        public var connectTimeout: Duration = .seconds(2)
+        public var maxConnectionsPerNode = 32
+        /// The header that carries the tenant to nodes; nil sends none.
+        public var tenantHeader: String? = "X-Scope-OrgID"
+
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    let client: HTTPClient
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.timeout = .init(
+            connect: .init(configuration.connectTimeout),
+            read: .init(configuration.timeout)
+        )
+        clientConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnectionsPerNode
+        )
+        clientConfiguration.decompression = .disabled
+        // A refused connection is an answer: fail now, so the part goes to hinted handoff and node
+        // health backs off. Retrying inside the pool turned it into a wait of `connectTimeout` for
+        // the whole write (and for every replay probe) while a node was down.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+    }
+
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    /// Sends one compressed body and classifies the answer. Never throws: every failure is an outcome.
+    public func send(_ body: ByteBuffer, to url: String, tenant: String?) async -> NodeOutcome {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        request.headers.add(name: "Content-Encoding", value: "snappy")
+        request.headers.add(name: "X-Prometheus-Remote-Write-Version", value: "0.1.0")
+        request.headers.add(name: "User-Agent", value: "sluice-insert")
+        if let tenant, let header = configuration.tenantHeader { request.headers.add(name: header, value: tenant) }
+        request.body = .bytes(body)
+        do {
+            let response = try await client.execute(request, timeout: .init(configuration.timeout))
+            let status = Int(response.status.code)
+            if (200..<300).contains(status) {
+                // Drain so the connection goes back to the pool.
+                for try await _ in response.body {}
+                return .accepted
+            }
+            var message = try await response.body.collect(upTo: 64 * 1024)
+            let text = message.readString(length: min(message.readableBytes, 1024)) ?? ""
+            let summary = "\(status) \(text.split(separator: "\n").first.map(String.init) ?? "")"
+            if (400..<500).contains(status) && status != 429 {
+                return .rejected(status: status, message: summary)
+            }
+            return .failed(message: summary)
+        } catch {
+            return .failed(message: "\(error)")
+        }
+    }
+}

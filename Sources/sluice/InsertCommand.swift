@@ -1,0 +1,125 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SluiceInsert
+import SluiceRing
+
+/// `sluice insert`: maps flags onto `InsertConfiguration` and runs the services. No logic lives here.
+struct InsertCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "insert",
+        abstract: "Receive Prometheus remote write and shard it over the storage ring."
+    )
+
+    @Option(name: .long, help: "The ring file (YAML). Reloaded when it changes and on SIGHUP.")
+    var config: String
+
+    @Option(name: .long, help: "Address to listen on, host:port.")
+    var listen: String = "127.0.0.1:9201"
+
+    @Option(name: .long, help: "Directory for the hinted-handoff queues.")
+    var dataDir: String = "./data/insert"
+
+    @Option(name: .long, help: "Largest decoded (uncompressed) request body, in bytes.")
+    var maxDecodedBytes: Int = InsertConfiguration().maxDecodedBytes
+
+    @Option(name: .long, help: "Largest compressed request body, in bytes.")
+    var maxBodyBytes: Int = InsertConfiguration().maxBodyBytes
+
+    @Option(name: .long, help: "Requests handled at once before answering 429.")
+    var maxInflightRequests: Int = InsertConfiguration().maxInflightRequests
+
+    @Option(name: .long, help: "Decoded bytes handled at once before answering 429.")
+    var maxInflightBytes: Int = InsertConfiguration().maxInflightBytes
+
+    @Option(name: .long, help: "Most labels a series may have.")
+    var maxLabelNamesPerSeries: Int = InsertConfiguration().limits.maxLabelNamesPerSeries
+
+    @Option(name: .long, help: "Longest label name, in bytes.")
+    var maxLabelNameLength: Int = InsertConfiguration().limits.maxLabelNameLength
+
+    @Option(name: .long, help: "Longest label value, in bytes.")
+    var maxLabelValueLength: Int = InsertConfiguration().limits.maxLabelValueLength
+
+    @Option(name: .long, help: "Most series in one request; 0 for no limit.")
+    var maxSeriesPerRequest: Int = InsertConfiguration().limits.maxSeriesPerRequest
+
+    @Option(name: .long, help: "Headers carrying the tenant, first present wins (comma-separated).")
+    var tenantHeader: String = InsertConfiguration().tenantHeaders.joined(separator: ",")
+
+    @Option(name: .long, help: "Tenant for requests without a tenant header.")
+    var defaultTenant: String = InsertConfiguration().defaultTenant
+
+    @Option(name: .long, help: "Label added to every series with its tenant; empty to add none.")
+    var tenantLabel: String = InsertConfiguration().tenantLabel ?? ""
+
+    @Option(name: .long, help: "Timeout for one forward to one storage node, in seconds.")
+    var forwardTimeout: Double = 10
+
+    @Option(name: .long, help: "Most bytes of hints queued per storage node.")
+    var maxHintBytesPerNode: Int = InsertConfiguration().maxHintBytesPerNode
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let logger = bootstrapLogging(label: "sluice.insert", level: logLevel)
+        let (host, port) = try parseListen(listen)
+        var configuration = InsertConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.dataDirectory = dataDir
+        configuration.maxDecodedBytes = maxDecodedBytes
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.maxInflightRequests = maxInflightRequests
+        configuration.maxInflightBytes = maxInflightBytes
+        configuration.limits.maxLabelNamesPerSeries = maxLabelNamesPerSeries
+        configuration.limits.maxLabelNameLength = maxLabelNameLength
+        configuration.limits.maxLabelValueLength = maxLabelValueLength
+        configuration.limits.maxSeriesPerRequest = maxSeriesPerRequest
+        configuration.tenantHeaders = tenantHeader.split(separator: ",").map { String($0) }
+        configuration.defaultTenant = defaultTenant
+        configuration.tenantLabel = tenantLabel.isEmpty ? nil : tenantLabel
+        configuration.forwarder.timeout = .milliseconds(Int64(forwardTimeout * 1000))
+        configuration.maxHintBytesPerNode = maxHintBytesPerNode
+
+        let box = ServerBox()
+        let watcher = try RingFileWatcher(
+            configuration: .init(path: config), logger: logger,
+            onChange: { snapshot in box.server?.ringChanged(snapshot) }
+        )
+        let server = try InsertServer(configuration: configuration, ring: watcher.current, logger: logger)
+        box.server = server
+        let services: [any Service] = [watcher] + server.services { port in
+            logger.info("sluice insert listening", metadata: ["address": "\(host):\(port)"])
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+    }
+}
+
+/// Lets the ring watcher's callback reach the server built after it.
+final class ServerBox: @unchecked Sendable {
+    // Written once, before the services start; read only after.
+    var server: InsertServer?
+}
+
+func parseListen(_ listen: String) throws -> (String, Int) {
+    guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+        throw ValidationError("--listen must be host:port, got \(listen)")
+    }
+    let host = String(listen[..<colon])
+    return (host.isEmpty ? "0.0.0.0" : host, port)
+}
+
+func bootstrapLogging(label: String, level: String) -> Logger {
+    let parsed = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = parsed
+        return handler
+    }
+    return Logger(label: label)
+}
