@@ -25,5 +25,16 @@ let package = Package(
             path: "Benchmarks/CodecBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "InsertBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "SluiceCodec", package: sluice),
+                .product(name: "SluiceInsert", package: sluice),
+                .product(name: "SluiceRing", package: sluice),
+            ],
+            path: "Benchmarks/InsertBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )
