@@ -26,6 +26,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
+            name: "HotPathProfile",
+            dependencies: [
+                .product(name: "SluiceCodec", package: sluice),
+                .product(name: "SluiceInsert", package: sluice),
+                .product(name: "SluiceRing", package: sluice),
+            ],
+            path: "Benchmarks/HotPathProfile"
+        ),
+        .executableTarget(
             name: "InsertBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),

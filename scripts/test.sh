@@ -17,10 +17,6 @@ check_warnings() {
   fi
 }
 
-echo "== release build"
-swift build -c release 2>&1 | tee "$log"
-check_warnings "$log"
-
 echo "== debug build with tests"
 swift build --build-tests 2>&1 | tee "$log"
 check_warnings "$log"

@@ -93,6 +93,11 @@ public final class WriteRequestScanner {
     }
 
     private func scanSeries(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> Series {
+        // Work on a local array: every access to a class's stored property is a dynamic
+        // exclusivity check, which cost more than the parsing itself.
+        var labels: [LabelRange] = []
+        swap(&labels, &self.labels)
+        defer { swap(&labels, &self.labels) }
         labels.removeAll(keepingCapacity: true)
         var samples = 0
         var exemplars = 0
@@ -122,7 +127,7 @@ public final class WriteRequestScanner {
                 try reader.skip(wireType)
             }
         }
-        try validateLabels(body)
+        try validateLabels(body, labels)
         return Series(message: message, labels: labels[...], samples: samples, exemplars: exemplars, histograms: histograms)
     }
 
@@ -141,7 +146,8 @@ public final class WriteRequestScanner {
         return LabelRange(field: message, name: name, value: value)
     }
 
-    private func validateLabels(_ body: UnsafeRawBufferPointer) throws(CodecError) {
+    private func validateLabels(_ body: UnsafeRawBufferPointer, _ labels: [LabelRange]) throws(CodecError) {
+        let limits = self.limits
         guard labels.count <= limits.maxLabelNamesPerSeries else {
             throw CodecError(.invalidSeries, "series has \(labels.count) labels, more than the limit of \(limits.maxLabelNamesPerSeries)")
         }
@@ -184,34 +190,66 @@ public final class WriteRequestScanner {
 
     static let metricNameLabel: [UInt8] = Array("__name__".utf8)
 
+    /// Bit b of the mask is set when ASCII byte b is allowed; bytes >= 128 never are.
+    @usableFromInline
+    struct ASCIISet: Sendable {
+        let low: UInt64
+        let high: UInt64
+
+        init(_ characters: String) {
+            var low: UInt64 = 0
+            var high: UInt64 = 0
+            for byte in characters.utf8 {
+                if byte < 64 { low |= 1 << UInt64(byte) } else { high |= 1 << UInt64(byte - 64) }
+            }
+            self.low = low
+            self.high = high
+        }
+
+        @inline(__always)
+        func contains(_ byte: UInt8) -> Bool {
+            byte < 64 ? (low >> UInt64(byte)) & 1 != 0 : byte < 128 && (high >> UInt64(byte &- 64)) & 1 != 0
+        }
+    }
+
+    static let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+    static let labelNameStart = ASCIISet(letters)
+    static let labelNameRest = ASCIISet(letters + "0123456789")
+    static let metricNameStart = ASCIISet(letters + ":")
+    static let metricNameRest = ASCIISet(letters + "0123456789:")
+
     /// Prometheus' legacy rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
     @inline(__always)
     static func isValidLabelName(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        for (i, byte) in bytes.enumerated() {
-            let letter = (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
-            let digit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-            guard letter || byte == UInt8(ascii: "_") || (digit && i > 0) else { return false }
-        }
-        return true
+        matches(bytes, start: labelNameStart, rest: labelNameRest)
     }
 
     /// Prometheus' legacy rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
     static func isValidMetricName(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        for (i, byte) in bytes.enumerated() {
-            let letter = (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
-            let digit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-            guard letter || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":") || (digit && i > 0) else { return false }
+        matches(bytes, start: metricNameStart, rest: metricNameRest)
+    }
+
+    @inline(__always)
+    static func matches(_ bytes: UnsafeRawBufferPointer, start: ASCIISet, rest: ASCIISet) -> Bool {
+        guard let first = bytes.first, start.contains(first) else { return false }
+        var i = 1
+        while i < bytes.count {
+            guard rest.contains(bytes[i]) else { return false }
+            i += 1
         }
-        return !bytes.isEmpty
+        return true
     }
 
     /// UTF-8 without NUL. ASCII, the common case, is checked without decoding.
     @inline(__always)
     static func isValidLabelValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var ascii = true
-        for byte in bytes {
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
             if byte == 0 { return false }
             if byte >= 0x80 { ascii = false }
+            i += 1
         }
         if ascii { return true }
         var iterator = bytes.makeIterator()

@@ -252,6 +252,9 @@ public final class HintStore: Sendable {
     /// The queues opened so far, by node.
     public var openQueues: [String: HintQueue] { queues.withLock { $0 } }
 
+    /// The queue for `node` if it is open, without opening it. Cheap enough for every request.
+    public func openQueue(for node: String) -> HintQueue? { queues.withLock { $0[node] } }
+
     /// Closes every open queue, syncing its read position. A later `queue(for:)` opens it again.
     public func close() {
         let open = queues.withLock { queues in

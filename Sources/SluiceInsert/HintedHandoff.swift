@@ -18,6 +18,10 @@ struct DiskHints: HintSink {
         if result.evictedRecords > 0 { metrics.hints(node: node, event: "dropped", count: result.evictedRecords) }
         if result.rejected > 0 { metrics.hints(node: node, event: "dropped", count: result.rejected) }
     }
+
+    func hasPending(node: String) -> Bool {
+        (store.openQueue(for: node)?.count ?? 0) > 0
+    }
 }
 
 /// Replays hinted-handoff queues to their nodes once they answer again, so replicas converge.

@@ -1,5 +1,10 @@
 import Prometheus
 
+/// A metric name with its help text (swift-prometheus wants both in a descriptor).
+func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+}
+
 /// The insert tier's self-metrics, registered once; `/metrics` renders the registry.
 struct InsertMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
@@ -11,54 +16,47 @@ struct InsertMetrics: Sendable {
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
-        inflightRequests = registry.makeGauge(name: "sluice_insert_inflight_requests", help: "Write requests being handled.")
-        inflightBytes = registry.makeGauge(name: "sluice_insert_inflight_bytes", help: "Decoded bytes of the write requests being handled.")
-        ringNodes = registry.makeGauge(name: "sluice_ring_nodes", help: "Storage nodes in the ring.")
-        ringHealthyNodes = registry.makeGauge(name: "sluice_ring_healthy_nodes", help: "Storage nodes not backing off.")
+        inflightRequests = registry.makeGauge(descriptor: describe("sluice_insert_inflight_requests", "Write requests being handled."))
+        inflightBytes = registry.makeGauge(descriptor: describe("sluice_insert_inflight_bytes", "Decoded bytes of the write requests being handled."))
+        ringNodes = registry.makeGauge(descriptor: describe("sluice_ring_nodes", "Storage nodes in the ring."))
+        ringHealthyNodes = registry.makeGauge(descriptor: describe("sluice_ring_healthy_nodes", "Storage nodes not backing off."))
         forwardDuration = registry.makeDurationHistogram(
-            name: "sluice_insert_forward_duration_seconds",
+            descriptor: describe("sluice_insert_forward_duration_seconds", "Time to forward one request to one storage node."),
             buckets: [.milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
                       .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
-                      .seconds(2.5), .seconds(5), .seconds(10)],
-            help: "Time to forward one request to one storage node."
+                      .seconds(2.5), .seconds(5), .seconds(10)]
         )
     }
 
     func received(code: Int, tenant: String, series: Int, samples: Int) {
         let labels = [("code", String(code)), ("tenant", tenant)]
-        registry.makeCounter(name: "sluice_insert_requests_total", labels: labels, help: "Write requests received, by answer.").increment()
+        registry.makeCounter(descriptor: describe("sluice_insert_requests_total", "Write requests received, by answer."), labels: labels).increment()
         if series > 0 {
-            registry.makeCounter(name: "sluice_insert_series_received_total", labels: labels, help: "Series received, by the answer to their request.").increment(by: Int64(series))
+            registry.makeCounter(descriptor: describe("sluice_insert_series_received_total", "Series received, by the answer to their request."), labels: labels).increment(by: Int64(series))
         }
         if samples > 0 {
-            registry.makeCounter(name: "sluice_insert_samples_received_total", labels: labels, help: "Samples received, by the answer to their request.").increment(by: Int64(samples))
+            registry.makeCounter(descriptor: describe("sluice_insert_samples_received_total", "Samples received, by the answer to their request."), labels: labels).increment(by: Int64(samples))
         }
     }
 
     func forwarded(node: String, result: String, samples: Int) {
-        registry.makeCounter(
-            name: "sluice_insert_samples_forwarded_total", labels: [("node", node), ("result", result)],
-            help: "Samples sent to storage nodes, by result: accepted, rejected, failed or skipped."
-        ).increment(by: Int64(samples))
+        registry.makeCounter(descriptor: describe("sluice_insert_samples_forwarded_total", "Samples for storage nodes, by result: accepted, rejected, failed, skipped (node backing off) or queued (behind its hints)."), labels: [("node", node), ("result", result)]).increment(by: Int64(samples))
     }
 
     func quorumFailure(kind: String) {
-        registry.makeCounter(name: "sluice_insert_quorum_failures_total", labels: [("kind", kind)], help: "Requests that did not meet write quorum.").increment()
+        registry.makeCounter(descriptor: describe("sluice_insert_quorum_failures_total", "Requests that did not meet write quorum."), labels: [("kind", kind)]).increment()
     }
 
     func hintQueueBytes(node: String) -> Gauge {
-        registry.makeGauge(name: "sluice_insert_hint_queue_bytes", labels: [("node", node)], help: "Bytes queued for hinted handoff.")
+        registry.makeGauge(descriptor: describe("sluice_insert_hint_queue_bytes", "Bytes queued for hinted handoff."), labels: [("node", node)])
     }
 
     func hints(node: String, event: String, count: Int = 1) {
-        registry.makeCounter(
-            name: "sluice_insert_hints_total", labels: [("node", node), ("event", event)],
-            help: "Hinted-handoff records by event: queued, replayed, dropped (queue full) or discarded (node rejected)."
-        ).increment(by: Int64(count))
+        registry.makeCounter(descriptor: describe("sluice_insert_hints_total", "Hinted-handoff records by event: queued, replayed, dropped (queue full) or discarded (node rejected)."), labels: [("node", node), ("event", event)]).increment(by: Int64(count))
     }
 
     func ringReload(result: String) {
-        registry.makeCounter(name: "sluice_ring_config_reloads_total", labels: [("result", result)], help: "Ring file reloads, by result.").increment()
+        registry.makeCounter(descriptor: describe("sluice_ring_config_reloads_total", "Ring file reloads, by result."), labels: [("result", result)]).increment()
     }
 }
 

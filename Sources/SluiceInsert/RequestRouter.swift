@@ -51,6 +51,24 @@ public final class RequestRouter {
         let body = decompressed.bytes
         let tenantBytes = Array(tenant.utf8)
         let tenantLabelBytes = Array((tenantLabel ?? "").utf8)
+        // The per-series loop works on locals: each access to a class's stored property is a dynamic
+        // exclusivity check, and the loop touches these several times per series.
+        var hasher = SeriesKeyHasher.empty
+        var replicas: [Int] = []
+        var nodeSamples: [Int] = []
+        var replicaSets = Set<NodeSet>()
+        swap(&hasher, &self.hasher)
+        swap(&replicas, &self.replicas)
+        swap(&nodeSamples, &self.nodeSamples)
+        swap(&replicaSets, &self.replicaSets)
+        defer {
+            swap(&hasher, &self.hasher)
+            swap(&replicas, &self.replicas)
+            swap(&nodeSamples, &self.nodeSamples)
+            swap(&replicaSets, &self.replicaSets)
+        }
+        let nodeBodies = self.nodeBodies
+        let tenantField = self.tenantField
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
                 // Placement: tenant plus the series' own labels, never the injected one.
                 tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }

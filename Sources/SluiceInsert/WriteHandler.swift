@@ -31,6 +31,10 @@ final class RouterPool: Sendable {
 /// Where acknowledged data for a failed replica goes: the hinted-handoff queues.
 public protocol HintSink: Sendable {
     func enqueue(node: String, body: ByteBuffer) async throws
+    /// Whether hints wait for `node`. New data for it then queues behind them rather than going
+    /// live: a storage that rejects out-of-order samples (Prometheus, Sluice) would otherwise take
+    /// the newer live write first and reject the older replayed hints, losing the outage's data.
+    func hasPending(node: String) -> Bool
 }
 
 /// `POST /api/v1/write`: validate, route, forward, decide, answer.
@@ -179,6 +183,11 @@ struct WriteHandler: Sendable {
                 guard node.shouldSend(at: clock.now) else {
                     outcomes[part.node] = .failed(message: "\(node.name) is backing off")
                     metrics.forwarded(node: node.name, result: "skipped", samples: part.samples)
+                    continue
+                }
+                guard !hints.hasPending(node: node.name) else {
+                    outcomes[part.node] = .failed(message: "\(node.name) is catching up through hinted handoff")
+                    metrics.forwarded(node: node.name, result: "queued", samples: part.samples)
                     continue
                 }
                 group.addTask {
