@@ -36,6 +36,8 @@ struct HintReplayer: Service {
     let forwarder: WriteForwarder
     let metrics: InsertMetrics
     let logger: Logger
+    /// Called every round, so gauges that follow node health stay current.
+    var refreshGauges: @Sendable () -> Void = {}
     var idleInterval: Duration = .milliseconds(250)
     var batch = 64
 
@@ -45,6 +47,7 @@ struct HintReplayer: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let delivered = await round()
             updateGauges()
+            refreshGauges()
             if delivered == 0 {
                 try? await Task.sleep(for: idleInterval)
             }

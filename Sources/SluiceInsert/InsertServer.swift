@@ -89,7 +89,10 @@ public struct InsertServer: Sendable {
         [
             ForwarderShutdown(forwarder: forwarder, hints: hints),
             application(onServerRunning: onServerRunning),
-            HintReplayer(store: hints, nodes: nodes, forwarder: forwarder, metrics: metrics, logger: logger),
+            HintReplayer(
+                store: hints, nodes: nodes, forwarder: forwarder, metrics: metrics, logger: logger,
+                refreshGauges: { [self] in updateRingGauges() }
+            ),
         ]
     }
 }
