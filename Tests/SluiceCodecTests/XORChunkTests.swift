@@ -21,20 +21,6 @@ private struct ChunkSample: Equatable, CustomStringConvertible {
     var description: String { "(\(timestamp), 0x\(String(bits, radix: 16)))" }
 }
 
-/// SplitMix64, so random cases are the same on every run and platform. (Named apart from the
-/// `SplitMix64` in RemoteWriteTests.swift, which is internal to this test target.)
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private func encode(_ samples: [ChunkSample]) -> XORChunkEncoder {
     var encoder = XORChunkEncoder()
     for sample in samples {
@@ -111,7 +97,7 @@ private func decodeUntrusted(_ bytes: [UInt8]) -> Result<[ChunkSample], CodecErr
 private let staleMarkerBits: UInt64 = 0x7FF0_0000_0000_0002
 
 private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var value = 50.0
     var t: Int64 = 1_700_000_000_000
     return (0..<count).map { _ in
@@ -148,7 +134,7 @@ private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
     }
 
     @Test func randomBitsAndTimestamps() throws {
-        var rng = SeededGenerator(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<50 {
             let n = Int.random(in: 1...200, using: &rng)
             let samples = (0..<n).map { _ in ChunkSample(Int64(bitPattern: rng.next()), bits: rng.next() >> UInt64.random(in: 0...63, using: &rng)) }
@@ -421,7 +407,7 @@ private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
     }
 
     @Test func randomCorruptionNeverTraps() throws {
-        var rng = SeededGenerator(seed: 17)
+        var rng = SplitMix64(seed: 17)
         let original = encode(gauge(count: 120, seed: 19)).bytes
         for _ in 0..<2000 {
             var bytes = original
@@ -446,7 +432,7 @@ private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
 
 @Suite struct BitStreamTests {
     @Test func mixedWidthsRoundTrip() throws {
-        var rng = SeededGenerator(seed: 23)
+        var rng = SplitMix64(seed: 23)
         var writer = BitWriter()
         var written: [(UInt64, Int)] = []
         for _ in 0..<5000 {
@@ -535,7 +521,7 @@ private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
     }
 
     @Test func matchesBitwiseReferenceAtEveryLengthAndAlignment() {
-        var rng = SeededGenerator(seed: 29)
+        var rng = SplitMix64(seed: 29)
         let data = (0..<300).map { _ in UInt8.random(in: 0...255, using: &rng) }
         for start in 0..<9 {
             for end in start...data.count {
@@ -546,7 +532,7 @@ private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
     }
 
     @Test func incrementalEqualsOneShot() {
-        var rng = SeededGenerator(seed: 31)
+        var rng = SplitMix64(seed: 31)
         let data = (0..<200).map { _ in UInt8.random(in: 0...255, using: &rng) }
         let whole = CRC32C.checksum(data)
         for split in 0...data.count {
