@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// A metric name with its help text (swift-prometheus wants both in a descriptor).
 func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
@@ -107,5 +108,3 @@ final class InflightLimiter: Sendable {
         metrics.inflightBytes.decrement(by: Double(bytes))
     }
 }
-
-import Synchronization

@@ -85,10 +85,11 @@ public struct QuorumDecision: Sendable, Equatable {
         outcomes: [Int: NodeOutcome],
         writeQuorum: Int
     ) {
+        let ordered = outcomes.sorted { $0.key < $1.key }
         var accepted = NodeSet()
         var rejected = NodeSet()
         var failed: [Int] = []
-        for (node, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+        for (node, outcome) in ordered {
             switch outcome {
             case .accepted: accepted.insert(node)
             case .rejected: rejected.insert(node)
@@ -101,7 +102,7 @@ public struct QuorumDecision: Sendable, Equatable {
             if set.intersectionCount(accepted) >= writeQuorum { continue }
             if set.intersectionCount(rejected) >= writeQuorum {
                 if invalidMessage == nil {
-                    invalidMessage = outcomes.sorted(by: { $0.key < $1.key }).lazy.compactMap { node, outcome -> String? in
+                    invalidMessage = ordered.lazy.compactMap { node, outcome -> String? in
                         guard set.contains(node), case .rejected(_, let message) = outcome else { return nil }
                         return message
                     }.first
