@@ -11,7 +11,9 @@ let package = Package(
         .executable(name: "sluice", targets: ["sluice"]),
         .library(name: "SluiceCodec", targets: ["SluiceCodec"]),
         .library(name: "SluiceRing", targets: ["SluiceRing"]),
+        .library(name: "SluiceQuery", targets: ["SluiceQuery"]),
         .library(name: "SluiceInsert", targets: ["SluiceInsert"]),
+        .library(name: "SluiceStorage", targets: ["SluiceStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,6 +61,13 @@ let package = Package(
             ]
         ),
 
+        // MARK: Series selection with Prometheus semantics: matchers, selectors, postings, label
+        // order, the query API's JSON. Shared by storage and select; no networking.
+        .target(
+            name: "SluiceQuery",
+            dependencies: ["SluiceCodec"]
+        ),
+
         // MARK: Plumbing the tiers share: HTTP serving, status mapping, self-metrics, ring file reloads.
         .target(
             name: "SluiceHTTP",
@@ -91,6 +100,21 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "SluiceStorage",
+            dependencies: [
+                "SluiceCodec",
+                "SluiceQuery",
+                "SluiceHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: The command line.
         .executableTarget(
             name: "sluice",
@@ -99,6 +123,7 @@ let package = Package(
                 "SluiceRing",
                 "SluiceHTTP",
                 "SluiceInsert",
+                "SluiceStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,6 +153,23 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SluiceQueryTests",
+            dependencies: ["SluiceQuery", "SluiceCodec"]
+        ),
+        .testTarget(
+            name: "SluiceStorageTests",
+            dependencies: [
+                "SluiceStorage",
+                "SluiceQuery",
+                "SluiceCodec",
+                "SluiceHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
