@@ -78,7 +78,7 @@ struct WriteHandler: Sendable {
     }
 
     private func write(_ request: Request, tenant: String) async throws(HTTPFailure) -> (series: Int, samples: Int) {
-        try checkHeaders(request)
+        try RemoteWriteHeaders.check(request)
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
             throw HTTPFailure(.contentTooLarge, "body of \(length) bytes exceeds the limit of \(configuration.maxBodyBytes) bytes")
         }
@@ -145,29 +145,6 @@ struct WriteHandler: Sendable {
             let names = failed.map { membership.nodes[$0].name }.joined(separator: ", ")
             throw HTTPFailure(.serviceUnavailable, "write quorum \(membership.configuration.writeQuorum) not met; failing nodes: \(names)")
         }
-    }
-
-    /// Remote write 1.0 only: missing headers mean 1.0, as Prometheus takes them.
-    private func checkHeaders(_ request: Request) throws(HTTPFailure) {
-        if let type = request.headers[.contentType] {
-            let parts = type.split(separator: ";").map { Self.trimmed($0).lowercased() }
-            guard parts.first == "application/x-protobuf" else {
-                throw HTTPFailure(.unsupportedMediaType, "unsupported Content-Type \(type): expected application/x-protobuf")
-            }
-            for parameter in parts.dropFirst() {
-                let pair = parameter.split(separator: "=", maxSplits: 1).map { Self.trimmed($0) }
-                if pair.first == "proto", pair.count == 2, pair[1] != "prometheus.writerequest" {
-                    throw HTTPFailure(.unsupportedMediaType, "unsupported remote-write message \(pair[1]): this endpoint takes prometheus.WriteRequest (remote write 1.0)")
-                }
-            }
-        }
-        if let encoding = request.headers[.contentEncoding], encoding.lowercased() != "snappy" {
-            throw HTTPFailure(.unsupportedMediaType, "unsupported Content-Encoding \(encoding): expected snappy")
-        }
-    }
-
-    private static func trimmed(_ text: Substring) -> String {
-        String(text.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 
     private func tooManyRequests(_ why: String) -> HTTPFailure {
