@@ -1,0 +1,54 @@
+import SluiceCodec
+import Testing
+
+import SluiceQuery
+
+@Suite struct LabelOrderTests {
+    static func set(_ pairs: (String, String)...) -> [Label] {
+        pairs.map { Label(name: $0.0, value: $0.1) }
+    }
+
+    @Test func ordersLikePrometheus() {
+        let up = LabelOrderTests.set(("__name__", "up"), ("job", "a"))
+        #expect(compareLabelSets(up, up) == 0)
+        #expect(compareLabelSets([], []) == 0)
+        // Name before value: "instance" < "job" decides, whatever the values.
+        #expect(compareLabelSets(LabelOrderTests.set(("__name__", "up"), ("instance", "z")), up) < 0)
+        #expect(compareLabelSets(up, LabelOrderTests.set(("__name__", "up"), ("instance", "z"))) > 0)
+        // Same names: the value decides.
+        #expect(compareLabelSets(up, LabelOrderTests.set(("__name__", "up"), ("job", "b"))) < 0)
+        #expect(compareLabelSets(LabelOrderTests.set(("__name__", "up")), LabelOrderTests.set(("__name__", "down"))) > 0)
+        // A prefix sorts first.
+        #expect(compareLabelSets(LabelOrderTests.set(("__name__", "up")), up) < 0)
+        #expect(compareLabelSets(up, LabelOrderTests.set(("__name__", "up"))) > 0)
+        #expect(compareLabelSets([], up) < 0)
+    }
+
+    @Test func comparesUTF8Bytes() {
+        // Upper case before lower case, as bytes.
+        #expect(compareLabelSets(LabelOrderTests.set(("a", "Z")), LabelOrderTests.set(("a", "a"))) < 0)
+        // Canonically equivalent to Swift's `==`, different bytes: "e" (0x65) sorts before "é" (0xC3).
+        let composed = LabelOrderTests.set(("a", "\u{E9}"))
+        let decomposed = LabelOrderTests.set(("a", "e\u{301}"))
+        #expect("\u{E9}" == "e\u{301}")
+        #expect(compareLabelSets(decomposed, composed) < 0)
+        #expect(compareLabelSets(composed, decomposed) > 0)
+        // UTF-8 order, not UTF-16: U+FFFF (EF BF BF) sorts before U+1F600 (F0 ...), whose UTF-16
+        // surrogate (D83D) would sort first.
+        #expect(compareLabelSets(LabelOrderTests.set(("a", "\u{FFFF}")), LabelOrderTests.set(("a", "\u{1F600}"))) < 0)
+        // A byte-prefix sorts first.
+        #expect(compareLabelSets(LabelOrderTests.set(("a", "ab")), LabelOrderTests.set(("a", "abc"))) < 0)
+        #expect(compareLabelSets(LabelOrderTests.set(("ab", "")), LabelOrderTests.set(("a", "z"))) > 0)
+    }
+
+    @Test func sortsSeriesLikePrometheus() {
+        let sets = [
+            LabelOrderTests.set(("__name__", "up"), ("job", "b")), LabelOrderTests.set(("__name__", "up")),
+            LabelOrderTests.set(("__name__", "down"), ("job", "a")), LabelOrderTests.set(("__name__", "up"), ("job", "a")),
+        ]
+        let sorted = sets.sorted { compareLabelSets($0, $1) < 0 }
+        #expect(sorted.map(\.description) == [
+            #"[__name__="down", job="a"]"#, #"[__name__="up"]"#, #"[__name__="up", job="a"]"#, #"[__name__="up", job="b"]"#,
+        ])
+    }
+}
