@@ -1,0 +1,76 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import SluiceCodec
+
+/// What a block's `meta.json` says: its time range, half-open like Prometheus', and its size.
+///
+/// The file is small and read once per block open, so JSON (readable by an operator with `cat`) costs
+/// nothing that matters.
+struct BlockMeta: Sendable, Hashable {
+    /// Inclusive start of the block's range, in milliseconds.
+    var minTime: Int64
+    /// Exclusive end of the block's range, in milliseconds.
+    var maxTime: Int64
+    var numSeries: Int
+    var numChunks: Int
+    var numSamples: Int
+
+    /// The largest `meta.json` a block may have; anything bigger is not ours.
+    static let maxFileSize = 64 * 1024
+
+    /// The file's contents, keys in a fixed order.
+    func json() -> String {
+        """
+        {"version":\(BlockFormat.version),"minTime":\(minTime),"maxTime":\(maxTime),\
+        "stats":{"numSeries":\(numSeries),"numChunks":\(numChunks),"numSamples":\(numSamples)}}
+
+        """
+    }
+
+    /// Parses and checks a `meta.json`.
+    ///
+    /// - Throws: `.chunkCorrupt` for anything but a version-1 meta with a non-empty range and counts
+    ///   that are not negative.
+    init(json bytes: [UInt8]) throws(CodecError) {
+        let file: MetaFile
+        do {
+            file = try JSONDecoder().decode(MetaFile.self, from: Data(bytes))
+        } catch {
+            throw CodecError(.chunkCorrupt, "block meta.json is not valid")
+        }
+        guard file.version == Int(BlockFormat.version) else {
+            throw CodecError(.chunkCorrupt, "block meta.json: unsupported version \(file.version)")
+        }
+        guard file.minTime < file.maxTime, file.stats.numSeries >= 0, file.stats.numChunks >= 0,
+            file.stats.numSamples >= 0
+        else { throw CodecError(.chunkCorrupt, "block meta.json: empty range or negative count") }
+        self.init(
+            minTime: file.minTime, maxTime: file.maxTime, numSeries: file.stats.numSeries,
+            numChunks: file.stats.numChunks, numSamples: file.stats.numSamples
+        )
+    }
+
+    init(minTime: Int64, maxTime: Int64, numSeries: Int, numChunks: Int, numSamples: Int) {
+        self.minTime = minTime
+        self.maxTime = maxTime
+        self.numSeries = numSeries
+        self.numChunks = numChunks
+        self.numSamples = numSamples
+    }
+}
+
+private struct MetaFile: Decodable {
+    struct Stats: Decodable {
+        var numSeries: Int
+        var numChunks: Int
+        var numSamples: Int
+    }
+
+    var version: Int
+    var minTime: Int64
+    var maxTime: Int64
+    var stats: Stats
+}

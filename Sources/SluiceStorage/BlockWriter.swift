@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SluiceCodec
+
+/// Writes immutable blocks (format in `BlockIndex.swift`).
+///
+/// A block appears whole or not at all: everything is written under `<name>.tmp`, every file and the
+/// directory are fsynced, and only then is it renamed to its final name and the parent fsynced. A
+/// crash before the rename leaves a `.tmp` directory that `Block.listBlocks` removes.
+enum BlockWriter {
+    /// Chunk bytes are gathered into writes of about this size.
+    static let writeBufferSize = 1 << 20
+
+    /// Writes a block of [minTime, maxTime) under `parent` (created if missing).
+    ///
+    /// - Parameter series: sorted by label set in Prometheus order, label sets unique, labels sorted by
+    ///   name with no name twice; each series' chunks sorted by minTime, each inside [minTime, maxTime)
+    ///   with `minTime <= maxTime`, each at least an XOR chunk's 2-byte header. Checked before anything
+    ///   is written.
+    /// - Returns: the new block's directory.
+    /// - Throws: `.invalidInput` when `series` breaks the rules above or the range is empty; `.io` when
+    ///   the disk fails, after removing the partial `.tmp` directory.
+    static func write(
+        parent: String,
+        minTime: Int64,
+        maxTime: Int64,
+        series: [(labels: [Label], chunks: [StoredChunk])]
+    ) throws(BlockError) -> String {
+        guard minTime < maxTime else {
+            throw BlockError(.invalidInput, "empty block range [\(minTime), \(maxTime))")
+        }
+        var numChunks = 0
+        var numSamples = 0
+        for (id, entry) in series.enumerated() {
+            var previousMin = Int64.min
+            for chunk in entry.chunks {
+                guard chunk.minTime >= minTime, chunk.maxTime < maxTime, chunk.minTime <= chunk.maxTime else {
+                    throw BlockError(.invalidInput, "series \(id): chunk [\(chunk.minTime), \(chunk.maxTime)] outside [\(minTime), \(maxTime))")
+                }
+                guard chunk.minTime >= previousMin else {
+                    throw BlockError(.invalidInput, "series \(id): chunks not sorted by minTime")
+                }
+                guard chunk.bytes.count >= 2 else {
+                    throw BlockError(.invalidInput, "series \(id): chunk shorter than an XOR chunk header")
+                }
+                previousMin = chunk.minTime
+                numChunks += 1
+                numSamples += BlockFormat.sampleCount(chunk.bytes)
+            }
+        }
+        let plan = try BlockIndexPlan(series: series)
+        let meta = BlockMeta(
+            minTime: minTime, maxTime: maxTime, numSeries: series.count, numChunks: numChunks, numSamples: numSamples
+        )
+
+        let parent = BlockFile.trimmingSlashes(parent)
+        try BlockFile.makeDirectories(parent)
+        let final = parent + "/" + BlockFormat.directoryName(minTime: minTime, maxTime: maxTime)
+        let temporary = final + BlockFormat.temporarySuffix
+        guard mkdir(temporary, 0o755) == 0 else { throw BlockFile.error("mkdir", temporary, errno) }
+        do throws(BlockError) {
+            let chunkOffsets = try writeChunks(series, to: temporary + "/" + BlockFormat.chunksFile)
+            let index = plan.encode(minTime: minTime, maxTime: maxTime, series: series, chunkOffsets: chunkOffsets)
+            try BlockFile.writeNewFile(temporary + "/" + BlockFormat.indexFile, index)
+            try BlockFile.writeNewFile(temporary + "/" + BlockFormat.metaFile, Array(meta.json().utf8))
+            try BlockFile.syncDirectory(temporary)
+            try BlockFile.renameItem(temporary, final)
+        } catch {
+            try? BlockFile.removeTree(temporary)
+            throw error
+        }
+        // The block is whole under its final name; a crash before this sync loses it, never half of it.
+        try BlockFile.syncDirectory(parent)
+        return final
+    }
+
+    /// Writes the `chunks` file and returns each chunk's offset in it, series by series.
+    private static func writeChunks(
+        _ series: [(labels: [Label], chunks: [StoredChunk])],
+        to path: String
+    ) throws(BlockError) -> [Int] {
+        let fd = try BlockFile.openFile(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
+        defer { BlockFile.closeFile(fd) }
+        let buffer = ByteScratch(capacity: writeBufferSize + 64 * 1024)
+        BlockFormat.chunksMagic.withUnsafeBytes { buffer.append($0) }
+        buffer.append(BlockFormat.version)
+        for _ in 0..<3 { buffer.append(0) }
+        var flushed = 0
+        var offsets: [Int] = []
+        offsets.reserveCapacity(series.reduce(0) { $0 + $1.chunks.count })
+        for entry in series {
+            for chunk in entry.chunks {
+                offsets.append(flushed + buffer.count)
+                chunk.bytes.withUnsafeBytes { buffer.append($0) }
+                withUnsafeBytes(of: CRC32C.checksum(chunk.bytes).littleEndian) { buffer.append($0) }
+                if buffer.count >= writeBufferSize {
+                    try BlockFile.writeFully(fd, buffer.bytes, path: path)
+                    flushed += buffer.count
+                    buffer.removeAll()
+                }
+            }
+        }
+        try BlockFile.writeFully(fd, buffer.bytes, path: path)
+        try BlockFile.sync(fd, path: path)
+        return offsets
+    }
+}
