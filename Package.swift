@@ -132,6 +132,21 @@ let package = Package(
         ),
 
         // MARK: Tests.
+        // What the end-to-end tests of every tier share: loopback servers, real peers as child
+        // processes, the fixtures.
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: [
+                "SluiceCodec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/SluiceTestSupport"
+        ),
         .testTarget(
             name: "SluiceCodecTests",
             dependencies: ["SluiceCodec"]
@@ -151,6 +166,7 @@ let package = Package(
                 "SluiceCodec",
                 "SluiceRing",
                 "SluiceHTTP",
+                "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -169,6 +185,7 @@ let package = Package(
                 "SluiceQuery",
                 "SluiceCodec",
                 "SluiceHTTP",
+                "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,6 +3,7 @@ import Logging
 import SluiceCodec
 import SluiceInsert
 import Synchronization
+import SluiceTestSupport
 import Testing
 
 @Suite("HintQueue")

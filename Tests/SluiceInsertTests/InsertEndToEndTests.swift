@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import SluiceCodec
 import SluiceRing
+import SluiceTestSupport
 import Testing
 @testable import SluiceInsert
 

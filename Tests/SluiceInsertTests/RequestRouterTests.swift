@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SluiceCodec
 import SluiceRing
+import SluiceTestSupport
 import Testing
 @testable import SluiceInsert
 
