@@ -28,7 +28,7 @@ public enum RemoteWriteHeaders {
 }
 
 /// Reading a request body with a size limit, mapping failures to 413 and 400.
-public enum RequestBody {
+public enum BoundedBody {
     public static func collect(_ request: Request, limit: Int) async throws(HTTPFailure) -> ByteBuffer {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw HTTPFailure(.contentTooLarge, "body of \(length) bytes exceeds the limit of \(limit) bytes")

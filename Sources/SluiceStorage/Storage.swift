@@ -1,0 +1,274 @@
+import Foundation
+import Logging
+import NIOPosix
+import SluiceCodec
+import SluiceQuery
+import Synchronization
+
+/// Why the storage could not take or serve data. The HTTP status is chosen at the edge.
+struct StorageError: Error, Sendable, CustomStringConvertible {
+    enum Code: Sendable { case notReady, walFailed, invalidQuery, blockFailed }
+    var code: Code
+    var message: String
+    var description: String { message }
+}
+
+/// Sluice's own time-series database: a head in memory over immutable blocks on disk, made durable by
+/// a write-ahead log.
+///
+/// Layout of the data directory:
+/// - `wal/`: segments and the newest checkpoint (`WAL`);
+/// - `blocks/`: one directory per cut block (`Block`).
+///
+/// Life cycle: `init` opens the blocks; `recover()` replays the WAL into the head and opens it for
+/// appending (until then the node is not ready); `compact()` cuts blocks and applies retention; `close()`
+/// flushes the WAL.
+final class Storage: Sendable {
+    struct Configuration: Sendable {
+        var dataDirectory: String = "./data/storage"
+        /// Length of one block, and the range no chunk straddles. Prometheus' default: 2 h.
+        var blockDuration: Int64 = 2 * 3_600_000
+        /// Blocks ending this long before the newest sample are deleted; 0 keeps everything.
+        var retention: Int64 = 15 * 24 * 3_600_000
+        var wal = WAL.Configuration()
+    }
+
+    let configuration: Configuration
+    let head: Head
+    let metrics: StorageMetrics
+    private let logger: Logger
+    private let blocks: Mutex<[Block]>
+    private let wal = Mutex<WAL?>(nil)
+    /// Serialises block cutting with closing.
+    private let compaction = Mutex<Void>(())
+
+    var walDirectory: String { configuration.dataDirectory + "/wal" }
+    var blocksDirectory: String { configuration.dataDirectory + "/blocks" }
+
+    init(configuration: Configuration, metrics: StorageMetrics, logger: Logger) throws {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        let files = FileManager.default
+        try files.createDirectory(atPath: configuration.dataDirectory + "/wal", withIntermediateDirectories: true)
+        try files.createDirectory(atPath: configuration.dataDirectory + "/blocks", withIntermediateDirectories: true)
+        let opened = try Block.listBlocks(in: configuration.dataDirectory + "/blocks").map { try Block(path: $0) }
+        self.blocks = Mutex(opened)
+        self.head = Head(
+            configuration: .init(chunkRange: configuration.blockDuration),
+            minValidTime: opened.map(\.meta.maxTime).max() ?? .min
+        )
+        updateBlockGauges()
+    }
+
+    var isReady: Bool { wal.withLock { $0 != nil } }
+
+    /// Replays the WAL into the head, then opens it for appending. Blocking I/O: run it off the
+    /// cooperative pool.
+    func recover() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let report = try WAL.replay(directory: walDirectory, logger: logger) { record in head.replay(record) }
+        if report.corruptions > 0 { metrics.walCorruptions.increment(by: Int64(report.corruptions)) }
+        let opened = try WAL(
+            directory: walDirectory, configuration: configuration.wal, logger: logger,
+            observeFsync: { [metrics] duration in metrics.walFsyncDuration.record(duration) }
+        )
+        wal.withLock { $0 = opened }
+        updateHeadGauges()
+        logger.info("WAL replayed", metadata: [
+            "wal.records": "\(report.records)", "wal.segments": "\(report.segments)",
+            "wal.corruptions": "\(report.corruptions)", "head.series": "\(head.stats.series)",
+            "duration": "\(clock.now - start)",
+        ])
+    }
+
+    /// Appends and returns once the WAL holds the appended samples on disk.
+    func append(_ request: WriteRequest) async throws(StorageError) -> AppendOutcome {
+        guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: "storage is replaying its WAL") }
+        let outcome = head.append(request, wal: wal)
+        metrics.samplesAppended.increment(by: Int64(outcome.appended))
+        for (reason, count) in outcome.rejected { metrics.rejected(reason.rawValue, count: count) }
+        if outcome.createdSeries > 0 { updateHeadGauges() }
+        if let ticket = outcome.ticket {
+            do {
+                try await wal.wait(ticket)
+            } catch {
+                throw StorageError(code: .walFailed, message: "WAL write failed: \(error)")
+            }
+        }
+        return outcome
+    }
+
+    // MARK: Queries
+
+    /// Series selected by `matchers` with data in `[minTime, maxTime]`, from blocks and head, sorted by
+    /// label set, each with its chunks in time order.
+    func select(_ matchers: [LabelMatcher], minTime: Int64, maxTime: Int64) throws(StorageError) -> [SeriesChunks] {
+        let compiled = try compile(matchers)
+        var sources: [[SeriesChunks]] = []
+        for block in overlappingBlocks(minTime, maxTime) {
+            var list: [SeriesChunks] = []
+            for id in block.select(compiled) {
+                let refs = block.chunks(of: id).filter { $0.minTime <= maxTime && $0.maxTime >= minTime }
+                guard !refs.isEmpty else { continue }
+                var chunks: [StoredChunk] = []
+                chunks.reserveCapacity(refs.count)
+                for ref in refs {
+                    do {
+                        chunks.append(try block.chunk(ref))
+                    } catch {
+                        throw StorageError(code: .blockFailed, message: "block \(block.path): \(error)")
+                    }
+                }
+                list.append(SeriesChunks(labels: block.labels(of: id), chunks: chunks))
+            }
+            sources.append(list)
+        }
+        sources.append(head.select(compiled, minTime: minTime, maxTime: maxTime))
+        return mergeSources(sources)
+    }
+
+    /// Label sets of the series `matchers` select (all series when nil) with data in the range, sorted
+    /// and unique.
+    func labelSets(_ matchers: [[LabelMatcher]]?, minTime: Int64, maxTime: Int64) throws(StorageError) -> [[Label]] {
+        var sets: [[Label]] = []
+        let compiledSets: [[CompiledMatcher]]? = try matchers.map { sets throws(StorageError) in
+            var out: [[CompiledMatcher]] = []
+            for set in sets { out.append(try compile(set)) }
+            return out
+        }
+        for block in overlappingBlocks(minTime, maxTime) {
+            let ids = compiledSets.map { $0.flatMap { block.select($0) } } ?? block.allSeries()
+            for id in ids where block.chunks(of: id).contains(where: { $0.minTime <= maxTime && $0.maxTime >= minTime }) {
+                sets.append(block.labels(of: id))
+            }
+        }
+        if let compiledSets {
+            for set in compiledSets { sets += head.labelSets(set, minTime: minTime, maxTime: maxTime) }
+        } else {
+            sets += head.labelSets(nil, minTime: minTime, maxTime: maxTime)
+        }
+        sets.sort { compareLabelSets($0, $1) < 0 }
+        var unique: [[Label]] = []
+        for set in sets where unique.last != set { unique.append(set) }
+        return unique
+    }
+
+    private func compile(_ matchers: [LabelMatcher]) throws(StorageError) -> [CompiledMatcher] {
+        var compiled: [CompiledMatcher] = []
+        for matcher in matchers {
+            do {
+                compiled.append(try CompiledMatcher(matcher))
+            } catch {
+                throw StorageError(code: .invalidQuery, message: "invalid matcher \(matcher): \(error)")
+            }
+        }
+        return compiled
+    }
+
+    /// Blocks hold `[minTime, maxTime)`; queries ask for `[minTime, maxTime]`.
+    private func overlappingBlocks(_ minTime: Int64, _ maxTime: Int64) -> [Block] {
+        blocks.withLock { $0 }.filter { $0.meta.minTime <= maxTime && $0.meta.maxTime > minTime }
+    }
+
+    // MARK: Blocks and retention
+
+    /// Cuts every block the head has enough data for, then deletes blocks past retention. Blocking
+    /// I/O: run it off the cooperative pool.
+    func compact() async throws {
+        while let range = head.blockToCut() {
+            let series = head.prepareBlock(maxTime: range.maxTime)
+            let start = ContinuousClock.now
+            do {
+                if !series.isEmpty {
+                    let parent = blocksDirectory
+                    let block = try await NIOThreadPool.singleton.runIfActive {
+                        try Block(path: BlockWriter.write(parent: parent, minTime: range.minTime, maxTime: range.maxTime, series: series))
+                    }
+                    let path = block.path
+                    blocks.withLock { $0.append(block); $0.sort { $0.meta.minTime < $1.meta.minTime } }
+                    logger.info("block cut", metadata: [
+                        "block.path": "\(path)", "block.series": "\(block.meta.numSeries)",
+                        "block.samples": "\(block.meta.numSamples)", "duration": "\(ContinuousClock.now - start)",
+                    ])
+                }
+                metrics.compactions(result: "success")
+            } catch {
+                metrics.compactions(result: "failure")
+                throw error
+            }
+            let walNow = wal.withLock { $0 }
+            let (segment, records) = head.dropBefore(range.maxTime, wal: walNow)
+            if let walNow, let segment {
+                try await walNow.checkpoint(through: segment, records: records)
+            }
+            updateHeadGauges()
+        }
+        try applyRetention()
+        updateBlockGauges()
+    }
+
+    /// Deletes whole blocks that end more than `retention` before the newest sample.
+    func applyRetention() throws {
+        guard configuration.retention > 0 else { return }
+        let current = blocks.withLock { $0 }
+        let newest = max(head.stats.maxTime, current.map { $0.meta.maxTime - 1 }.max() ?? .min)
+        guard newest != .min else { return }
+        let cutoff = newest - configuration.retention
+        let expired = current.filter { $0.meta.maxTime <= cutoff }
+        guard !expired.isEmpty else { return }
+        let expiredPaths = Set(expired.map(\.path))
+        blocks.withLock { $0.removeAll { expiredPaths.contains($0.path) } }
+        for block in expired {
+            try Block.delete(path: block.path)
+            metrics.blocksDeleted.increment()
+            logger.info("block deleted by retention", metadata: ["block.path": "\(block.path)", "block.max_time": "\(block.meta.maxTime)"])
+        }
+    }
+
+    var blockList: [Block] { blocks.withLock { $0 } }
+
+    func close() {
+        wal.withLock { $0 }?.close()
+    }
+
+    // MARK: Gauges
+
+    func updateHeadGauges() {
+        let stats = head.stats
+        metrics.headSeries.set(Double(stats.series))
+        metrics.headChunks.set(Double(stats.chunks))
+    }
+
+    func updateBlockGauges() {
+        let current = blocks.withLock { $0 }
+        let bytes = current.reduce(0) { $0 + $1.sizeBytes }
+        let samples = current.reduce(0) { $0 + $1.meta.numSamples }
+        metrics.blocks.set(Double(current.count))
+        metrics.blockBytes.set(Double(bytes))
+        metrics.blockSamples.set(Double(samples))
+        metrics.bytesPerSample.set(samples == 0 ? 0 : Double(bytes) / Double(samples))
+    }
+}
+
+/// Merges per-source lists (each sorted by label set) into one, joining the chunks of equal label sets
+/// in time order. Sources never overlap in time: blocks hold disjoint ranges and the head starts where
+/// the newest block ends.
+func mergeSources(_ sources: [[SeriesChunks]]) -> [SeriesChunks] {
+    let nonEmpty = sources.filter { !$0.isEmpty }
+    if nonEmpty.count <= 1 { return nonEmpty.first ?? [] }
+    var all = nonEmpty.flatMap { $0 }
+    all.sort { compareLabelSets($0.labels, $1.labels) < 0 }
+    var merged: [SeriesChunks] = []
+    merged.reserveCapacity(all.count)
+    for series in all {
+        if let last = merged.last, last.labels == series.labels {
+            merged[merged.count - 1].chunks += series.chunks
+        } else {
+            merged.append(series)
+        }
+    }
+    for index in merged.indices { merged[index].chunks.sort { $0.minTime < $1.minTime } }
+    return merged
+}

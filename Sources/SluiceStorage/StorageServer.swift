@@ -1,0 +1,126 @@
+import Hummingbird
+import Logging
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+import SluiceCodec
+import SluiceHTTP
+
+/// Everything `sluice storage` needs to know; the CLI maps flags onto it and tests build it directly.
+public struct StorageConfiguration: Sendable {
+    public enum WALFsync: String, Sendable, CaseIterable {
+        /// fsync before every acknowledgement; concurrent writes share one fsync.
+        case always
+        /// Acknowledge once written to the page cache; fsync every `walFsyncInterval`.
+        case interval
+    }
+
+    public var host = "127.0.0.1"
+    public var port = 9301
+    public var dataDirectory = "./data/storage"
+    /// Blocks ending this long before the newest sample are deleted; zero keeps everything.
+    public var retention: Duration = .seconds(15 * 24 * 3600)
+    /// Length of one block. Prometheus' default, 2 h; tests shorten it.
+    public var blockDuration: Duration = .seconds(2 * 3600)
+    public var walFsync: WALFsync = .always
+    public var walFsyncInterval: Duration = .seconds(1)
+    public var walSegmentBytes = 128 << 20
+    /// How often the head is checked for a block to cut and blocks for retention.
+    public var compactionInterval: Duration = .seconds(5)
+    public var maxBodyBytes = 32 << 20
+    public var maxDecodedBytes = 256 << 20
+    /// Samples one SAMPLES remote-read response may hold; Prometheus' default.
+    public var readSampleLimit = 50_000_000
+    /// Largest frame of a streamed remote-read response; Prometheus' default.
+    public var readMaxBytesInFrame = 1 << 20
+    public var limits = WriteRequestScanner.Limits()
+
+    public init() {}
+
+    var storage: Storage.Configuration {
+        var configuration = Storage.Configuration()
+        configuration.dataDirectory = dataDirectory
+        configuration.blockDuration = blockDuration.milliseconds
+        configuration.retention = retention.milliseconds
+        configuration.wal.segmentSize = walSegmentBytes
+        configuration.wal.fsync = walFsync == .always ? .always : .interval(walFsyncInterval)
+        return configuration
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// `sluice storage`: the HTTP server and the storage's life cycle, as services for one `ServiceGroup`.
+public struct StorageServer: Sendable {
+    public let configuration: StorageConfiguration
+    public let registry: PrometheusCollectorRegistry
+    let storage: Storage
+    let logger: Logger
+
+    public static let writePaths: [RouterPath] = ["/api/v1/write"]
+    public static let readPaths: [RouterPath] = ["/api/v1/read"]
+
+    public init(
+        configuration: StorageConfiguration,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger
+    ) throws {
+        self.configuration = configuration
+        self.registry = registry
+        self.logger = logger
+        self.storage = try Storage(configuration: configuration.storage, metrics: StorageMetrics(registry: registry), logger: logger)
+    }
+
+    /// The HTTP application. `onServerRunning` receives the bound port (useful with port 0).
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        let write = StorageWriteHandler(configuration: configuration, storage: storage, logger: logger)
+        let read = RemoteReadHandler(configuration: configuration, storage: storage, logger: logger)
+        let api = QueryAPIHandler(storage: storage)
+        router.post("/api/v1/write") { request, _ in await write.handle(request) }
+        router.post("/api/v1/read") { request, _ in await read.handle(request) }
+        OperationalRoutes.postOnly(Self.writePaths + Self.readPaths, on: router)
+        api.register(on: router)
+        OperationalRoutes.add(to: router, registry: registry, ready: { [storage] in storage.isReady })
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-storage"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+
+    /// The storage's life cycle, then the HTTP server. A `ServiceGroup` stops services in reverse
+    /// order, so the WAL closes only after the server has answered the writes in flight.
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        [
+            StorageLifecycle(storage: storage, interval: configuration.compactionInterval, logger: logger),
+            application(onServerRunning: onServerRunning),
+        ]
+    }
+}
+
+/// Replays the WAL (the node turns ready after), cuts blocks and applies retention on a timer, and
+/// closes the WAL at shutdown.
+struct StorageLifecycle: Service {
+    let storage: Storage
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await NIOThreadPool.singleton.runIfActive { try storage.recover() }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await storage.compact()
+                } catch {
+                    logger.error("compaction failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+        storage.close()
+    }
+}
