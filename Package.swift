@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "SluiceCodec",
                 "SluiceRing",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -320,3 +320,30 @@ private struct SelectorParser {
         QueryError(.invalidSelector, "\(location(of: offset)): parse error: \(reason)")
     }
 }
+
+extension SeriesSelector {
+    /// The selector text for `matchers`, `{name="value", ...}`, that `parse` reads back: for passing
+    /// matchers on to another server's query API.
+    public static func format(_ matchers: [LabelMatcher]) -> String {
+        "{" + matchers.map { matcher in
+            let op = switch matcher.kind {
+            case .notEqual: "!="
+            case .regex: "=~"
+            case .notRegex: "!~"
+            default: "="
+            }
+            var quoted = "\""
+            for scalar in matcher.value.unicodeScalars {
+                switch scalar {
+                case "\\": quoted += "\\\\"
+                case "\"": quoted += "\\\""
+                case "\n": quoted += "\\n"
+                case "\r": quoted += "\\r"
+                case "\t": quoted += "\\t"
+                default: quoted.unicodeScalars.append(scalar)
+                }
+            }
+            return matcher.name + op + quoted + "\""
+        }.joined(separator: ",") + "}"
+    }
+}

@@ -10,9 +10,6 @@ import SluiceHTTP
 /// listed means SAMPLES, as Prometheus 2.42 sends. Streamed responses carry one series per frame and
 /// send stored chunks as they lie on disk, re-encoding only those cut by the query's range.
 struct RemoteReadHandler: Sendable {
-    static let samplesContentType = "application/x-protobuf"
-    static let streamedContentType = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
-
     let configuration: StorageConfiguration
     let storage: Storage
     let logger: Logger
@@ -32,18 +29,8 @@ struct RemoteReadHandler: Sendable {
     private func read(_ request: Request) async throws(HTTPFailure) -> Response {
         guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
         let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
-        let readRequest: ReadRequest
-        do {
-            readRequest = try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> ReadRequest in
-                let decoded = try Snappy.decompress(Array(raw), limit: configuration.maxDecodedBytes)
-                return try MessageCodec(memoryLimit: max(1 << 20, decoded.count * MessageCodec.expansionFactor)).decodeReadRequest(decoded)
-            }
-        } catch {
-            throw HTTPFailure(error)
-        }
-        guard let type = readRequest.negotiate() else {
-            throw HTTPFailure(.badRequest, "none of the accepted response types \(readRequest.acceptedResponseTypes.map(\.rawValue)) is supported: use SAMPLES (0) or STREAMED_XOR_CHUNKS (1)")
-        }
+        let readRequest = try RemoteReadHTTP.decodeRequest(body, maxDecodedBytes: configuration.maxDecodedBytes)
+        let type = try RemoteReadHTTP.negotiate(readRequest)
         var selected: [[SeriesChunks]] = []
         for query in readRequest.queries {
             do {
@@ -55,7 +42,14 @@ struct RemoteReadHandler: Sendable {
         if type == .samples {
             return try samplesResponse(readRequest.queries, selected)
         }
-        return streamedResponse(readRequest.queries, selected)
+        let queries = readRequest.queries
+        let series = selected
+        return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame) { index in
+            series[index].compactMap { one in
+                let chunks = Self.chunks(one.chunks, within: queries[index].startMs, queries[index].endMs)
+                return chunks.isEmpty ? nil : RemoteReadHTTP.StreamedSeries(labels: one.labels, chunks: chunks)
+            }
+        }
     }
 
     // MARK: SAMPLES
@@ -86,40 +80,10 @@ struct RemoteReadHandler: Sendable {
             }
             results.append(QueryResult(timeseries: timeseries))
         }
-        let codec = MessageCodec()
-        let encoded = codec.encoded { codec, out in codec.encode(ReadResponse(results: results), appendingTo: out) }
-        let compressed = Snappy.compress(encoded)
-        return Response(
-            status: .ok,
-            headers: [.contentType: Self.samplesContentType, .contentEncoding: "snappy"],
-            body: .init(byteBuffer: ByteBuffer(bytes: compressed))
-        )
+        return RemoteReadHTTP.samplesResponse(results)
     }
 
     // MARK: STREAMED_XOR_CHUNKS
-
-    private func streamedResponse(_ queries: [Query], _ selected: [[SeriesChunks]]) -> Response {
-        let maxFrame = configuration.readMaxBytesInFrame
-        let body = ResponseBody { writer in
-            let codec = MessageCodec()
-            let frame = ByteScratch()
-            for (index, (query, series)) in zip(queries, selected).enumerated() {
-                for one in series {
-                    let chunks = Self.chunks(one.chunks, within: query.startMs, query.endMs)
-                    for part in Self.frames(of: chunks, labels: one.labels, maxBytes: maxFrame) {
-                        let message = codec.encoded { codec, out in
-                            codec.encode(ChunkedReadResponse(chunkedSeries: [ChunkedSeries(labels: one.labels, chunks: part)], queryIndex: Int64(index)), appendingTo: out)
-                        }
-                        frame.removeAll()
-                        message.withUnsafeBytes { ChunkedFrame.append(message: $0, to: frame) }
-                        try await writer.write(ByteBuffer(bytes: frame.bytes))
-                    }
-                }
-            }
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: [.contentType: Self.streamedContentType], body: body)
-    }
 
     /// Chunks inside `[minTime, maxTime]` as stored; chunks cut by the range re-encoded with only the
     /// samples inside it.
@@ -141,26 +105,5 @@ struct RemoteReadHandler: Sendable {
             }
         }
         return out
-    }
-
-    /// Splits one series' chunks so that each frame's message stays under `maxBytes`, counting the labels
-    /// in every frame and a generous per-chunk overhead for the protobuf framing.
-    static func frames(of chunks: [Chunk], labels: [Label], maxBytes: Int) -> [[Chunk]] {
-        let labelBytes = labels.reduce(16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 }
-        var frames: [[Chunk]] = []
-        var current: [Chunk] = []
-        var size = labelBytes
-        for chunk in chunks {
-            let chunkBytes = chunk.data.count + 40
-            if !current.isEmpty && size + chunkBytes > maxBytes {
-                frames.append(current)
-                current = []
-                size = labelBytes
-            }
-            current.append(chunk)
-            size += chunkBytes
-        }
-        if !current.isEmpty { frames.append(current) }
-        return frames
     }
 }

@@ -231,12 +231,12 @@ final class WAL: Sendable {
         }
         guard first else { return }
         if wake { core.wakeup.signal() }
-        // Joins the flusher thread, which exits once it has drained the pending batches.
-        do {
-            try flusher.syncShutdownGracefully()
-        } catch {
-            core.logger.error("Could not stop the WAL flusher thread", metadata: ["error": "\(error)"])
-        }
+        // Waits for the flusher, which exits once it has drained the pending batches. Not
+        // `syncShutdownGracefully`: that waits for a callback on Dispatch's global queue, whose
+        // threads are the Swift concurrency pool's, so closing from two tasks at once on a 2-core
+        // machine can take every thread that callback needs.
+        core.finished.wait(timeout: nil)
+        flusher.shutdownGracefully { _ in }
         WALFiles.close(lockFD)
     }
 
@@ -337,6 +337,8 @@ extension WAL {
         let observeFsync: @Sendable (Duration) -> Void
         let state: Mutex<State>
         let wakeup = Wakeup()
+        /// Signalled by the flusher thread as it exits, after its last write and sync.
+        let finished = Wakeup()
         let fsyncs = Atomic<Int>(0)
         let writes = Atomic<Int>(0)
         let failedWrites = Atomic<Int>(0)
@@ -407,6 +409,7 @@ extension WAL {
                     }
                 case .exit:
                     writer.finish()
+                    finished.signal()
                     return
                 }
             }

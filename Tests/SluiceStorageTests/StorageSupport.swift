@@ -42,9 +42,11 @@ func withStorage<T: Sendable>(
     let server = try StorageServer(configuration: configuration, logger: TestLog.logger("e2e.storage"))
     let port = PortPromise()
     return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { group in
-        let running = RunningStorage(port: try await port.wait(), server: server, group: group)
-        guard try await eventually(timeout: .seconds(30), { server.storage.isReady }) else {
-            throw EndToEndError("storage did not replay its WAL within 30 s")
+        // Generous: on 2 cores the CPU-bound suites running beside this one can hold the whole
+        // cooperative pool for tens of seconds.
+        let running = RunningStorage(port: try await port.wait(timeout: .seconds(120)), server: server, group: group)
+        guard try await eventually(timeout: .seconds(120), { server.storage.isReady }) else {
+            throw EndToEndError("storage did not replay its WAL within 120 s")
         }
         return try await body(running)
     }

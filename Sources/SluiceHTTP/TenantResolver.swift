@@ -1,20 +1,19 @@
 import HTTPTypes
 import Hummingbird
-import SluiceHTTP
 
-/// Reads and checks the tenant of a request.
-struct TenantResolver: Sendable {
+/// Reads and checks the tenant of a request: the same headers and rules on insert and select.
+public struct TenantResolver: Sendable {
     let headers: [HTTPField.Name]
     let defaultTenant: String
 
-    init(headerNames: [String], defaultTenant: String) {
+    public init(headerNames: [String], defaultTenant: String) {
         self.headers = headerNames.compactMap { HTTPField.Name($0) }
         self.defaultTenant = defaultTenant
     }
 
     /// The tenant, or a 400 for one that is not a safe name (Mimir's rule: at most 150 of
     /// `[A-Za-z0-9!._*'()-]`, and not `.` or `..`).
-    func tenant(of request: Request) throws(HTTPFailure) -> String {
+    public func tenant(of request: Request) throws(HTTPFailure) -> String {
         for header in headers {
             if let value = request.headers[header] {
                 guard Self.isValid(value) else {
@@ -26,7 +25,7 @@ struct TenantResolver: Sendable {
         return defaultTenant
     }
 
-    static func isValid(_ tenant: String) -> Bool {
+    public static func isValid(_ tenant: String) -> Bool {
         guard !tenant.isEmpty, tenant.utf8.count <= 150, tenant != ".", tenant != ".." else { return false }
         return tenant.utf8.allSatisfy { byte in
             switch byte {

@@ -1,0 +1,108 @@
+import Hummingbird
+import NIOCore
+import SluiceCodec
+
+/// The remote-read protocol's HTTP side, the same on storage and select: decoding the request and
+/// writing either response type.
+public enum RemoteReadHTTP {
+    public static let samplesContentType = "application/x-protobuf"
+    public static let streamedContentType = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
+
+    /// Snappy-decompresses and decodes a `ReadRequest`, bounded by `maxDecodedBytes`.
+    public static func decodeRequest(_ body: ByteBuffer, maxDecodedBytes: Int) throws(HTTPFailure) -> ReadRequest {
+        do {
+            return try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> ReadRequest in
+                let length = try Snappy.declaredLength(raw)
+                guard length <= maxDecodedBytes else {
+                    throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(maxDecodedBytes) bytes")
+                }
+                let scratch = ByteScratch(capacity: max(length, 64))
+                try Snappy.decompress(raw, into: scratch, limit: maxDecodedBytes)
+                return try MessageCodec(memoryLimit: max(1 << 20, length * MessageCodec.expansionFactor)).decodeReadRequest(scratch.bytes)
+            }
+        } catch {
+            throw HTTPFailure(error)
+        }
+    }
+
+    /// The negotiated response type, or a 400 naming what the client asked for.
+    public static func negotiate(_ request: ReadRequest) throws(HTTPFailure) -> ReadRequest.ResponseType {
+        guard let type = request.negotiate() else {
+            throw HTTPFailure(.badRequest, "none of the accepted response types \(request.acceptedResponseTypes.map(\.rawValue)) is supported: use SAMPLES (0) or STREAMED_XOR_CHUNKS (1)")
+        }
+        return type
+    }
+
+    /// A SAMPLES answer: one snappy-compressed `ReadResponse`.
+    public static func samplesResponse(_ results: [QueryResult], headers: HTTPFields = [:]) -> Response {
+        let encoded = MessageCodec().encoded { codec, out in codec.encode(ReadResponse(results: results), appendingTo: out) }
+        var headers = headers
+        headers[.contentType] = samplesContentType
+        headers[.contentEncoding] = "snappy"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Snappy.compress(encoded))))
+    }
+
+    /// One series of a STREAMED_XOR_CHUNKS answer.
+    public struct StreamedSeries: Sendable {
+        public var labels: [Label]
+        public var chunks: [Chunk]
+        public init(labels: [Label], chunks: [Chunk]) {
+            self.labels = labels
+            self.chunks = chunks
+        }
+    }
+
+    /// A STREAMED_XOR_CHUNKS answer: per query, its series in order, one series per frame, each frame's
+    /// message under `maxFrameBytes` (a series with more chunks than fit spans several frames).
+    ///
+    /// `series(queryIndex)` is called as the body is written, so a caller can produce each query's
+    /// series lazily.
+    public static func streamedResponse(
+        queries: Int,
+        maxFrameBytes: Int,
+        headers: HTTPFields = [:],
+        series: @escaping @Sendable (Int) throws -> [StreamedSeries]
+    ) -> Response {
+        let body = ResponseBody { writer in
+            let codec = MessageCodec()
+            let frame = ByteScratch()
+            for index in 0..<queries {
+                for one in try series(index) {
+                    for part in frames(of: one.chunks, labels: one.labels, maxBytes: maxFrameBytes) {
+                        let message = codec.encoded { codec, out in
+                            codec.encode(ChunkedReadResponse(chunkedSeries: [ChunkedSeries(labels: one.labels, chunks: part)], queryIndex: Int64(index)), appendingTo: out)
+                        }
+                        frame.removeAll()
+                        message.withUnsafeBytes { ChunkedFrame.append(message: $0, to: frame) }
+                        try await writer.write(ByteBuffer(bytes: frame.bytes))
+                    }
+                }
+            }
+            try await writer.finish(nil)
+        }
+        var headers = headers
+        headers[.contentType] = streamedContentType
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// Splits one series' chunks so that each frame's message stays under `maxBytes`, counting the
+    /// labels in every frame and a generous per-chunk overhead for the protobuf framing.
+    static func frames(of chunks: [Chunk], labels: [Label], maxBytes: Int) -> [[Chunk]] {
+        let labelBytes = labels.reduce(16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 }
+        var frames: [[Chunk]] = []
+        var current: [Chunk] = []
+        var size = labelBytes
+        for chunk in chunks {
+            let chunkBytes = chunk.data.count + 40
+            if !current.isEmpty && size + chunkBytes > maxBytes {
+                frames.append(current)
+                current = []
+                size = labelBytes
+            }
+            current.append(chunk)
+            size += chunkBytes
+        }
+        if !current.isEmpty { frames.append(current) }
+        return frames
+    }
+}

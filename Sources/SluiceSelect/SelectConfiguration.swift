@@ -1,0 +1,24 @@
+/// Everything `sluice select` needs to know; the CLI maps flags onto it and tests build it directly.
+public struct SelectConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 9202
+    /// How long one node may take to answer one request before it counts as failed.
+    public var nodeTimeout: Duration = .seconds(30)
+    /// With RF or more nodes failed, answer 2xx with what the others hold (and a warning) rather
+    /// than 503.
+    public var partialResponse = false
+    public var tenantHeaders = ["X-Scope-OrgID", "THANOS-TENANT"]
+    public var defaultTenant = "default"
+    /// The label insert adds with the tenant: reads are restricted to it and it is removed from
+    /// answers. Nil: no tenancy.
+    public var tenantLabel: String? = "tenant_id"
+    public var maxBodyBytes = 32 << 20
+    /// Samples one SAMPLES answer may hold; Prometheus' default.
+    public var readSampleLimit = 50_000_000
+    /// Largest frame of a streamed answer; Prometheus' default.
+    public var readMaxBytesInFrame = 1 << 20
+    /// Largest answer accepted from one node.
+    public var maxNodeResponseBytes = 1 << 30
+
+    public init() {}
+}
