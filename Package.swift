@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SluiceQuery", targets: ["SluiceQuery"]),
         .library(name: "SluiceInsert", targets: ["SluiceInsert"]),
         .library(name: "SluiceStorage", targets: ["SluiceStorage"]),
+        .library(name: "SluiceSelect", targets: ["SluiceSelect"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,6 +75,7 @@ let package = Package(
             dependencies: [
                 "SluiceCodec",
                 "SluiceRing",
+                "SluiceQuery",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,6 +119,23 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "SluiceSelect",
+            dependencies: [
+                "SluiceCodec",
+                "SluiceRing",
+                "SluiceQuery",
+                "SluiceHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: The command line.
         .executableTarget(
             name: "sluice",
@@ -126,6 +145,7 @@ let package = Package(
                 "SluiceHTTP",
                 "SluiceInsert",
                 "SluiceStorage",
+                "SluiceSelect",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,6 +205,22 @@ let package = Package(
                 "SluiceStorage",
                 "SluiceQuery",
                 "SluiceCodec",
+                "SluiceHTTP",
+                "SluiceTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+            .testTarget(
+            name: "SluiceSelectTests",
+            dependencies: [
+                "SluiceSelect",
+                "SluiceStorage",
+                "SluiceQuery",
+                "SluiceCodec",
+                "SluiceRing",
                 "SluiceHTTP",
                 "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,0 +1,73 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SluiceHTTP
+import SluiceRing
+
+/// `sluice select`: remote read and the query API across the ring, as services for one
+/// `ServiceGroup`. Tests build it from a configuration without the CLI.
+public struct SelectServer: Sendable {
+    public let configuration: SelectConfiguration
+    public let ring: CurrentRing
+    public let registry: PrometheusCollectorRegistry
+    let client: HTTPClient
+    let metrics: SelectMetrics
+    let logger: Logger
+
+    public static let readPaths: [RouterPath] = ["/api/v1/read"]
+
+    public init(
+        configuration: SelectConfiguration,
+        ring: CurrentRing,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.ring = ring
+        self.registry = registry
+        self.logger = logger
+        self.metrics = SelectMetrics(registry: registry)
+        var client = HTTPClient.Configuration()
+        client.decompression = .disabled
+        client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+        client.timeout = .init(connect: .seconds(2))
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
+    }
+
+    /// The HTTP application. `onServerRunning` receives the bound port (useful with port 0).
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router()
+        let fanOut = FanOut(configuration: configuration, ring: ring, metrics: metrics)
+        let reader = NodeReader(client: client, timeout: configuration.nodeTimeout, maxResponseBytes: configuration.maxNodeResponseBytes)
+        let tenants = TenantResolver(headerNames: configuration.tenantHeaders, defaultTenant: configuration.defaultTenant)
+        let read = SelectReadHandler(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
+        router.post("/api/v1/read") { request, _ in await read.handle(request) }
+        OperationalRoutes.postOnly(Self.readPaths, on: router)
+        SelectQueryAPI(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
+            .register(on: router)
+        OperationalRoutes.add(to: router, registry: registry)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-select"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+
+    /// The HTTP server, then the client's shutdown once it has stopped.
+    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        [ClientShutdown(client: client), application(onServerRunning: onServerRunning)]
+    }
+}
+
+/// Closes the node client after the HTTP server stopped (services stop in reverse order).
+struct ClientShutdown: Service {
+    let client: HTTPClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}

@@ -1,0 +1,115 @@
+import SluiceCodec
+import SluiceQuery
+
+/// Merges what several nodes answered for one query into one answer: series joined by label set,
+/// replica duplicates removed.
+///
+/// Replicas usually hold the same chunks, byte for byte; those are sent once and never decoded.
+/// Only where chunks from different replicas overlap in time are they decoded, merged one sample
+/// per timestamp (the first node's value wins), and re-encoded.
+enum SeriesMerger {
+    /// One series of the merged answer with every node's part of it.
+    struct Group {
+        var labels: [Label]
+        var parts: [NodeSeries]
+    }
+
+    /// Groups the nodes' series by label set, without `strippedLabel` (the tenant label), sorted as the
+    /// remote-read protocol requires.
+    static func group(_ answers: [[NodeSeries]], strippedLabel: String?) -> [Group] {
+        var index: [[Label]: Int] = [:]
+        var groups: [Group] = []
+        for answer in answers {
+            for var series in answer {
+                if let strippedLabel { series.labels.removeAll { $0.name == strippedLabel } }
+                if let at = index[series.labels] {
+                    groups[at].parts.append(series)
+                } else {
+                    index[series.labels] = groups.count
+                    groups.append(Group(labels: series.labels, parts: [series]))
+                }
+            }
+        }
+        groups.sort { compareLabelSets($0.labels, $1.labels) < 0 }
+        return groups
+    }
+
+    /// Every sample of the group inside `[minTime, maxTime]`, one per timestamp, in time order.
+    static func samples(_ parts: [NodeSeries], minTime: Int64, maxTime: Int64) throws(CodecError) -> [Sample] {
+        var all: [Sample] = []
+        for part in parts {
+            for sample in part.samples where sample.timestamp >= minTime && sample.timestamp <= maxTime {
+                all.append(sample)
+            }
+            for chunk in uniqueChunks(part.chunks) {
+                guard chunk.maxTimeMs >= minTime && chunk.minTimeMs <= maxTime else { continue }
+                for sample in try XORChunkDecoder.decodeAll(chunk.data) where sample.timestamp >= minTime && sample.timestamp <= maxTime {
+                    all.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                }
+            }
+            // Parts are appended in node order; the stable sort below keeps the first node's value.
+        }
+        return dedupe(all)
+    }
+
+    /// The group's chunks: identical chunks once, non-overlapping chunks as they came, overlapping
+    /// runs decoded, merged and re-encoded in chunks of at most 120 samples.
+    static func chunks(_ parts: [NodeSeries]) throws(CodecError) -> [Chunk] {
+        var all: [Chunk] = []
+        for part in parts {
+            all += part.chunks
+            if !part.samples.isEmpty { all += encode(dedupe(part.samples)) }
+        }
+        all = uniqueChunks(all)
+        all.sort { ($0.minTimeMs, $0.maxTimeMs) < ($1.minTimeMs, $1.maxTimeMs) }
+        var out: [Chunk] = []
+        var run: [Chunk] = []
+        var runEnd = Int64.min
+        func flush() throws(CodecError) {
+            if run.count == 1 {
+                out.append(run[0])
+            } else if run.count > 1 {
+                var samples: [Sample] = []
+                for chunk in run {
+                    for sample in try XORChunkDecoder.decodeAll(chunk.data) { samples.append(Sample(timestamp: sample.timestamp, value: sample.value)) }
+                }
+                out += encode(dedupe(samples))
+            }
+            run.removeAll(keepingCapacity: true)
+        }
+        for chunk in all {
+            if !run.isEmpty && chunk.minTimeMs > runEnd { try flush() }
+            if run.isEmpty { runEnd = chunk.maxTimeMs } else { runEnd = max(runEnd, chunk.maxTimeMs) }
+            run.append(chunk)
+        }
+        try flush()
+        return out
+    }
+
+    /// Sorted by timestamp, the first sample kept where several share one.
+    static func dedupe(_ samples: [Sample]) -> [Sample] {
+        let sorted = samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
+        var out: [Sample] = []
+        out.reserveCapacity(sorted.count)
+        for sample in sorted where out.last?.timestamp != sample.timestamp { out.append(sample) }
+        return out
+    }
+
+    /// XOR chunks of at most 120 samples, as Prometheus cuts them.
+    static func encode(_ samples: [Sample]) -> [Chunk] {
+        var out: [Chunk] = []
+        var start = 0
+        while start < samples.count {
+            var encoder = XORChunkEncoder()
+            for sample in samples[start..<min(start + 120, samples.count)] { encoder.append(timestamp: sample.timestamp, value: sample.value) }
+            out.append(Chunk(minTimeMs: encoder.minTime, maxTimeMs: encoder.maxTime, encoding: .xor, data: encoder.bytes))
+            start += 120
+        }
+        return out
+    }
+
+    private static func uniqueChunks(_ chunks: [Chunk]) -> [Chunk] {
+        var seen = Set<Chunk>()
+        return chunks.filter { seen.insert($0).inserted }
+    }
+}
