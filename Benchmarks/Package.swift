@@ -45,5 +45,10 @@ let package = Package(
             path: "Benchmarks/InsertBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "MakeWriteBodies",
+            dependencies: [.product(name: "SluiceCodec", package: sluice)],
+            path: "Benchmarks/MakeWriteBodies"
+        ),
     ]
 )

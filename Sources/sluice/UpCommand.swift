@@ -70,8 +70,8 @@ struct UpCommand: AsyncParsableCommand {
 
         let retention = try parsePrometheusDuration(self.retention, flag: "--retention")
         let ready = ReadyBanner(expected: nodes + 2) { [self] in
-            print(banner(data: data, storageURLs: storageURLs, ring: ring))
-            fflush(stdout)
+            // Unbuffered: the banner must show as soon as the cluster is up, also through a pipe.
+            FileHandle.standardOutput.write(Data((banner(data: data, storageURLs: storageURLs, ring: ring) + "\n").utf8))
         }
         var services: [any Service] = []
         for index in 0..<nodes {
