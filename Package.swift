@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SluiceCodec", targets: ["SluiceCodec"]),
         .library(name: "SluiceRing", targets: ["SluiceRing"]),
         .library(name: "SluiceQuery", targets: ["SluiceQuery"]),
+        .library(name: "SluiceFiles", targets: ["SluiceFiles"]),
         .library(name: "SluiceInsert", targets: ["SluiceInsert"]),
         .library(name: "SluiceStorage", targets: ["SluiceStorage"]),
         .library(name: "SluiceSelect", targets: ["SluiceSelect"]),
@@ -85,6 +86,10 @@ let package = Package(
             ]
         ),
 
+        // MARK: Plumbing for the tiers that keep files: POSIX calls with EINTR retried, short
+        // transfers finished and directories synced. No Foundation.
+        .target(name: "SluiceFiles"),
+
         // MARK: Tiers.
         .target(
             name: "SluiceInsert",
@@ -92,6 +97,7 @@ let package = Package(
                 "SluiceCodec",
                 "SluiceRing",
                 "SluiceHTTP",
+                "SluiceFiles",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -110,6 +116,7 @@ let package = Package(
                 "SluiceCodec",
                 "SluiceQuery",
                 "SluiceHTTP",
+                "SluiceFiles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -217,6 +224,7 @@ let package = Package(
             name: "SluiceSelectTests",
             dependencies: [
                 "SluiceSelect",
+                "SluiceInsert",
                 "SluiceStorage",
                 "SluiceQuery",
                 "SluiceCodec",
@@ -227,6 +235,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Whole clusters as users run them: `sluice up`, and the tiers as separate processes between
+        // real Prometheus servers.
+        .testTarget(
+            name: "SluiceClusterTests",
+            dependencies: [
+                "SluiceCodec",
+                "SluiceTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

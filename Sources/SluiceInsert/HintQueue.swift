@@ -7,6 +7,7 @@ import Darwin
 #endif
 import Logging
 import SluiceCodec
+import SluiceFiles
 import Synchronization
 
 // Hinted handoff storage: what a storage node missed while it was down, kept on the insert node's disk
@@ -839,148 +840,24 @@ private func appendLE64(_ buffer: inout [UInt8], _ value: UInt64) {
 
 // MARK: - POSIX
 
-/// Thin wrappers over the system calls the queue needs: EINTR retried, short transfers finished,
-/// failures turned into `HintQueueError` naming the call and path. Their names differ from the calls'
-/// own so that none shadows another.
-enum Posix {
-    static func error(_ call: String, _ path: String, _ code: Int32) -> HintQueueError {
-        HintQueueError(.io, "\(call) \(path): \(String(cString: strerror(code)))", systemError: code)
-    }
+/// The system calls the queue makes, throwing `HintQueueError`s that name the call and path.
+typealias Posix = Files<HintQueueError>
 
-    static func openFile(_ path: String, _ flags: Int32) throws(HintQueueError) -> Int32 {
-        while true {
-            let fd = open(path, flags, 0o644)
-            if fd >= 0 { return fd }
-            let code = errno
-            if code != EINTR { throw error("open", path, code) }
-        }
+extension HintQueueError: FileErrorRepresentable {
+    /// An `.io` error carrying the failed call's message and errno.
+    public init(_ error: FileError) {
+        self.init(.io, error.message, systemError: error.code)
     }
+}
 
-    static func closeFile(_ fd: Int32) {
-        if fd >= 0 { _ = close(fd) }
-    }
-
-    /// Reads up to `buffer.count` bytes; fewer only at end of file. -1 on error, with errno set.
-    static func readUpTo(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let count = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if count < 0 {
-                if errno == EINTR { continue }
-                return -1
-            }
-            if count == 0 { break }
-            done += count
-        }
-        return done
-    }
-
-    /// Fills `buffer` from `offset`; returns fewer than `buffer.count` only at end of file.
-    static func readFully(_ fd: Int32, _ buffer: inout [UInt8], at offset: Int, path: String) throws(HintQueueError) -> Int {
-        guard !buffer.isEmpty else { return 0 }
-        let (count, code) = buffer.withUnsafeMutableBytes { bytes in
-            let count = readUpTo(fd, bytes, at: offset)
-            return (count, count < 0 ? errno : 0)
-        }
-        if count < 0 { throw error("pread", path, code) }
-        return count
-    }
-
-    static func writeFully(_ fd: Int32, _ buffer: [UInt8], at offset: Int, path: String) throws(HintQueueError) {
-        let code = buffer.withUnsafeBytes { bytes -> Int32 in
-            var done = 0
-            while done < bytes.count {
-                let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if count == 0 { return EIO }
-                done += count
-            }
-            return 0
-        }
-        if code != 0 { throw error("pwrite", path, code) }
-    }
-
-    static func readWholeFile(_ fd: Int32, path: String) throws(HintQueueError) -> [UInt8] {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw error("fstat", path, errno) }
-        let size = Int(info.st_size)
-        guard size > 0 else { return [] }
-        var contents = [UInt8](repeating: 0, count: size)
-        let count = try readFully(fd, &contents, at: 0, path: path)
-        if count < size { contents.removeLast(size - count) }
-        return contents
-    }
-
-    static func truncateFile(_ fd: Int32, to size: Int, path: String) throws(HintQueueError) {
-        guard ftruncate(fd, off_t(size)) == 0 else { throw error("ftruncate", path, errno) }
-    }
-
-    static func dataSync(_ fd: Int32, path: String) throws(HintQueueError) {
-        #if os(Linux)
-        let result = fdatasync(fd)
-        #else
-        let result = fsync(fd)
-        #endif
-        guard result == 0 else { throw error("fdatasync", path, errno) }
-    }
-
-    static func syncDirectory(_ path: String) throws(HintQueueError) {
-        let fd = try openFile(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { closeFile(fd) }
-        guard fsync(fd) == 0 else { throw error("fsync", path, errno) }
-    }
-
+extension Files<HintQueueError> {
     /// Deletes a file the queue no longer needs. A failure leaves it to be deleted, or replayed, after
     /// the next open, so it is only logged.
     static func removeFile(_ path: String, logger: Logger) {
-        if unlink(path) != 0 {
-            let code = errno
-            if code != ENOENT {
-                logger.warning("Could not delete hint file", metadata: ["hint.segment": "\(path)", "error": "\(error("unlink", path, code))"])
-            }
+        do throws(HintQueueError) {
+            try removeFile(path)
+        } catch {
+            logger.warning("Could not delete hint file", metadata: ["hint.segment": "\(path)", "error": "\(error)"])
         }
-    }
-
-    /// `mkdir -p`, syncing each parent that gained an entry.
-    static func makeDirectories(_ path: String) throws(HintQueueError) {
-        if isDirectory(path) { return }
-        let parent = parentDirectory(path)
-        if parent != path { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0 {
-            let code = errno
-            if code == EEXIST && isDirectory(path) { return }
-            throw error("mkdir", path, code)
-        }
-        try syncDirectory(parent)
-    }
-
-    static func parentDirectory(_ path: String) -> String {
-        var trimmed = Substring(path)
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        if slash == trimmed.startIndex { return "/" }
-        return String(trimmed[..<slash])
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-    }
-
-    /// The names in a directory, without `.` and `..`.
-    static func listDirectory(_ path: String) throws(HintQueueError) -> [String] {
-        guard let handle = opendir(path) else { throw error("opendir", path, errno) }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }

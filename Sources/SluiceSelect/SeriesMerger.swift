@@ -55,32 +55,36 @@ enum SeriesMerger {
     /// The group's chunks: identical chunks once, non-overlapping chunks as they came, overlapping
     /// runs decoded, merged and re-encoded in chunks of at most 120 samples.
     static func chunks(_ parts: [NodeSeries]) throws(CodecError) -> [Chunk] {
-        var all: [Chunk] = []
+        // Each chunk with its place in node order (parts come in node order): the chunks are sorted
+        // by time to find the overlapping runs, but a run is decoded in node order, so the first
+        // node's value wins a conflict even when its chunk starts later than another node's.
+        var all: [(chunk: Chunk, order: Int)] = []
+        var seen = Set<Chunk>()
         for part in parts {
-            all += part.chunks
-            if !part.samples.isEmpty { all += encode(dedupe(part.samples)) }
+            var own = part.chunks
+            if !part.samples.isEmpty { own += encode(dedupe(part.samples)) }
+            for chunk in own where seen.insert(chunk).inserted { all.append((chunk, all.count)) }
         }
-        all = uniqueChunks(all)
-        all.sort { ($0.minTimeMs, $0.maxTimeMs) < ($1.minTimeMs, $1.maxTimeMs) }
+        all.sort { ($0.chunk.minTimeMs, $0.chunk.maxTimeMs, $0.order) < ($1.chunk.minTimeMs, $1.chunk.maxTimeMs, $1.order) }
         var out: [Chunk] = []
-        var run: [Chunk] = []
+        var run: [(chunk: Chunk, order: Int)] = []
         var runEnd = Int64.min
         func flush() throws(CodecError) {
             if run.count == 1 {
-                out.append(run[0])
+                out.append(run[0].chunk)
             } else if run.count > 1 {
                 var samples: [Sample] = []
-                for chunk in run {
-                    for sample in try XORChunkDecoder.decodeAll(chunk.data) { samples.append(Sample(timestamp: sample.timestamp, value: sample.value)) }
+                for entry in run.sorted(by: { $0.order < $1.order }) {
+                    for sample in try XORChunkDecoder.decodeAll(entry.chunk.data) { samples.append(Sample(timestamp: sample.timestamp, value: sample.value)) }
                 }
                 out += encode(dedupe(samples))
             }
             run.removeAll(keepingCapacity: true)
         }
-        for chunk in all {
-            if !run.isEmpty && chunk.minTimeMs > runEnd { try flush() }
-            if run.isEmpty { runEnd = chunk.maxTimeMs } else { runEnd = max(runEnd, chunk.maxTimeMs) }
-            run.append(chunk)
+        for entry in all {
+            if !run.isEmpty && entry.chunk.minTimeMs > runEnd { try flush() }
+            runEnd = run.isEmpty ? entry.chunk.maxTimeMs : max(runEnd, entry.chunk.maxTimeMs)
+            run.append(entry)
         }
         try flush()
         return out

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import SluiceCodec
+import SluiceFiles
 import SluiceQuery
 
 /// Where one chunk of a block lies in its `chunks` file, with the chunk's time range so a query can
@@ -46,7 +47,7 @@ final class Block: Sendable, PostingsIndex {
         let fd = try BlockFile.openFile(chunksPath, O_RDONLY | O_CLOEXEC)
         do {
             let chunksSize = try BlockFile.size(of: fd, path: chunksPath)
-            guard let header = try BlockFile.read(fd, count: BlockFormat.chunksHeaderSize, at: 0, path: chunksPath) else {
+            guard let header = try BlockFile.readExactly(fd, count: BlockFormat.chunksHeaderSize, at: 0, path: chunksPath) else {
                 throw CodecError(.truncated, "block chunks file shorter than its header")
             }
             guard header[0..<4].elementsEqual(BlockFormat.chunksMagic), header[4] == BlockFormat.version,
@@ -112,7 +113,7 @@ final class Block: Sendable, PostingsIndex {
             ref.length <= chunksSize - trailer - ref.offset
         else { throw CodecError(.chunkCorrupt, "block chunk ref outside the chunks file") }
         let chunksPath = path + "/" + BlockFormat.chunksFile
-        guard var bytes = try BlockFile.read(chunksFD, count: ref.length + trailer, at: ref.offset, path: chunksPath) else {
+        guard var bytes = try BlockFile.readExactly(chunksFD, count: ref.length + trailer, at: ref.offset, path: chunksPath) else {
             throw CodecError(.truncated, "block chunks file ends inside a chunk")
         }
         let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: ref.length, as: UInt32.self)) }

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import SluiceCodec
+import SluiceFiles
 
 /// Writes immutable blocks (format in `BlockIndex.swift`).
 ///

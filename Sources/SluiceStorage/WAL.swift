@@ -8,6 +8,7 @@ import Darwin
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import SluiceFiles
 import Synchronization
 
 /// The storage node's write-ahead log: what the head has accepted, on disk before it is acknowledged.
@@ -104,10 +105,10 @@ final class WAL: Sendable {
         }
         try WALFiles.makeDirectories(directory)
         let lockPath = directory + "/" + WALNames.lock
-        let lockFD = try WALFiles.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC)
+        let lockFD = try WALFiles.openFile(lockPath, O_RDWR | O_CREAT | O_CLOEXEC)
         guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
-            WALFiles.close(lockFD)
+            WALFiles.closeFile(lockFD)
             if code == EWOULDBLOCK {
                 throw WALError(.locked, "\(directory) is open in another WAL", systemError: code)
             }
@@ -115,11 +116,11 @@ final class WAL: Sendable {
         }
         var last = 0
         do {
-            for name in try WALFiles.list(directory) ?? [] {
+            for name in try WALFiles.listDirectoryIfPresent(directory) ?? [] {
                 if let id = WALNames.segmentID(name) ?? WALNames.checkpointID(name) { last = max(last, id) }
             }
         } catch {
-            WALFiles.close(lockFD)
+            WALFiles.closeFile(lockFD)
             throw error
         }
 
@@ -237,7 +238,7 @@ final class WAL: Sendable {
         // machine can take every thread that callback needs.
         core.finished.wait(timeout: nil)
         flusher.shutdownGracefully { _ in }
-        WALFiles.close(lockFD)
+        WALFiles.closeFile(lockFD)
     }
 
     var statistics: Statistics {
@@ -465,11 +466,11 @@ extension WAL {
             }
             let base = size
             do throws(WALError) {
-                try WALFiles.write(fd, frames, at: base, path: path)
+                try WALFiles.writeFully(fd, frames, at: base, path: path)
             } catch {
                 // The disk may free up: cut the partial write back out and keep appending here.
                 do throws(WALError) {
-                    try WALFiles.truncate(fd, to: base, path: path)
+                    try WALFiles.truncateFile(fd, to: base, path: path)
                 } catch let truncateError {
                     core.logger.error("Could not cut back a failed WAL write", metadata: ["wal.segment": "\(path)", "error": "\(truncateError)"])
                     retire()
@@ -485,7 +486,7 @@ extension WAL {
                     try sync()
                 } catch {
                     // What a failed sync left on disk is unknown: drop this write and leave the file.
-                    _ = try? WALFiles.truncate(fd, to: base, path: path)
+                    _ = try? WALFiles.truncateFile(fd, to: base, path: path)
                     size = base
                     retire()
                     return failed(error, frames: frames)
@@ -510,13 +511,13 @@ extension WAL {
         private mutating func open(_ id: Int) throws(WALError) {
             closeSegment()
             let path = core.directory + "/" + WALNames.segment(id)
-            let newFD = try WALFiles.open(path, O_WRONLY | O_CREAT | O_CLOEXEC)
+            let newFD = try WALFiles.openFile(path, O_WRONLY | O_CREAT | O_CLOEXEC)
             do throws(WALError) {
-                size = try WALFiles.size(newFD, path: path)
+                size = try WALFiles.size(of: newFD, path: path)
                 // The new name must survive a power cut before anything in it is acknowledged.
                 try WALFiles.syncDirectory(core.directory)
             } catch {
-                WALFiles.close(newFD)
+                WALFiles.closeFile(newFD)
                 throw error
             }
             fd = newFD
@@ -526,7 +527,7 @@ extension WAL {
         /// Gives up on the open segment after a failure whose effect on the file is unknown.
         private mutating func retire() {
             floor = max(floor, openSegment + 1)
-            WALFiles.close(fd)
+            WALFiles.closeFile(fd)
             fd = -1
             unsyncedSince = nil
             core.retire(segment: openSegment)
@@ -573,7 +574,7 @@ extension WAL {
         private mutating func closeSegment() {
             guard fd >= 0 else { return }
             syncInterval()
-            WALFiles.close(fd)
+            WALFiles.closeFile(fd)
             fd = -1
         }
 

@@ -1,12 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 import SluiceCodec
+import SluiceFiles
 
 // The write-ahead log on disk:
 //
@@ -134,163 +128,25 @@ enum WALNames {
     }
 }
 
-/// Thin wrappers over the system calls the WAL makes: EINTR retried, short transfers finished,
-/// failures turned into `WALError`s naming the call and path.
-enum WALFiles {
-    static func error(_ call: String, _ path: String, _ code: Int32) -> WALError {
-        WALError(.io, "\(call) \(path): \(String(cString: strerror(code)))", systemError: code)
-    }
+/// The system calls the WAL makes, throwing `WALError`s that name the call and path.
+typealias WALFiles = Files<WALError>
 
-    static func open(_ path: String, _ flags: Int32) throws(WALError) -> Int32 {
-        while true {
-            #if canImport(Darwin)
-            let fd = Darwin.open(path, flags, 0o644)
-            #elseif canImport(Musl)
-            let fd = Musl.open(path, flags, 0o644)
-            #else
-            let fd = Glibc.open(path, flags, 0o644)
-            #endif
-            if fd >= 0 { return fd }
-            let code = errno
-            if code != EINTR { throw error("open", path, code) }
-        }
+extension WALError: FileErrorRepresentable {
+    init(_ error: FileError) {
+        self.init(.io, error.message, systemError: error.code)
     }
+}
 
-    static func close(_ fd: Int32) {
-        #if canImport(Darwin)
-        if fd >= 0 { _ = Darwin.close(fd) }
-        #elseif canImport(Musl)
-        if fd >= 0 { _ = Musl.close(fd) }
-        #else
-        if fd >= 0 { _ = Glibc.close(fd) }
-        #endif
-    }
-
-    static func size(_ fd: Int32, path: String) throws(WALError) -> Int {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw error("fstat", path, errno) }
-        return Int(info.st_size)
-    }
-
-    /// Reads up to `buffer.count` bytes from `offset`; fewer only at end of file.
-    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(WALError) -> Int {
-        var done = 0
-        while done < buffer.count {
-            let count = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw error("pread", path, code)
-            }
-            if count == 0 { break }
-            done += count
-        }
-        return done
-    }
-
-    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int, path: String) throws(WALError) {
-        var done = 0
-        while done < bytes.count {
-            let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw error("pwrite", path, code)
-            }
-            if count == 0 { throw error("pwrite", path, EIO) }
-            done += count
-        }
-    }
-
-    static func write(_ fd: Int32, _ buffer: [UInt8], at offset: Int, path: String) throws(WALError) {
-        try buffer.withUnsafeBytes { bytes in
-            Result { () throws(WALError) in try write(fd, bytes, at: offset, path: path) }
-        }.get()
-    }
-
-    static func truncate(_ fd: Int32, to size: Int, path: String) throws(WALError) {
-        guard ftruncate(fd, off_t(size)) == 0 else { throw error("ftruncate", path, errno) }
-    }
-
-    /// Makes a file's data durable. Appends change the size, which `fdatasync` covers too.
-    static func dataSync(_ fd: Int32, path: String) throws(WALError) {
-        #if os(Linux)
-        let result = fdatasync(fd)
-        #else
-        let result = fsync(fd)
-        #endif
-        guard result == 0 else { throw error("fdatasync", path, errno) }
-    }
-
-    /// Makes the creation, renaming or deletion of names in `path` durable.
-    static func syncDirectory(_ path: String) throws(WALError) {
-        let fd = try open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw error("fsync", path, errno) }
-    }
-
-    static func rename(_ from: String, _ to: String) throws(WALError) {
-        #if canImport(Darwin)
-        let result = Darwin.rename(from, to)
-        #elseif canImport(Musl)
-        let result = Musl.rename(from, to)
-        #else
-        let result = Glibc.rename(from, to)
-        #endif
-        guard result == 0 else { throw error("rename", from, errno) }
-    }
-
+extension Files<WALError> {
     /// Deletes a file the WAL no longer needs. Returns false, after logging, when it is still there.
     @discardableResult
     static func remove(_ path: String, logger: Logger) -> Bool {
-        guard unlink(path) != 0 else { return true }
-        let code = errno
-        if code == ENOENT { return true }
-        logger.warning("Could not delete WAL file", metadata: ["wal.file": "\(path)", "error": "\(error("unlink", path, code))"])
-        return false
-    }
-
-    /// `mkdir -p`, syncing each parent that gained an entry.
-    static func makeDirectories(_ path: String) throws(WALError) {
-        if isDirectory(path) { return }
-        let parent = parentDirectory(path)
-        if parent != path { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0 {
-            let code = errno
-            if code == EEXIST && isDirectory(path) { return }
-            throw error("mkdir", path, code)
+        do throws(WALError) {
+            try removeFile(path)
+            return true
+        } catch {
+            logger.warning("Could not delete WAL file", metadata: ["wal.file": "\(path)", "error": "\(error)"])
+            return false
         }
-        try syncDirectory(parent)
-    }
-
-    static func parentDirectory(_ path: String) -> String {
-        var trimmed = Substring(path)
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        if slash == trimmed.startIndex { return "/" }
-        return String(trimmed[..<slash])
-    }
-
-    static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-    }
-
-    /// The names in a directory, without `.` and `..`; nil when it does not exist.
-    static func list(_ path: String) throws(WALError) -> [String]? {
-        guard let handle = opendir(path) else {
-            let code = errno
-            if code == ENOENT { return nil }
-            throw error("opendir", path, code)
-        }
-        defer { closedir(handle) }
-        var names: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafePointer(to: &entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }

@@ -7,6 +7,7 @@ import Darwin
 #endif
 import Logging
 import SluiceCodec
+import SluiceFiles
 
 // Reading the log back at startup, and replacing its old segments by a checkpoint.
 
@@ -26,7 +27,7 @@ extension WAL {
     ///   A missing directory is an empty log.
     static func replay(directory: String, logger: Logger, _ body: (WALRecord) throws -> Void) throws -> ReplayReport {
         var report = ReplayReport()
-        guard let names = try WALFiles.list(directory) else { return report }
+        guard let names = try WALFiles.listDirectoryIfPresent(directory) else { return report }
         let checkpoint = names.compactMap(WALNames.checkpointID).max()
         let segments = names.compactMap(WALNames.segmentID).filter { $0 > (checkpoint ?? Int.min) }.sorted()
 
@@ -77,10 +78,10 @@ extension WAL {
 
     /// Replays the frames of one file up to the first bad one, and cuts the file there.
     static func replayFile(_ path: String, report: inout ReplayReport, _ body: (WALRecord) throws -> Void) throws -> FileScan {
-        let fd = try WALFiles.open(path, O_RDWR | O_CLOEXEC)
-        defer { WALFiles.close(fd) }
+        let fd = try WALFiles.openFile(path, O_RDWR | O_CLOEXEC)
+        defer { WALFiles.closeFile(fd) }
         var scan = FileScan()
-        scan.size = try WALFiles.size(fd, path: path)
+        scan.size = try WALFiles.size(of: fd, path: path)
         var window = FileWindow(fd: fd, path: path, size: scan.size)
         var position = 0
         frames: while position < scan.size {
@@ -110,7 +111,7 @@ extension WAL {
         }
         scan.validEnd = position
         if scan.damage != nil {
-            try WALFiles.truncate(fd, to: position, path: path)
+            try WALFiles.truncateFile(fd, to: position, path: path)
             try WALFiles.dataSync(fd, path: path)
             report.corruptions += 1
             report.truncatedBytes += scan.size - position
@@ -159,7 +160,7 @@ extension WAL {
             let (fd, path) = (self.fd, self.path)
             let read = try buffer.withUnsafeMutableBytes { bytes in
                 Result { () throws(WALError) in
-                    try WALFiles.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<wanted]), at: offset, path: path)
+                    try WALFiles.readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[0..<wanted]), at: offset, path: path)
                 }
             }.get()
             start = offset
@@ -194,7 +195,7 @@ extension WAL {
     static func writeCheckpoint(directory: String, through segment: Int, records: [WALRecord], logger: Logger) throws(WALError) {
         let path = directory + "/" + WALNames.checkpoint(segment)
         let temporary = path + WALNames.temporarySuffix
-        let fd = try WALFiles.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
+        let fd = try WALFiles.openFile(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
         var written = 0
         do throws(WALError) {
             var buffer: [UInt8] = []
@@ -202,20 +203,20 @@ extension WAL {
             for (index, record) in records.enumerated() {
                 WALFrame.append(record, to: &buffer)
                 if buffer.count >= FileWindow.pieceBytes || index == records.count - 1 {
-                    try WALFiles.write(fd, buffer, at: written, path: temporary)
+                    try WALFiles.writeFully(fd, buffer, at: written, path: temporary)
                     written += buffer.count
                     buffer.removeAll(keepingCapacity: true)
                 }
             }
             try WALFiles.dataSync(fd, path: temporary)
         } catch {
-            WALFiles.close(fd)
+            WALFiles.closeFile(fd)
             WALFiles.remove(temporary, logger: logger)
             throw error
         }
-        WALFiles.close(fd)
+        WALFiles.closeFile(fd)
         do throws(WALError) {
-            try WALFiles.rename(temporary, path)
+            try WALFiles.renameItem(temporary, path)
             try WALFiles.syncDirectory(directory)
         } catch {
             WALFiles.remove(temporary, logger: logger)
@@ -225,7 +226,7 @@ extension WAL {
         // The checkpoint is durable: what it replaces can go. A file that will not go is only logged,
         // since replay skips whatever a newer checkpoint covers.
         var removed = 0
-        for name in try WALFiles.list(directory) ?? [] {
+        for name in try WALFiles.listDirectoryIfPresent(directory) ?? [] {
             let obsolete =
                 if let id = WALNames.segmentID(name) {
                     id <= segment

@@ -290,12 +290,17 @@ public final class PeerProcess: @unchecked Sendable {
         case victoriaMetrics
         /// `sluice storage` with extra flags.
         case sluiceStorage([String])
+        /// Any `sluice` subcommand with its flags, verbatim (the listen address among them).
+        case sluice([String])
+        /// Debian's `prometheus-node-exporter`, something real for Prometheus to scrape.
+        case nodeExporter
 
         public var executable: String {
             switch self {
             case .prometheus: "/usr/bin/prometheus"
             case .victoriaMetrics: "/usr/bin/victoria-metrics"
-            case .sluiceStorage: BuiltProducts.sluice
+            case .sluiceStorage, .sluice: BuiltProducts.sluice
+            case .nodeExporter: "/usr/bin/prometheus-node-exporter"
             }
         }
 
@@ -340,13 +345,18 @@ public final class PeerProcess: @unchecked Sendable {
             ]
         case .sluiceStorage(let flags):
             ["storage", "--listen=127.0.0.1:\(port)", "--data-dir=\(directory)/data"] + flags
+        case .sluice(let arguments):
+            arguments
+        case .nodeExporter:
+            ["--web.listen-address=127.0.0.1:\(port)"]
         }
     }
 
     private var readyPath: String {
         switch kind {
-        case .prometheus, .sluiceStorage: "/-/ready"
+        case .prometheus, .sluiceStorage, .sluice: "/-/ready"
         case .victoriaMetrics: "/health"
+        case .nodeExporter: "/metrics"
         }
     }
 

@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file system call that failed: which call, on which path, and its errno.
+///
+/// Callers rarely throw it as it is: each component keeps its own error type and takes this one in
+/// through `FileErrorRepresentable`, so its API and messages stay its own.
+public struct FileError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The system call, such as `"pwrite"`.
+    public let call: String
+    /// The path it was made on; for a rename, `"from -> to"`.
+    public let path: String
+    /// The call's errno; 0 when no system call failed (a file over a size limit).
+    public let code: Int32
+    /// `"<call> <path>: <strerror>"`, short enough for an HTTP error body or a log line.
+    public let message: String
+
+    /// A failed system call.
+    public init(_ call: String, _ path: String, _ code: Int32) {
+        self.call = call
+        self.path = path
+        self.code = code
+        self.message = "\(call) \(path): \(String(cString: strerror(code)))"
+    }
+
+    /// A failure no errno explains, with its own message.
+    public init(_ call: String, _ path: String, message: String) {
+        self.call = call
+        self.path = path
+        self.code = 0
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// An error type that a `FileError` can be turned into, so `Files<Self>` throws it directly and the
+/// caller's code keeps one typed error.
+public protocol FileErrorRepresentable: Error {
+    init(_ error: FileError)
+}
+
+extension FileError: FileErrorRepresentable {
+    public init(_ error: FileError) { self = error }
+}
