@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Remote read of 10k series × 1 h (240 samples each, 2.4M samples) in one run: Prometheus 2.42 from
+# its own TSDB against sluice select over `sluice up` (3 storage nodes, RF 2) holding the same data.
+# Each server is pinned to CPU 0, curl to CPU 1. Prints the median of N reads per row and the ratio.
+#
+#   Benchmarks/read-peers.sh [reads-per-row]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+root=$PWD
+scripts/setup.sh --test >/dev/null
+swift build -c release --product sluice >/dev/null
+(cd Benchmarks && swift build -c release --product ReadBench >/dev/null)
+bench=$root/Benchmarks/.build/release/ReadBench
+sluice=$root/.build/release/sluice
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+wait_ready() { for _ in $(seq 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; exit 1; }
+
+start=$(( ($(date +%s) - 7200) * 1000 ))
+end=$(( start + 239 * 15000 ))
+bodies=$("$bench" bodies "$tmp/bodies" 10000 240 15000 "$start")
+
+printf 'global: {scrape_interval: 15s}\n' > "$tmp/prometheus.yml"
+taskset -c 0 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prometheus" \
+  --web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver --log.level=warn >"$tmp/prometheus.log" 2>&1 &
+pids+=($!)
+taskset -c 0 "$sluice" up --data-dir "$tmp/sluice" --insert-port 19201 --select-port 19202 --storage-port 19301 >"$tmp/sluice.log" 2>&1 &
+pids+=($!)
+wait_ready http://127.0.0.1:19090/-/ready
+wait_ready http://127.0.0.1:19202/-/ready
+
+load() { # url
+  local bad=0
+  for body in "$tmp"/bodies/*.bin; do
+    code=$(taskset -c 1 curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-protobuf' \
+      -H 'Content-Encoding: snappy' -H 'X-Prometheus-Remote-Write-Version: 0.1.0' --data-binary @"$body" "$1")
+    [ "$code" = 204 ] || [ "$code" = 200 ] || bad=$((bad + 1))
+  done
+  [ "$bad" = 0 ] || { echo "$bad of $bodies writes to $1 failed" >&2; exit 1; }
+}
+load http://127.0.0.1:19090/api/v1/write
+load http://127.0.0.1:19201/api/v1/write
+
+"$bench" request "$tmp/samples.req" "$start" "$end" samples
+"$bench" request "$tmp/streamed.req" "$start" "$end" streamed
+
+measure() { # label url type -> prints "label median_s series samples"
+  local times=()
+  for _ in $(seq "$runs"); do
+    times+=("$(taskset -c 1 curl -s -o "$tmp/answer" -w '%{time_total}' -H 'Content-Type: application/x-protobuf' \
+      -H 'Content-Encoding: snappy' -H 'X-Prometheus-Remote-Read-Version: 0.1.0' --data-binary @"$tmp/$3.req" "$2")")
+  done
+  local median; median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "$1 $median $("$bench" count "$tmp/answer" "$3")"
+}
+
+echo "# Remote read, 10k series x 1 h (240 samples each), median of $runs reads, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m)"
+echo
+echo "| answer | Prometheus 2.42 | sluice select (up, 3 nodes, RF 2) | Prometheus / sluice |"
+echo "| --- | --- | --- | --- |"
+for type in samples streamed; do
+  read -r _ p_time p_series p_samples <<<"$(measure prometheus http://127.0.0.1:19090/api/v1/read $type)"
+  read -r _ s_time s_series s_samples <<<"$(measure sluice http://127.0.0.1:19202/api/v1/read $type)"
+  [ "$p_series $p_samples" = "$s_series $s_samples" ] || echo "WARNING: $type answers differ: prometheus $p_series series $p_samples samples, sluice $s_series series $s_samples samples" >&2
+  printf '| %s | %.3f s (%s series, %s samples) | %.3f s (%s series, %s samples) | %.2fx |\n' \
+    "$type" "$p_time" "$p_series" "$p_samples" "$s_time" "$s_series" "$s_samples" "$(echo "$p_time / $s_time" | bc -l)"
+done
