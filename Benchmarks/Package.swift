@@ -46,6 +46,11 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
+            name: "ReadBench",
+            dependencies: [.product(name: "SluiceCodec", package: sluice)],
+            path: "Benchmarks/ReadBench"
+        ),
+        .executableTarget(
             name: "MakeWriteBodies",
             dependencies: [.product(name: "SluiceCodec", package: sluice)],
             path: "Benchmarks/MakeWriteBodies"
