@@ -70,6 +70,13 @@ public final class ByteScratch {
         count += 1
     }
 
+    /// Overwrites bytes already written at `offset`: a header whose value (a length, a checksum) is
+    /// known only after what follows it.
+    public func storeBigEndian(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= count, "ByteScratch store out of range")
+        storage.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
     /// Copies the contents out, for data that must outlive this buffer.
     public func toArray() -> [UInt8] { Array(bytes) }
 

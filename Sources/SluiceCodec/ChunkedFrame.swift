@@ -70,3 +70,73 @@ public enum ChunkedFrame {
         return ranges
     }
 }
+
+extension ChunkedFrame {
+    /// Appends one frame holding a `ChunkedReadResponse` of one series, encoded straight into `output`:
+    /// the streamed read path writes thousands of these per answer, and building the message through
+    /// libprotobuf-c first cost an allocation per label and per chunk.
+    ///
+    /// The bytes are what protoc's encoders produce for the same message (fields in number order,
+    /// proto3 defaults omitted), so any remote-read client decodes them.
+    public static func appendSeries(labels: [Label], chunks: ArraySlice<Chunk>, queryIndex: Int64, to output: ByteScratch) {
+        func fieldSize(_ length: Int) -> Int { 1 + Varint.size(UInt64(length)) + length }
+        func labelSize(_ label: Label) -> Int {
+            (label.name.utf8.isEmpty ? 0 : fieldSize(label.name.utf8.count)) + (label.value.utf8.isEmpty ? 0 : fieldSize(label.value.utf8.count))
+        }
+        func chunkSize(_ chunk: Chunk) -> Int {
+            (chunk.minTimeMs == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: chunk.minTimeMs)))
+                + (chunk.maxTimeMs == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: chunk.maxTimeMs)))
+                + (chunk.encoding.rawValue == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: Int64(chunk.encoding.rawValue))))
+                + (chunk.data.isEmpty ? 0 : fieldSize(chunk.data.count))
+        }
+        var seriesSize = 0
+        for label in labels { seriesSize += fieldSize(labelSize(label)) }
+        for chunk in chunks { seriesSize += fieldSize(chunkSize(chunk)) }
+        let messageSize = fieldSize(seriesSize) + (queryIndex == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: queryIndex)))
+
+        Varint.append(UInt64(messageSize), to: output)
+        let crcOffset = output.count
+        output.reserve(extra: 4 + messageSize)
+        output.appendUnsafe { _ in 4 }
+        let messageStart = output.count
+
+        func key(_ field: UInt8, _ wireType: UInt8) { output.append(field << 3 | wireType) }
+        func bytesField(_ field: UInt8, _ bytes: UnsafeRawBufferPointer) {
+            guard !bytes.isEmpty else { return }
+            key(field, 2)
+            Varint.append(UInt64(bytes.count), to: output)
+            output.append(bytes)
+        }
+        func stringField(_ field: UInt8, _ text: String) {
+            var text = text
+            text.withUTF8 { bytesField(field, UnsafeRawBufferPointer($0)) }
+        }
+        func varintField(_ field: UInt8, _ value: Int64) {
+            guard value != 0 else { return }
+            key(field, 0)
+            Varint.append(UInt64(bitPattern: value), to: output)
+        }
+
+        key(1, 2)
+        Varint.append(UInt64(seriesSize), to: output)
+        for label in labels {
+            key(1, 2)
+            Varint.append(UInt64(labelSize(label)), to: output)
+            stringField(1, label.name)
+            stringField(2, label.value)
+        }
+        for chunk in chunks {
+            key(2, 2)
+            Varint.append(UInt64(chunkSize(chunk)), to: output)
+            varintField(1, chunk.minTimeMs)
+            varintField(2, chunk.maxTimeMs)
+            varintField(3, Int64(chunk.encoding.rawValue))
+            chunk.data.withUnsafeBytes { bytesField(4, $0) }
+        }
+        varintField(2, queryIndex)
+
+        let message = UnsafeRawBufferPointer(rebasing: output.bytes[messageStart...])
+        precondition(message.count == messageSize, "ChunkedReadResponse size mismatch")
+        output.storeBigEndian(CRC32C.checksum(message), at: crcOffset)
+    }
+}

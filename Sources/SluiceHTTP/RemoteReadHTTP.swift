@@ -64,20 +64,21 @@ public enum RemoteReadHTTP {
         series: @escaping @Sendable (Int) throws -> [StreamedSeries]
     ) -> Response {
         let body = ResponseBody { writer in
-            let codec = MessageCodec()
-            let frame = ByteScratch()
+            // Frames are gathered into writes of about 64 KiB: one write per frame cost more than
+            // encoding the frame.
+            let pending = ByteScratch(capacity: 128 << 10)
             for index in 0..<queries {
                 for one in try series(index) {
                     for part in frames(of: one.chunks, labels: one.labels, maxBytes: maxFrameBytes) {
-                        let message = codec.encoded { codec, out in
-                            codec.encode(ChunkedReadResponse(chunkedSeries: [ChunkedSeries(labels: one.labels, chunks: part)], queryIndex: Int64(index)), appendingTo: out)
+                        ChunkedFrame.appendSeries(labels: one.labels, chunks: part, queryIndex: Int64(index), to: pending)
+                        if pending.count >= 64 << 10 {
+                            try await writer.write(ByteBuffer(bytes: pending.bytes))
+                            pending.removeAll()
                         }
-                        frame.removeAll()
-                        message.withUnsafeBytes { ChunkedFrame.append(message: $0, to: frame) }
-                        try await writer.write(ByteBuffer(bytes: frame.bytes))
                     }
                 }
             }
+            if pending.count > 0 { try await writer.write(ByteBuffer(bytes: pending.bytes)) }
             try await writer.finish(nil)
         }
         var headers = headers
@@ -87,22 +88,21 @@ public enum RemoteReadHTTP {
 
     /// Splits one series' chunks so that each frame's message stays under `maxBytes`, counting the
     /// labels in every frame and a generous per-chunk overhead for the protobuf framing.
-    static func frames(of chunks: [Chunk], labels: [Label], maxBytes: Int) -> [[Chunk]] {
+    static func frames(of chunks: [Chunk], labels: [Label], maxBytes: Int) -> [ArraySlice<Chunk>] {
         let labelBytes = labels.reduce(16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 }
-        var frames: [[Chunk]] = []
-        var current: [Chunk] = []
+        var frames: [ArraySlice<Chunk>] = []
+        var start = chunks.startIndex
         var size = labelBytes
-        for chunk in chunks {
-            let chunkBytes = chunk.data.count + 40
-            if !current.isEmpty && size + chunkBytes > maxBytes {
-                frames.append(current)
-                current = []
+        for index in chunks.indices {
+            let chunkBytes = chunks[index].data.count + 40
+            if index > start && size + chunkBytes > maxBytes {
+                frames.append(chunks[start..<index])
+                start = index
                 size = labelBytes
             }
-            current.append(chunk)
             size += chunkBytes
         }
-        if !current.isEmpty { frames.append(current) }
+        if start < chunks.endIndex { frames.append(chunks[start...]) }
         return frames
     }
 }

@@ -33,6 +33,9 @@ public struct SelectServer: Sendable {
         client.decompression = .disabled
         client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
         client.timeout = .init(connect: .seconds(2))
+        // A node that refuses connections has failed this request: retrying until the connect
+        // timeout would add two seconds to every read while a node is down.
+        client.connectionPool.retryConnectionEstablishment = false
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
     }
 

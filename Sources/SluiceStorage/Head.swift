@@ -151,14 +151,15 @@ final class Head: Sendable {
     /// are snapshotted as they are now.
     func select(_ matchers: [CompiledMatcher], minTime: Int64, maxTime: Int64) -> [SeriesChunks] {
         state.withLock { state in
-            let ids = state.index.select(matchers)
+            let rank = state.labelOrder()
+            let ids = state.index.select(matchers).sorted { rank[$0, default: 0] < rank[$1, default: 0] }
             var result: [SeriesChunks] = []
+            result.reserveCapacity(ids.count)
             for id in ids {
                 guard let series = state.series[id] else { continue }
                 let chunks = series.chunks(overlapping: minTime, maxTime)
                 if !chunks.isEmpty { result.append(SeriesChunks(labels: series.labels, chunks: chunks)) }
             }
-            result.sort { compareLabelSets($0.labels, $1.labels) < 0 }
             return result
         }
     }
@@ -290,7 +291,22 @@ struct HeadState {
     /// Ids that replay maps onto another id with the same labels.
     var aliases: [Int: Int] = [:]
 
+    /// Each series' place in label-set order, rebuilt after series come or go: queries answer in that
+    /// order, and sorting integers per query is far cheaper than comparing label sets.
+    private var rank: [Int: Int]?
+
+    mutating func labelOrder() -> [Int: Int] {
+        if let rank { return rank }
+        let sorted = series.keys.sorted { compareLabelSets(series[$0]!.labels, series[$1]!.labels) < 0 }
+        var built: [Int: Int] = [:]
+        built.reserveCapacity(sorted.count)
+        for (position, id) in sorted.enumerated() { built[id] = position }
+        rank = built
+        return built
+    }
+
     private mutating func insert(id: Int, labels: [Label]) {
+        rank = nil
         ids[labels] = id
         series[id] = MemorySeries(labels: labels)
         index.add(id: id, labels: labels)
@@ -307,6 +323,7 @@ struct HeadState {
             }
         }
         if removed {
+            rank = nil
             index = HeadIndex()
             for id in series.keys.sorted() { index.add(id: id, labels: series[id]!.labels) }
         }

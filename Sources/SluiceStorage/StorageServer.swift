@@ -94,9 +94,14 @@ public struct StorageServer: Sendable {
 
     /// The storage's life cycle, then the HTTP server. A `ServiceGroup` stops services in reverse
     /// order, so the WAL closes only after the server has answered the writes in flight.
-    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+    ///
+    /// `onReady` runs once the WAL is replayed, when the node starts taking reads and writes.
+    public func services(
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        onReady: @escaping @Sendable () -> Void = {}
+    ) -> [any Service] {
         [
-            StorageLifecycle(storage: storage, interval: configuration.compactionInterval, logger: logger),
+            StorageLifecycle(storage: storage, interval: configuration.compactionInterval, onReady: onReady, logger: logger),
             application(onServerRunning: onServerRunning),
         ]
     }
@@ -107,10 +112,12 @@ public struct StorageServer: Sendable {
 struct StorageLifecycle: Service {
     let storage: Storage
     let interval: Duration
+    let onReady: @Sendable () -> Void
     let logger: Logger
 
     func run() async throws {
         try await NIOThreadPool.singleton.runIfActive { try storage.recover() }
+        onReady()
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

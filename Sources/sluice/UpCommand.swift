@@ -69,7 +69,8 @@ struct UpCommand: AsyncParsableCommand {
         try ring.yaml().write(toFile: ringPath, atomically: true, encoding: .utf8)
 
         let retention = try parsePrometheusDuration(self.retention, flag: "--retention")
-        let ready = ReadyBanner(expected: nodes + 2) { [self] in
+        // Each storage node counts twice, bound and WAL replayed: before the replay it answers 503.
+        let ready = ReadyBanner(expected: 2 * nodes + 2) { [self] in
             // Unbuffered: the banner must show as soon as the cluster is up, also through a pipe.
             FileHandle.standardOutput.write(Data((banner(data: data, storageURLs: storageURLs, ring: ring) + "\n").utf8))
         }
@@ -80,7 +81,9 @@ struct UpCommand: AsyncParsableCommand {
             configuration.port = storagePort + index
             configuration.dataDirectory = data + "/storage-\(index + 1)"
             configuration.retention = retention
-            services += try StorageServer(configuration: configuration, logger: logger).services { _ in ready.arrived() }
+            services += try StorageServer(configuration: configuration, logger: logger).services(
+                onServerRunning: { _ in ready.arrived() }, onReady: { ready.arrived() }
+            )
         }
         let watcher = try RingFileWatcher(configuration: .init(path: ringPath), logger: logger)
         var insert = InsertConfiguration()
