@@ -35,21 +35,17 @@ enum SeriesMerger {
     }
 
     /// Every sample of the group inside `[minTime, maxTime]`, one per timestamp, in time order.
+    ///
+    /// Merged at the chunk level first: replicas usually hold identical chunks, so each is decoded
+    /// once and only overlapping runs need merging sample by sample.
     static func samples(_ parts: [NodeSeries], minTime: Int64, maxTime: Int64) throws(CodecError) -> [Sample] {
-        var all: [Sample] = []
-        for part in parts {
-            for sample in part.samples where sample.timestamp >= minTime && sample.timestamp <= maxTime {
-                all.append(sample)
+        var out: [Sample] = []
+        for chunk in try chunks(parts) where chunk.maxTimeMs >= minTime && chunk.minTimeMs <= maxTime {
+            for sample in try XORChunkDecoder.decodeAll(chunk.data) where sample.timestamp >= minTime && sample.timestamp <= maxTime {
+                out.append(Sample(timestamp: sample.timestamp, value: sample.value))
             }
-            for chunk in uniqueChunks(part.chunks) {
-                guard chunk.maxTimeMs >= minTime && chunk.minTimeMs <= maxTime else { continue }
-                for sample in try XORChunkDecoder.decodeAll(chunk.data) where sample.timestamp >= minTime && sample.timestamp <= maxTime {
-                    all.append(Sample(timestamp: sample.timestamp, value: sample.value))
-                }
-            }
-            // Parts are appended in node order; the stable sort below keeps the first node's value.
         }
-        return dedupe(all)
+        return out
     }
 
     /// The group's chunks: identical chunks once, non-overlapping chunks as they came, overlapping
@@ -110,10 +106,5 @@ enum SeriesMerger {
             start += 120
         }
         return out
-    }
-
-    private static func uniqueChunks(_ chunks: [Chunk]) -> [Chunk] {
-        var seen = Set<Chunk>()
-        return chunks.filter { seen.insert($0).inserted }
     }
 }
