@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Remote read of 10k series × 1 h (240 samples each, 2.4M samples) in one run: Prometheus 2.42 from
-# its own TSDB against sluice select over `sluice up` (3 storage nodes, RF 2) holding the same data.
+# its own TSDB against sluice select over `sluice up` (3 storage nodes, RF 2, and 1 node, RF 1)
+# holding the same data.
 # Each server is pinned to CPU 0, curl to CPU 1. Prints the median of N reads per row and the ratio.
 #
 #   Benchmarks/read-peers.sh [reads-per-row]
@@ -29,8 +30,11 @@ taskset -c 0 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path=
 pids+=($!)
 taskset -c 0 "$sluice" up --data-dir "$tmp/sluice" --insert-port 19201 --select-port 19202 --storage-port 19301 >"$tmp/sluice.log" 2>&1 &
 pids+=($!)
+taskset -c 0 "$sluice" up --data-dir "$tmp/sluice1" --nodes 1 --replication-factor 1 --insert-port 19211 --select-port 19212 --storage-port 19311 >"$tmp/sluice1.log" 2>&1 &
+pids+=($!)
 wait_ready http://127.0.0.1:19090/-/ready
 wait_ready http://127.0.0.1:19202/-/ready
+wait_ready http://127.0.0.1:19212/-/ready
 
 load() { # url
   local bad=0
@@ -43,6 +47,7 @@ load() { # url
 }
 load http://127.0.0.1:19090/api/v1/write
 load http://127.0.0.1:19201/api/v1/write
+load http://127.0.0.1:19211/api/v1/write
 
 "$bench" request "$tmp/samples.req" "$start" "$end" samples
 "$bench" request "$tmp/streamed.req" "$start" "$end" streamed
@@ -59,12 +64,17 @@ measure() { # label url type -> prints "label median_s series samples"
 
 echo "# Remote read, 10k series x 1 h (240 samples each), median of $runs reads, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m)"
 echo
-echo "| answer | Prometheus 2.42 | sluice select (up, 3 nodes, RF 2) | Prometheus / sluice |"
-echo "| --- | --- | --- | --- |"
+echo "| answer | Prometheus 2.42 | sluice select, 3 nodes RF 2 | speed vs Prometheus | sluice select, 1 node RF 1 | speed vs Prometheus |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for type in samples streamed; do
   read -r _ p_time p_series p_samples <<<"$(measure prometheus http://127.0.0.1:19090/api/v1/read $type)"
   read -r _ s_time s_series s_samples <<<"$(measure sluice http://127.0.0.1:19202/api/v1/read $type)"
-  [ "$p_series $p_samples" = "$s_series $s_samples" ] || echo "WARNING: $type answers differ: prometheus $p_series series $p_samples samples, sluice $s_series series $s_samples samples" >&2
-  printf '| %s | %.3f s (%s series, %s samples) | %.3f s (%s series, %s samples) | %.2fx |\n' \
-    "$type" "$p_time" "$p_series" "$p_samples" "$s_time" "$s_series" "$s_samples" "$(echo "$p_time / $s_time" | bc -l)"
+  read -r _ o_time o_series o_samples <<<"$(measure sluice1 http://127.0.0.1:19212/api/v1/read $type)"
+  for got in "$s_series $s_samples" "$o_series $o_samples"; do
+    [ "$p_series $p_samples" = "$got" ] || echo "WARNING: $type answers differ: prometheus $p_series series $p_samples samples, sluice $got" >&2
+  done
+  printf '| %s | %.3f s | %.3f s | %.2fx | %.3f s | %.2fx |\n' "$type" "$p_time" "$s_time" "$(echo "$p_time / $s_time" | bc -l)" \
+    "$o_time" "$(echo "$p_time / $o_time" | bc -l)"
 done
+echo
+echo "Every answer held $p_series series and $p_samples samples."
