@@ -35,11 +35,17 @@ public enum RemoteReadHTTP {
 
     /// A SAMPLES answer: one snappy-compressed `ReadResponse`.
     public static func samplesResponse(_ results: [QueryResult], headers: HTTPFields = [:]) -> Response {
-        let encoded = MessageCodec().encoded { codec, out in codec.encode(ReadResponse(results: results), appendingTo: out) }
+        let encoded = ByteScratch(capacity: 1 << 20)
+        ReadResponseEncoder.append(results.map(\.timeseries), to: encoded)
+        var compressed = ByteBuffer()
+        compressed.reserveCapacity(Snappy.maxCompressedLength(encoded.count))
+        compressed.writeWithUnsafeMutableBytes(minimumWritableBytes: Snappy.maxCompressedLength(encoded.count)) { tail in
+            Snappy.compress(encoded.bytes, into: tail)
+        }
         var headers = headers
         headers[.contentType] = samplesContentType
         headers[.contentEncoding] = "snappy"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: Snappy.compress(encoded))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: compressed))
     }
 
     /// One series of a STREAMED_XOR_CHUNKS answer.

@@ -145,6 +145,8 @@ final class Head: Sendable {
 
     var minValidTime: Int64 { state.withLock { $0.minValidTime } }
 
+    var seriesCount: Int { state.withLock { $0.series.count } }
+
     // MARK: Queries
 
     /// The series `matchers` select with data in `[minTime, maxTime]`, sorted by label set; open chunks

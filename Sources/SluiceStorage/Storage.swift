@@ -89,7 +89,9 @@ final class Storage: Sendable {
         let outcome = head.append(request, wal: wal)
         metrics.samplesAppended.increment(by: Int64(outcome.appended))
         for (reason, count) in outcome.rejected { metrics.rejected(reason.rawValue, count: count) }
-        if outcome.createdSeries > 0 { updateHeadGauges() }
+        // The series count is O(1); the chunk count walks every series, so the life-cycle loop
+        // refreshes it instead (`updateHeadGauges`).
+        if outcome.createdSeries > 0 { metrics.headSeries.set(Double(head.seriesCount)) }
         if let ticket = outcome.ticket {
             do {
                 try await wal.wait(ticket)

@@ -120,6 +120,7 @@ struct StorageLifecycle: Service {
         onReady()
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                storage.updateHeadGauges()
                 do {
                     try await storage.compact()
                 } catch {
