@@ -143,8 +143,6 @@ final class Head: Sendable {
         }
     }
 
-    var minValidTime: Int64 { state.withLock { $0.minValidTime } }
-
     var seriesCount: Int { state.withLock { $0.series.count } }
 
     // MARK: Queries
@@ -351,7 +349,6 @@ struct HeadIndex: PostingsIndex {
     func postings(name: String, value: String) -> [Int] { postingsByName[name]?[value] ?? [] }
     func values(of name: String) -> [String] { postingsByName[name].map { Array($0.keys) } ?? [] }
     func allSeries() -> [Int] { all }
-    var labelNames: [String] { Array(postingsByName.keys) }
 }
 
 /// One series in the head.

@@ -39,8 +39,6 @@ final class Storage: Sendable {
     private let logger: Logger
     private let blocks: Mutex<[Block]>
     private let wal = Mutex<WAL?>(nil)
-    /// Serialises block cutting with closing.
-    private let compaction = Mutex<Void>(())
 
     var walDirectory: String { configuration.dataDirectory + "/wal" }
     var blocksDirectory: String { configuration.dataDirectory + "/blocks" }
