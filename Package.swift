@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 //
-// Layers, bottom to top (STYLE.md): C libraries → SluiceCodec → SluiceRing → tiers → the thin `sluice`
-// CLI. A tier never imports another tier; plumbing they share lives in SluiceHTTP.
+// Layers, bottom to top (STYLE.md): C libraries → SluiceCodec → SluiceRing, SluiceQuery, SluiceFiles →
+// SluiceHTTP → tiers (insert, storage, select) → the thin `sluice` CLI. A tier never imports another
+// tier; what they share lives in the modules below them.
 import PackageDescription
 
 let package = Package(
