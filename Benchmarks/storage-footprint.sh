@@ -73,7 +73,7 @@ for peer in sluice prometheus victoria; do
       # Prometheus cuts a block on its minute tick once the head spans 3 h.
       for _ in $(seq 150); do ls "$tmp/$peer-long"/*/meta.json >/dev/null 2>&1 && break; sleep 1; done
       block=$(dirname "$(ls "$tmp/$peer-long"/*/meta.json | head -1)")
-      samples=$(grep -o '"numSamples":[0-9]*' "$block/meta.json" | cut -d: -f2)
+      samples=$(grep -o '"numSamples": *[0-9]*' "$block/meta.json" | grep -o '[0-9]*$')
       bytes_per_sample[$peer]=$(echo "scale=2; $(du -sb "$block" | cut -f1) / $samples" | bc) ;;
     victoria)
       curl -s "$url/internal/force_flush" >/dev/null; sleep 3
