@@ -170,41 +170,7 @@ private func killProcess(_ pid: Int32) {
     _ = kill(pid, SIGKILL)
 }
 
-enum PromQL {
-    /// A `query_range` answer: every series' values by timestamp (milliseconds).
-    static func queryRange(_ peer: PeerProcess, _ promql: String, start: Int64, end: Int64, step: Int) async throws -> [LabelSet: [Int64: Double]] {
-        struct Answer: Decodable {
-            struct Body: Decodable { var result: [Series] }
-            struct Series: Decodable { var metric: LabelSet; var values: [[Value]] }
-            enum Value: Decodable {
-                case number(Double), text(String)
-                init(from decoder: any Decoder) throws {
-                    let container = try decoder.singleValueContainer()
-                    if let number = try? container.decode(Double.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
-                }
-            }
-            var status: String
-            var data: Body
-            var warnings: [String]?
-        }
-        let result = try await TestHTTP.get(
-            peer.baseURL + "/api/v1/query_range", [("query", promql), ("start", String(start)), ("end", String(end)), ("step", String(step))]
-        )
-        guard result.status == 200 else { throw EndToEndError("\(peer.name) \(promql): \(result.status) \(result.body.prefix(300))") }
-        let answer = try JSONDecoder().decode(Answer.self, from: Data(result.body.utf8))
-        if let warnings = answer.warnings, !warnings.isEmpty { throw EndToEndError("\(peer.name) \(promql) warned: \(warnings)") }
-        var out: [LabelSet: [Int64: Double]] = [:]
-        for series in answer.data.result {
-            for pair in series.values {
-                guard pair.count == 2, case .number(let t) = pair[0], case .text(let v) = pair[1], let value = Double(v) else {
-                    throw EndToEndError("\(peer.name) \(promql): a point that does not decode: \(pair)")
-                }
-                out[series.metric, default: [:]][Int64((t * 1000).rounded())] = value
-            }
-        }
-        return out
-    }
-
+extension PromQL {
     /// The value of a one-series instant query, now.
     static func scalar(_ peer: PeerProcess, _ promql: String) async throws -> Double? {
         struct Answer: Decodable {

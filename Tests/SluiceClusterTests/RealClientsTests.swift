@@ -105,7 +105,7 @@ struct RealClientsTests {
 
         try await compare(writer, reader, start: start, end: end, "all storage nodes up")
         // At least one scrape a second for the whole window reached the reader.
-        let scrapes = try await PromQL.queryRange(reader, "count_over_time(up[\(Self.window)s])", start: end, end: end, step: 1)
+        let scrapes = try await PromQL.queryRange(reader, "count_over_time(up[\(Self.window)s])", start: Double(end), end: Double(end), step: 1)
         #expect(scrapes.count == 2 && scrapes.values.allSatisfy { ($0[end * 1000] ?? 0) >= Double(Self.window) }, "\(scrapes)")
 
         storage[0].kill()
@@ -117,8 +117,8 @@ struct RealClientsTests {
 
     private func compare(_ writer: PeerProcess, _ reader: PeerProcess, start: Int64, end: Int64, _ when: String) async throws {
         for promql in Self.queries {
-            let local = try await PromQL.queryRange(writer, promql, start: start, end: end, step: 1)
-            let remote = try await PromQL.queryRange(reader, promql, start: start, end: end, step: 1)
+            let local = try await PromQL.queryRange(writer, promql, start: Double(start), end: Double(end), step: 1)
+            let remote = try await PromQL.queryRange(reader, promql, start: Double(start), end: Double(end), step: 1)
             #expect(!local.isEmpty, "\(when): \(promql) found nothing on the writer")
             #expect(
                 Set(local.keys) == Set(remote.keys),

@@ -245,37 +245,6 @@ enum Read {
 
 // MARK: - Data
 
-/// Series with samples every `step` ms from `start`, `count` of them, counters and gauges mixed,
-/// with a stale marker and special values in some (as the storage tests' data).
-func syntheticSeries(_ seriesCount: Int, samples count: Int, start: Int64, step: Int64, name: String = "node") -> [TimeSeries] {
-    (0..<seriesCount).map { index in
-        let labels = [
-            Label(name: "__name__", value: index % 3 == 0 ? "\(name)_cpu_seconds_total" : "\(name)_memory_bytes"),
-            Label(name: "cpu", value: String(index % 4)),
-            Label(name: "instance", value: "host-\(index / 4).example:9100"),
-            Label(name: "job", value: index % 2 == 0 ? "node" : "node-b"),
-            Label(name: "series", value: String(index)),
-        ]
-        var value = Double(index)
-        let samples = (0..<count).map { position -> Sample in
-            value += index % 3 == 0 ? Double(position % 7) * 0.25 : sin(Double(position) / 10) * 100
-            let special: Double? = position == count / 2 && index % 5 == 0 ? StaleMarker.value : (position == 3 && index == 1 ? .infinity : nil)
-            return Sample(timestamp: start + Int64(position) * step, value: special ?? value)
-        }
-        return TimeSeries(labels: labels, samples: samples)
-    }
-}
-
-/// Splits series into requests of `perRequest` consecutive samples of every series, in time order.
-func batches(_ series: [TimeSeries], perRequest: Int) -> [WriteRequest] {
-    let length = series.map(\.samples.count).max() ?? 0
-    return stride(from: 0, to: length, by: perRequest).map { offset in
-        WriteRequest(timeseries: series.map { one in
-            TimeSeries(labels: one.labels, samples: Array(one.samples[min(offset, one.samples.count)..<min(offset + perRequest, one.samples.count)]))
-        })
-    }
-}
-
 /// What a remote read of `series` must answer: the series with samples in `range` that `include`
 /// selects, sorted by label set, each sample once.
 func expected(_ series: [TimeSeries], in range: ClosedRange<Int64> = Int64.min...Int64.max, where include: ([Label]) -> Bool = { _ in true }) -> [TimeSeries] {

@@ -112,8 +112,8 @@ struct StoragePrometheusTests {
                 "node_memory_bytes{job!=\"node\"} > 50",
             ]
             for promql in queries {
-                let a = try await Self.queryRange(local, promql, start: start, end: end, step: 60)
-                let b = try await Self.queryRange(reader, promql, start: start, end: end, step: 60)
+                let a = try await PromQL.queryRange(local, promql, start: start, end: end, step: 60)
+                let b = try await PromQL.queryRange(reader, promql, start: start, end: end, step: 60)
                 #expect(!a.isEmpty, "\(promql) found nothing locally")
                 #expect(Set(a.keys) == Set(b.keys), "\(promql): series differ")
                 for (labels, values) in a {
@@ -123,39 +123,12 @@ struct StoragePrometheusTests {
             // The fixtures' own metrics, at their one instant.
             let fixtureTime = Double(series.last!.samples.last!.timestamp) / 1000
             for promql in ["up", "sum by (job) (up)", "count(go_goroutines)"] {
-                let a = try await Self.queryRange(local, promql, start: fixtureTime, end: fixtureTime, step: 15)
-                let b = try await Self.queryRange(reader, promql, start: fixtureTime, end: fixtureTime, step: 15)
+                let a = try await PromQL.queryRange(local, promql, start: fixtureTime, end: fixtureTime, step: 15)
+                let b = try await PromQL.queryRange(reader, promql, start: fixtureTime, end: fixtureTime, step: 15)
                 #expect(!a.isEmpty && a.keys.count == b.keys.count, "\(promql)")
                 for (labels, values) in a { #expect(sameSamples(values, b[labels] ?? [:], tolerance: 1e-9), "\(promql) \(labels)") }
             }
         }
-    }
-
-    static func queryRange(_ peer: PeerProcess, _ promql: String, start: Double, end: Double, step: Int) async throws -> [LabelSet: [Int64: Double]] {
-        struct Answer: Decodable {
-            struct Body: Decodable { var result: [Series] }
-            struct Series: Decodable { var metric: LabelSet; var values: [[Value]] }
-            enum Value: Decodable {
-                case number(Double), text(String)
-                init(from decoder: any Decoder) throws {
-                    let container = try decoder.singleValueContainer()
-                    if let number = try? container.decode(Double.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
-                }
-            }
-            var status: String
-            var data: Body
-        }
-        let result = try await TestHTTP.get(peer.baseURL + "/api/v1/query_range", [("query", promql), ("start", String(start)), ("end", String(end)), ("step", String(step))])
-        guard result.status == 200 else { throw EndToEndError("\(peer.name) \(promql): \(result.status) \(result.body.prefix(300))") }
-        let answer = try JSONDecoder().decode(Answer.self, from: Data(result.body.utf8))
-        var out: [LabelSet: [Int64: Double]] = [:]
-        for series in answer.data.result {
-            for pair in series.values {
-                guard pair.count == 2, case .number(let t) = pair[0], case .text(let v) = pair[1], let value = Double(v) else { continue }
-                out[series.metric, default: [:]][Int64((t * 1000).rounded())] = value
-            }
-        }
-        return out
     }
 }
 

@@ -52,37 +52,6 @@ func withStorage<T: Sendable>(
     }
 }
 
-/// Series with samples every `step` ms from `start`, `count` of them, counters and gauges mixed,
-/// with a stale marker and special values in some: data for multi-hour tests.
-func syntheticSeries(_ seriesCount: Int, samples count: Int, start: Int64, step: Int64) -> [TimeSeries] {
-    (0..<seriesCount).map { index in
-        let labels = [
-            Label(name: "__name__", value: index % 3 == 0 ? "node_cpu_seconds_total" : "node_memory_bytes"),
-            Label(name: "cpu", value: String(index % 4)),
-            Label(name: "instance", value: "host-\(index / 4).example:9100"),
-            Label(name: "job", value: index % 2 == 0 ? "node" : "node-b"),
-            Label(name: "series", value: String(index)),
-        ]
-        var value = Double(index)
-        let samples = (0..<count).map { step_ -> Sample in
-            value += index % 3 == 0 ? Double(step_ % 7) * 0.25 : sin(Double(step_) / 10) * 100
-            let special: Double? = step_ == count / 2 && index % 5 == 0 ? StaleMarker.value : (step_ == 3 && index == 1 ? .infinity : nil)
-            return Sample(timestamp: start + Int64(step_) * step, value: special ?? value)
-        }
-        return TimeSeries(labels: labels, samples: samples)
-    }
-}
-
-/// Splits series into requests of `perRequest` consecutive samples of every series, in time order.
-func batches(_ series: [TimeSeries], perRequest: Int) -> [WriteRequest] {
-    let length = series.map(\.samples.count).max() ?? 0
-    return stride(from: 0, to: length, by: perRequest).map { offset in
-        WriteRequest(timeseries: series.map { one in
-            TimeSeries(labels: one.labels, samples: Array(one.samples[min(offset, one.samples.count)..<min(offset + perRequest, one.samples.count)]))
-        })
-    }
-}
-
 func labelSet(_ labels: [Label]) -> LabelSet {
     LabelSet(uniqueKeysWithValues: labels.map { ($0.name, $0.value) })
 }
