@@ -68,7 +68,7 @@ struct NodeReader: Sendable {
         let bytes: [UInt8]
         let contentType: String
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await client.execute(request, timeout: .init(timeout))
             let buffer = try await response.body.collect(upTo: maxResponseBytes)
             bytes = Array(buffer.readableBytesView)
             contentType = response.headers.first(name: "Content-Type") ?? ""
@@ -92,7 +92,7 @@ struct NodeReader: Sendable {
         var request = HTTPClientRequest(url: node.apiBase + pathAndQuery)
         request.method = .GET
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000))
+            let response = try await client.execute(request, timeout: .init(timeout))
             let buffer = try await response.body.collect(upTo: maxResponseBytes)
             let bytes = Array(buffer.readableBytesView)
             let status = Int(response.status.code)
