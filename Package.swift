@@ -17,12 +17,14 @@ let package = Package(
         .library(name: "SluiceInsert", targets: ["SluiceInsert"]),
         .library(name: "SluiceStorage", targets: ["SluiceStorage"]),
         .library(name: "SluiceSelect", targets: ["SluiceSelect"]),
+        .library(name: "SluiceLoadgen", targets: ["SluiceLoadgen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
@@ -144,6 +146,19 @@ let package = Package(
             ]
         ),
 
+        // The bundled load generator: a client of the tiers, never linked into them.
+        .target(
+            name: "SluiceLoadgen",
+            dependencies: [
+                "SluiceCodec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
         // MARK: The command line.
         .executableTarget(
             name: "sluice",
@@ -154,6 +169,7 @@ let package = Package(
                 "SluiceInsert",
                 "SluiceStorage",
                 "SluiceSelect",
+                "SluiceLoadgen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -234,6 +250,20 @@ let package = Package(
                 "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "SluiceLoadgenTests",
+            dependencies: [
+                "SluiceLoadgen",
+                "SluiceCodec",
+                "SluiceTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -5,6 +5,6 @@ struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A Prometheus remote-write ingestion gateway.",
-        subcommands: [UpCommand.self, InsertCommand.self, StorageCommand.self, SelectCommand.self, RingCommand.self]
+        subcommands: [UpCommand.self, InsertCommand.self, StorageCommand.self, SelectCommand.self, LoadgenCommand.self, RingCommand.self]
     )
 }
