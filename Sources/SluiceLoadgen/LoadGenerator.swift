@@ -125,7 +125,7 @@ public final class LoadGenerator: Service, Sendable {
                 }
                 if stopIssuing.load(ordering: .relaxed) { return }
                 templates[position].refresh(shape: shape, tick: tick)
-                let capacity = Snappy.maxCompressedLength(templates[position].encodedSize)
+                let capacity = templates[position].compressedSize
                 var body = allocator.buffer(capacity: capacity)
                 body.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { output in
                     templates[position].render(shape: shape, tick: tick, into: output)

@@ -1,7 +1,8 @@
 import SluiceCodec
 
-/// One request's protobuf `WriteRequest`, encoded once with its label bytes in place, so that each
-/// tick only patches 8 value bytes and 6 timestamp bytes per series before compressing.
+/// One request's protobuf `WriteRequest`, encoded and snappy-compressed once with its label bytes in
+/// place, so that each tick only copies the block and patches 8 value bytes and 6 timestamp bytes
+/// per series (`CompressedTemplate` keeps those bytes in literals).
 ///
 /// Every series is encoded as
 ///
@@ -20,12 +21,15 @@ public struct RequestTemplate: Sendable {
     private var bytes: [UInt8]
     /// Per slot: where its 8 value bytes start; the timestamp follows 1 byte later.
     private var valueOffsets: [Int]
+    /// The same request as a snappy block whose value and timestamp bytes are literals.
+    private var compressed: CompressedTemplate
 
     public init(shape: SeriesShape, slots: Range<Int>, tick: Int) {
         self.slots = slots
         self.generations = slots.map { shape.generation(slot: $0, tick: tick) }
         self.bytes = []
         self.valueOffsets = []
+        self.compressed = CompressedTemplate([], regions: [], regionLength: 0)
         encode(shape: shape)
     }
 
@@ -69,24 +73,36 @@ public struct RequestTemplate: Sendable {
             valueOffsets.append(bytes.count + 3)
             bytes += sample
         }
+        compressed = CompressedTemplate(bytes, regions: valueOffsets, regionLength: 15)
     }
 
     public var sampleCount: Int { slots.count }
     public var encodedSize: Int { bytes.count }
 
-    /// Writes tick's values and timestamps into the template and compresses the request into
-    /// `output`, which must hold `Snappy.maxCompressedLength(encodedSize)` bytes. Returns the
-    /// compressed size.
+    /// Bytes `render` writes: the pre-compressed block.
+    public var compressedSize: Int { compressed.bytes.count }
+
+    /// Writes tick's request, snappy-compressed, into `output`, which must hold `compressedSize`
+    /// bytes, and returns the size. The block is copied as built and each series' value and
+    /// timestamp are patched into its literals; the uncompressed template is patched alike, for tests.
     public mutating func render(shape: SeriesShape, tick: Int, into output: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(output.count >= compressed.bytes.count, "render output too small")
         let first = slots.lowerBound
+        compressed.bytes.withUnsafeBytes { output.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let regionOffsets = compressed.regionOffsets
         bytes.withUnsafeMutableBytes { raw in
             for (index, offset) in valueOffsets.enumerated() {
                 let slot = first + index
-                raw.storeBytes(of: shape.value(slot: slot, tick: tick).bitPattern.littleEndian, toByteOffset: offset, as: UInt64.self)
-                Self.storeTimestamp(UInt64(shape.sampleTimestamp(slot: slot, tick: tick)), at: offset + 9, in: raw)
+                let value = shape.value(slot: slot, tick: tick).bitPattern.littleEndian
+                let timestamp = UInt64(shape.sampleTimestamp(slot: slot, tick: tick))
+                raw.storeBytes(of: value, toByteOffset: offset, as: UInt64.self)
+                Self.storeTimestamp(timestamp, at: offset + 9, in: raw)
+                let target = regionOffsets[index]
+                output.storeBytes(of: value, toByteOffset: target, as: UInt64.self)
+                Self.storeTimestamp(timestamp, at: target + 9, in: output)
             }
         }
-        return bytes.withUnsafeBytes { Snappy.compress($0, into: output) }
+        return compressed.bytes.count
     }
 
     /// The uncompressed request as `render` last left it: for tests.
