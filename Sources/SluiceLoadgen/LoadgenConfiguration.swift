@@ -75,6 +75,9 @@ public struct LoadgenConfiguration: Sendable {
         guard batch > 0 else { throw .invalid("--batch must be at least 1") }
         guard concurrency > 0 && concurrency <= 1024 else { throw .invalid("--concurrency must be 1…1024") }
         guard (0...100).contains(churnPercent) else { throw .invalid("--churn is a percentage, 0…100") }
+        if churnPercent > 0 && (Double(series) * churnPercent / 100).rounded() < 1 {
+            throw .invalid("--churn \(churnPercent)% of \(series) series is less than one series per interval")
+        }
         guard (0...1).contains(outOfOrder) else { throw .invalid("--out-of-order is a fraction, 0…1") }
         switch remoteWriteVersion {
         case 1: break

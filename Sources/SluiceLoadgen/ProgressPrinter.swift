@@ -74,10 +74,11 @@ final class ProgressPrinter: Sendable {
 
 /// 1234567 → "1.23M".
 func human(_ value: Double) -> String {
+    // Thresholds sit where the smaller unit would round up to 1000.
     switch value {
-    case 1e9...: fixed(value / 1e9, 2) + "G"
-    case 1e6...: fixed(value / 1e6, 2) + "M"
-    case 1e3...: fixed(value / 1e3, 1) + "k"
+    case 999_995_000...: fixed(value / 1e9, 2) + "G"
+    case 999_950...: fixed(value / 1e6, 2) + "M"
+    case 999.5...: fixed(value / 1e3, 1) + "k"
     default: fixed(value, 0)
     }
 }

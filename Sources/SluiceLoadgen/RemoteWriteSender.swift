@@ -54,11 +54,11 @@ public struct RetryPolicy: Sendable {
         guard let month = months.firstIndex(of: String(parts[2])) else { return nil }
         let clock = parts[4].split(separator: ":").compactMap { Int($0) }
         guard clock.count == 3 else { return nil }
-        // Days from the civil date (Howard Hinnant's algorithm).
+        // Days from the civil date (Howard Hinnant's algorithm; `month` counts from 0).
         let y = month < 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
-        let mp = (month + 9) % 12
+        let mp = (month + 10) % 12
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468

@@ -120,7 +120,7 @@ public struct SeriesShape: Sendable {
         } else if middle.count != 1 {
             return nil
         }
-        guard let metric = metricIndex(name) else { return nil }
+        guard host < series, let metric = metricIndex(name) else { return nil }
         let slot = host * metrics + metric
         guard slot < series, self.labels(slot: slot, generation: generation) == labels else { return nil }
         return (slot, generation)

@@ -107,36 +107,3 @@ func smallRun(url: String?, series: Int = 40, batch: Int = 10, requests: Int = 8
     adjust(&configuration)
     return configuration
 }
-
-/// Runs the `sluice` binary to completion (at most `timeout`), capturing its output. The output goes
-/// to files, not pipes: reading a pipe blocks a thread, and the test's servers (a proxy the command
-/// talks to) need every thread of the cooperative pool.
-func runSluice(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
-    let directory = try TemporaryDirectory("sluice-run")
-    defer { directory.remove() }
-    let outPath = directory.path + "/stdout"
-    let errPath = directory.path + "/stderr"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    defer {
-        try? out.close()
-        try? err.close()
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
-    process.arguments = arguments
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let exited = try await eventually(timeout: timeout, every: .milliseconds(20)) { !process.isRunning }
-    if !exited {
-        process.terminate()
-        throw EndToEndError("sluice \(arguments.joined(separator: " ")) did not finish within \(timeout)")
-    }
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    return (process.terminationStatus, stdout, stderr)
-}
