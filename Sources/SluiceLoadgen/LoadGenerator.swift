@@ -70,6 +70,15 @@ public final class LoadGenerator: Service, Sendable {
     @discardableResult
     public func generate() async throws -> LoadReport {
         let clock = ContinuousClock()
+        if configuration.warmupTicks > 0 {
+            // Series creation, unmeasured: the receivers' first sight of a series costs far more than
+            // a sample, and would otherwise weigh on a short run's figures.
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<workers {
+                    group.addTask { await self.work(worker: worker, from: 0, to: self.configuration.warmupTicks, started: clock.now, counted: false) }
+                }
+            }
+        }
         let started = clock.now
         let startedAtSeconds = wallClockSeconds()
         let progress = ProgressPrinter(configuration: configuration, recorder: recorder, started: started)
@@ -84,7 +93,7 @@ public final class LoadGenerator: Service, Sendable {
         let printer = Task { await progress.run() }
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<workers {
-                group.addTask { await self.work(worker: worker, started: started) }
+                group.addTask { await self.work(worker: worker, from: self.configuration.warmupTicks, to: nil, started: started, counted: true) }
             }
         }
         timer?.cancel()
@@ -102,7 +111,9 @@ public final class LoadGenerator: Service, Sendable {
         return report
     }
 
-    private func work(worker: Int, started: ContinuousClock.Instant) async {
+    /// Sends ticks `from..<to` of worker's batches. Uncounted requests (the warm-up) are kept for
+    /// `--verify` but left out of the totals, and are neither paced nor limited.
+    private func work(worker: Int, from firstTick: Int, to endTick: Int?, started: ContinuousClock.Instant, counted: Bool) async {
         let batchesPerTick = configuration.batchesPerTick
         let batch = configuration.batch
         let mine = Array(stride(from: worker, to: batchesPerTick, by: workers))
@@ -110,14 +121,15 @@ public final class LoadGenerator: Service, Sendable {
             RequestTemplate(shape: shape, slots: index * batch..<min(shape.series, (index + 1) * batch), tick: 0)
         }
         let allocator = ByteBufferAllocator()
-        let rate = configuration.targetRate
-        var tick = 0
-        while true {
+        let rate = counted ? configuration.targetRate : nil
+        let limit = counted ? configuration.requests.map { $0 + firstTick * batchesPerTick } : nil
+        var tick = firstTick
+        while tick != endTick {
             for (position, index) in mine.enumerated() {
                 let number = tick * batchesPerTick + index
-                if let limit = configuration.requests, number >= limit { return }
+                if let limit, number >= limit { return }
                 if let rate {
-                    let due = Double(tick * shape.series + index * batch) / rate
+                    let due = Double((tick - firstTick) * shape.series + index * batch) / rate
                     let when = started.advanced(by: .nanoseconds(Int64(due * 1e9)))
                     while ContinuousClock.now < when, !stopIssuing.load(ordering: .relaxed) {
                         try? await Task.sleep(until: min(when, ContinuousClock.now.advanced(by: .milliseconds(200))))
@@ -130,8 +142,8 @@ public final class LoadGenerator: Service, Sendable {
                 body.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { output in
                     templates[position].render(shape: shape, tick: tick, into: output)
                 }
-                let outcome = await deliver(body)
-                recorder.settle(request: number, samples: templates[position].sampleCount, outcome: outcome)
+                let outcome = await deliver(body, counted: counted)
+                recorder.settle(request: number, samples: templates[position].sampleCount, outcome: outcome, counted: counted)
                 if configuration.dryRun { await Task.yield() }
             }
             tick += 1
@@ -139,7 +151,7 @@ public final class LoadGenerator: Service, Sendable {
     }
 
     /// Sends one body until it is settled.
-    private func deliver(_ body: ByteBuffer) async -> RequestOutcome {
+    private func deliver(_ body: ByteBuffer, counted: Bool) async -> RequestOutcome {
         guard let sender else { return .acknowledged }
         let clock = ContinuousClock()
         let first = clock.now
@@ -149,7 +161,7 @@ public final class LoadGenerator: Service, Sendable {
             let answer = await sender.post(body)
             let took = clock.now - sent
             let micros = UInt64(max(0, took.components.seconds)) * 1_000_000 + UInt64(max(0, took.components.attoseconds)) / 1_000_000_000_000
-            recorder.recordAttempt(status: answer.status, micros: micros)
+            if counted { recorder.recordAttempt(status: answer.status, micros: micros) }
             if let message = answer.message {
                 let key = answer.status.map(String.init) ?? "transport"
                 firstErrors.withLock { errors in
@@ -167,7 +179,7 @@ public final class LoadGenerator: Service, Sendable {
                 return outcome
             case .retry(let seconds):
                 if abandonRetries.load(ordering: .relaxed) { return .failed }
-                recorder.recordRetry()
+                if counted { recorder.recordRetry() }
                 let until = clock.now.advanced(by: .nanoseconds(Int64(seconds * 1e9)))
                 while clock.now < until, !abandonRetries.load(ordering: .relaxed) {
                     try? await Task.sleep(until: min(until, clock.now.advanced(by: .milliseconds(200))), clock: clock)

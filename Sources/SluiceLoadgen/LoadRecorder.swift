@@ -31,8 +31,10 @@ public final class LoadRecorder: Sendable {
         /// Since the last progress line.
         var window = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .two)
         var windowAcknowledged = 0
-        /// Indexed by request number (tick × batches per tick + batch).
+        /// Indexed by request number (tick × batches per tick + batch); grown by doubling, so only
+        /// the first `settledEnd` entries mean anything.
         var outcomes: [UInt8] = []
+        var settledEnd = 0
     }
 
     private let state = Mutex(State())
@@ -52,9 +54,18 @@ public final class LoadRecorder: Sendable {
         state.withLock { $0.totals.retries += 1 }
     }
 
-    /// Request `number`, holding `samples`, is settled.
-    public func settle(request number: Int, samples: Int, outcome: RequestOutcome) {
+    /// Request `number`, holding `samples`, is settled. Uncounted (warm-up) requests keep their
+    /// outcome for verification but stay out of the totals.
+    public func settle(request number: Int, samples: Int, outcome: RequestOutcome, counted: Bool = true) {
         state.withLock { state in
+            defer {
+                if number >= state.outcomes.count {
+                    state.outcomes.append(contentsOf: repeatElement(0, count: max(number + 1 - state.outcomes.count, state.outcomes.count)))
+                }
+                state.outcomes[number] = outcome.rawValue
+                state.settledEnd = max(state.settledEnd, number + 1)
+            }
+            guard counted else { return }
             state.totals.requestsSent += 1
             state.totals.samplesSent += samples
             switch outcome {
@@ -68,10 +79,6 @@ public final class LoadRecorder: Sendable {
             case .unsent:
                 break
             }
-            if number >= state.outcomes.count {
-                state.outcomes.append(contentsOf: repeatElement(0, count: max(number + 1 - state.outcomes.count, state.outcomes.count)))
-            }
-            state.outcomes[number] = outcome.rawValue
         }
     }
 
@@ -82,7 +89,7 @@ public final class LoadRecorder: Sendable {
     }
 
     /// Every request's outcome, for verification after the run.
-    public var outcomes: [UInt8] { state.withLock { $0.outcomes } }
+    public var outcomes: [UInt8] { state.withLock { Array($0.outcomes[..<$0.settledEnd]) } }
 
     /// Samples acknowledged and the latency of attempts since the last call; resets the window.
     public func takeWindow() -> (acknowledged: Int, p50: UInt64, p99: UInt64, totals: Totals) {

@@ -9,6 +9,8 @@ public struct LoadReport: Codable, Sendable {
         public var metrics: Int
         public var intervalSeconds: Double
         public var batch: Int
+        /// Ticks sent before the measured run, left out of every figure but `verify`.
+        public var warmupTicks: Int
         public var concurrency: Int
         /// Concurrency actually used: at most one worker per batch.
         public var workers: Int
@@ -74,7 +76,7 @@ public struct LoadReport: Codable, Sendable {
         self.durationSeconds = durationSeconds
         self.configuration = Settings(
             url: configuration.url, series: configuration.series, metrics: shape.metrics,
-            intervalSeconds: Double(configuration.intervalMs) / 1000, batch: configuration.batch,
+            intervalSeconds: Double(configuration.intervalMs) / 1000, batch: configuration.batch, warmupTicks: configuration.warmupTicks,
             concurrency: configuration.concurrency, workers: workers, rate: configuration.targetRate,
             churnPercent: configuration.churnPercent, outOfOrder: configuration.outOfOrder, tenant: configuration.tenant,
             remoteWriteVersion: configuration.remoteWriteVersion, dryRun: configuration.dryRun, runID: configuration.runID,
@@ -113,6 +115,7 @@ public struct LoadReport: Codable, Sendable {
         lines.append(
             "  shape      \(grouped(configuration.series)) series over \(configuration.metrics) metrics, every \(fixed(configuration.intervalSeconds, 3))s;"
                 + " \(configuration.workers) workers, batches of \(configuration.batch)"
+                + (configuration.warmupTicks > 0 ? "; \(configuration.warmupTicks) warm-up ticks not counted" : "")
         )
         lines.append(
             "  requests   \(grouped(requests.sent)) sent, \(grouped(requests.acknowledged)) acknowledged, \(grouped(requests.failed)) failed, \(grouped(requests.retries)) retries"

@@ -28,6 +28,8 @@ public struct LoadgenConfiguration: Sendable {
     public var duration: Double? = 60
     public var requests: Int?
     public var batch = 2000
+    /// Ticks sent before the measured run starts, as fast as accepted: they create the series.
+    public var warmupTicks = 0
     public var concurrency = 8
     public var churnPercent = 0.0
     public var tenant: String?
@@ -73,6 +75,7 @@ public struct LoadgenConfiguration: Sendable {
         if let requests, requests <= 0 { throw .invalid("--requests must be at least 1") }
         if duration == nil && requests == nil { throw .invalid("give --duration or --requests, so the run ends") }
         guard batch > 0 else { throw .invalid("--batch must be at least 1") }
+        guard warmupTicks >= 0 else { throw .invalid("--warmup-ticks cannot be negative") }
         guard concurrency > 0 && concurrency <= 1024 else { throw .invalid("--concurrency must be 1…1024") }
         guard (0...100).contains(churnPercent) else { throw .invalid("--churn is a percentage, 0…100") }
         if churnPercent > 0 && (Double(series) * churnPercent / 100).rounded() < 1 {

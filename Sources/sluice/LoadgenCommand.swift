@@ -45,6 +45,9 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Samples per request (Prometheus' max_samples_per_send).")
     var batch: Int = 2000
 
+    @Option(name: .long, help: "Ticks to send before measuring, as fast as accepted: they create the series, which costs receivers far more than later samples.")
+    var warmupTicks: Int = 0
+
     @Option(name: .long, help: "Requests in flight; at most one per batch of series.")
     var concurrency: Int = 8
 
@@ -98,6 +101,7 @@ struct LoadgenCommand: AsyncParsableCommand {
             ?? (requests == nil ? 60 : nil)
         configuration.requests = requests
         configuration.batch = batch
+        configuration.warmupTicks = warmupTicks
         configuration.concurrency = concurrency
         configuration.churnPercent = churn
         configuration.tenant = tenant

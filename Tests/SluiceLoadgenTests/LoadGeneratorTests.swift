@@ -111,6 +111,27 @@ struct LoadGeneratorTests {
         #expect(report.firstErrors["transport"] != nil)
     }
 
+    @Test func warmUpTicksAreSentFirstAndLeftOutOfTheFigures() async throws {
+        let receiver = ScriptedReceiver()
+        let (report, outcomes) = try await withServices([receiver.application()]) { _ in
+            let port = try await receiver.port.wait()
+            let configuration = smallRun(url: "http://127.0.0.1:\(port)/api/v1/write", series: 20, batch: 10, requests: 3) {
+                $0.warmupTicks = 2
+            }
+            let generator = try LoadGenerator(configuration: configuration)
+            return (try await generator.generate(), generator.recorder.outcomes)
+        }
+        // Two ticks of two batches, then the three measured requests, from tick 2 on.
+        let arrivals = receiver.arrivals
+        #expect(arrivals.count == 7)
+        #expect(report.requests.sent == 3 && report.samples.acknowledged == 30 && report.statusCodes == ["204": 3])
+        // Verification still expects the warm-up's samples.
+        #expect(outcomes == Array(repeating: RequestOutcome.acknowledged.rawValue, count: 7))
+        let timestamps = Set(arrivals.flatMap { $0.request.timeseries.map { $0.samples[0].timestamp } }).sorted()
+        #expect(timestamps.count == 4 && timestamps[1] - timestamps[0] == 15_000)
+        #expect(report.text.contains("2 warm-up ticks not counted"))
+    }
+
     @Test func dryRunRendersWithoutSending() async throws {
         let configuration = smallRun(url: nil, series: 1000, batch: 100, requests: 25) { $0.dryRun = true }
         let report = try await LoadGenerator(configuration: configuration).generate()
