@@ -145,6 +145,23 @@ struct VerifyTests {
         }
     }
 
+    @Test func progressIsOneRewrittenLineOnATerminalAndPlainLinesOtherwise() async throws {
+        // A paced dry run of about 2 s: 1,000 samples at 500 samples/s.
+        let run = ["loadgen", "--dry-run", "--series", "100", "--metrics", "10", "--batch", "10", "--requests", "100", "--rate", "500"]
+        let tty = try await runSluice(run + ["--progress", "tty"])
+        #expect(tty.status == 0, "\(tty.stderr)")
+        #expect(tty.stderr.hasPrefix("\r\u{1B}[2K["), "\(tty.stderr.debugDescription)")
+        #expect(!tty.stderr.contains("\n"), "\(tty.stderr.debugDescription)")
+        #expect(tty.stderr.contains("samples/s  p50"))
+        #expect(tty.stdout.contains("1,000 sent, 1,000 acknowledged"), "\(tty.stdout)")
+
+        let plain = try await runSluice(run + ["--progress", "plain", "--progress-interval", "0.5"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let lines = plain.stderr.split(separator: "\n")
+        #expect(lines.count >= 2, "\(plain.stderr)")
+        #expect(lines.allSatisfy { $0.hasPrefix("[") && $0.contains("samples/s") && !$0.contains("\u{1B}") })
+    }
+
     @Test(arguments: [
         (["--url", "http://127.0.0.1:1/api/v1/write", "--rate", "10", "--max"], "give --rate or --max, not both"),
         (["--url", "http://127.0.0.1:1/api/v1/write", "--remote-write-version", "2"], "not supported yet"),
