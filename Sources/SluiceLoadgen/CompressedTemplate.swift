@@ -23,7 +23,7 @@ struct CompressedTemplate: Sendable {
         }
         var out: [UInt8] = []
         out.reserveCapacity(input.count / 3 + 64)
-        Self.appendVarint(UInt64(input.count), to: &out)
+        appendVarint(input.count, to: &out)
         var offsets: [Int] = []
         offsets.reserveCapacity(regions.count)
         var nextRegion = 0
@@ -98,14 +98,5 @@ struct CompressedTemplate: Sendable {
         precondition(offsets.count == regions.count, "a patch region fell outside every literal")
         self.bytes = out
         self.regionOffsets = offsets
-    }
-
-    private static func appendVarint(_ value: UInt64, to bytes: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
     }
 }

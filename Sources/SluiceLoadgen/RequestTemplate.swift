@@ -122,7 +122,7 @@ public struct RequestTemplate: Sendable {
 
 private func varintSize(_ value: Int) -> Int { Varint.size(UInt64(value)) }
 
-private func appendVarint(_ value: Int, to bytes: inout [UInt8]) {
+func appendVarint(_ value: Int, to bytes: inout [UInt8]) {
     var value = UInt64(value)
     while value >= 0x80 {
         bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
