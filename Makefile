@@ -1,5 +1,5 @@
 # Shorthands for the scripts; the scripts are the source of truth.
-.PHONY: up test build generate-proto bench
+.PHONY: up test build generate-proto bench bench-peers
 
 up:
 	scripts/up.sh
@@ -15,3 +15,6 @@ generate-proto:
 
 bench:
 	Benchmarks/run.sh
+
+bench-peers:
+	Benchmarks/peers.sh

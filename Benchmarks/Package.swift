@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(path: ".."),
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .executableTarget(
@@ -54,6 +55,15 @@ let package = Package(
             name: "MakeWriteBodies",
             dependencies: [.product(name: "SluiceCodec", package: sluice)],
             path: "Benchmarks/MakeWriteBodies"
+        ),
+        .executableTarget(
+            name: "NullSink",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/NullSink"
         ),
     ]
 )

@@ -55,7 +55,9 @@ public struct LoadReport: Codable, Sendable {
     }
 
     public var version = 1
+    /// When the measured run began (after any warm-up).
     public var startedAt: String
+    public var startedAtUnixSeconds: Double
     public var durationSeconds: Double
     public var configuration: Settings
     public var requests: Requests
@@ -73,6 +75,7 @@ public struct LoadReport: Codable, Sendable {
         durationSeconds: Double, startedAtSeconds: Double, firstErrors: [String: String]
     ) {
         self.startedAt = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: startedAtSeconds))
+        self.startedAtUnixSeconds = startedAtSeconds
         self.durationSeconds = durationSeconds
         self.configuration = Settings(
             url: configuration.url, series: configuration.series, metrics: shape.metrics,
