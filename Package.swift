@@ -274,6 +274,7 @@ let package = Package(
             name: "SluiceClusterTests",
             dependencies: [
                 "SluiceCodec",
+                "SluiceLoadgen",
                 "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -84,6 +84,11 @@ final class Storage: Sendable {
     /// Appends and returns once the WAL holds the appended samples on disk.
     func append(_ request: WriteRequest) async throws(StorageError) -> AppendOutcome {
         guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: "storage is replaying its WAL") }
+        // Not even into the head: a retry of a request whose WAL write failed would find its samples
+        // there, count them as duplicates and be acknowledged before they are on disk.
+        guard !wal.isFailing else {
+            throw StorageError(code: .walFailed, message: "the WAL cannot write (disk full?); writes resume once it can")
+        }
         let outcome = head.append(request, wal: wal)
         metrics.samplesAppended.increment(by: Int64(outcome.appended))
         for (reason, count) in outcome.rejected { metrics.rejected(reason.rawValue, count: count) }

@@ -20,10 +20,13 @@ import Synchronization
 /// (group commit), and no blocking system call runs on the Swift cooperative pool.
 ///
 /// A failed write (ENOSPC, EIO) is cut back out of the segment and fails exactly the waiters of that
-/// pass, whose callers answer 5xx; later passes try again, so the log recovers when space frees up.
-/// The series records of a failed pass are rewritten ahead of the next one, because records that do
-/// get written may refer to those series. Replay can therefore see a series record twice, or after a
-/// checkpoint that already holds it, and must treat a repeated series or sample as a no-op.
+/// pass, whose callers answer 5xx. Its frames are kept and written, in order, ahead of the next pass;
+/// the flusher retries them every half second on its own, so the log recovers when space frees up.
+/// They must not be dropped: the head already holds their samples, so a client's retry would find
+/// duplicates, append nothing, and be acknowledged with its data nowhere on disk. Until the kept
+/// frames are written, `isFailing` is true and `Storage` refuses new writes. Replay can see a
+/// series record twice, or after a checkpoint that already holds it, and must treat a repeated
+/// series or sample as a no-op.
 ///
 /// Open it only after `replay`: appends always start a new segment, but replay repairs damage by
 /// dropping everything after it, so a torn segment left unrepaired would take newer ones with it.
@@ -174,6 +177,10 @@ final class WAL: Sendable {
         if wake { core.wakeup.signal() }
         return ticket
     }
+
+    /// Whether frames of a failed write are still waiting to be written: new writes would pile up
+    /// behind them in memory, so `Storage` refuses them meanwhile.
+    var isFailing: Bool { core.failing.load(ordering: .acquiring) }
 
     /// Returns once the ticket's records are written, and synced in `.always` mode.
     ///
@@ -344,6 +351,8 @@ extension WAL {
         let writes = Atomic<Int>(0)
         let failedWrites = Atomic<Int>(0)
         let bytesWritten = Atomic<Int>(0)
+        /// Frames of a failed write wait to be written again.
+        let failing = Atomic<Bool>(false)
 
         init(
             directory: String,
@@ -403,7 +412,10 @@ extension WAL {
                     }
                     writer.syncIfDue()
                 case .sleep:
-                    if let remaining = writer.timeUntilSyncDue() {
+                    if writer.hasCarried {
+                        // Nothing new, but a failed write to try again: the disk may have room now.
+                        if !wakeup.wait(timeout: .milliseconds(500)) { writer.retryCarried() }
+                    } else if let remaining = writer.timeUntilSyncDue() {
                         if !wakeup.wait(timeout: remaining) { writer.syncIfDue() }
                     } else {
                         wakeup.wait(timeout: nil)
@@ -438,8 +450,15 @@ extension WAL {
         /// Segments below this were given up after a failed sync or cut-back and get no more writes;
         /// their records go to this one instead.
         private var floor = 0
-        /// Series frames of failed writes, written ahead of the next frames.
+        /// Frames of failed writes, written ahead of the next frames.
         private var carried: [UInt8] = []
+
+        var hasCarried: Bool { !carried.isEmpty }
+
+        /// Tries the frames of failed writes again, with nothing new.
+        mutating func retryCarried() {
+            _ = write([], segment: lastTarget)
+        }
         /// The segment the latest write was meant for.
         private var lastTarget = 0
 
@@ -480,6 +499,7 @@ extension WAL {
             size = base + frames.count
             core.bytesWritten.add(frames.count, ordering: .relaxed)
             carried = []
+            core.failing.store(false, ordering: .releasing)
             switch core.configuration.fsync {
             case .always:
                 do throws(WALError) {
@@ -499,7 +519,8 @@ extension WAL {
 
         private mutating func failed(_ error: WALError, frames: [UInt8]) -> Result<Void, WALError> {
             core.failedWrites.add(1, ordering: .relaxed)
-            carried = WALFrame.seriesFrames(in: frames)
+            carried = frames
+            core.failing.store(true, ordering: .releasing)
             core.logger.error(
                 "WAL write failed",
                 metadata: ["wal.segment": "\(core.directory)/\(WALNames.segment(max(openSegment, floor)))", "error": "\(error)"]

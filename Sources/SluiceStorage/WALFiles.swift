@@ -70,25 +70,6 @@ enum WALFrame {
             bytes.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
         }
     }
-
-    /// The series frames among `frames`, which this process framed itself: what must still reach the
-    /// disk after a failed write, because records written later may refer to those series.
-    static func seriesFrames(in frames: [UInt8]) -> [UInt8] {
-        var kept: [UInt8] = []
-        frames.withUnsafeBytes { bytes in
-            var position = 0
-            while bytes.count - position > headerBytes {
-                let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self)))
-                let end = position + headerBytes + length
-                guard length > 0, end <= bytes.count else { break }
-                if bytes[position + headerBytes] == WALRecordCodec.seriesType {
-                    kept.append(contentsOf: bytes[position..<end])
-                }
-                position = end
-            }
-        }
-        return kept
-    }
 }
 
 /// Names in the WAL directory.
