@@ -1,11 +1,14 @@
 # Shorthands for the scripts; the scripts are the source of truth.
-.PHONY: up test build generate-proto bench bench-peers
+.PHONY: up test test-faults build generate-proto bench bench-peers
 
 up:
 	scripts/up.sh
 
 test:
 	scripts/test.sh
+
+test-faults:
+	scripts/test-faults.sh
 
 build:
 	swift build -c release

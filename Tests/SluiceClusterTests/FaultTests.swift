@@ -94,13 +94,54 @@ struct FaultTests {
     }
 }
 
+/// Ten times more requests than insert admits at once: the rest get 429 with `Retry-After`, the
+/// process stays small, and loadgen's retries deliver everything.
+@Suite("Overload", .serialized, .enabled(if: PeerProcess.Kind.sluice([]).isInstalled, "needs the sluice binary (swift build)"))
+struct OverloadTests {
+    @Test func tenTimesOverloadGets429sAndLosesNothing() async throws {
+        let directory = try TemporaryDirectory("sluice-overload")
+        defer { directory.remove() }
+        let cluster = try Cluster(directory: directory.path, insertFlags: ["--max-inflight-requests", "2"])
+        defer { cluster.killAll() }
+        try await cluster.start()
+
+        var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "overload\(UInt16.random(in: 0...UInt16.max))")
+        configuration.series = 2000
+        configuration.metrics = 20
+        configuration.batch = 100
+        configuration.concurrency = 20  // 20 requests in flight against a limit of 2
+        configuration.pace = .max
+        configuration.requests = 60
+        configuration.progress = .none
+        configuration.maxRetryTime = 120
+        let generator = try LoadGenerator(configuration: configuration)
+        let report = try await generator.generate()
+        #expect(report.requests.acknowledged == 60 && report.requests.failed == 0, "\(report.text)")
+        #expect((report.statusCodes["429"] ?? 0) > 0, "no request was refused: \(report.statusCodes)")
+        #expect(report.firstErrors["429"]?.contains("too many requests in flight") == true, "\(report.firstErrors)")
+
+        var verifier = Verifier(
+            url: cluster.select.baseURL + "/api/v1/read", tenant: nil, shape: generator.shape, batch: configuration.batch,
+            outcomes: generator.recorder.outcomes
+        )
+        verifier.ignoredLabels = ["tenant_id"]
+        let verified = try await verifier.verify()
+        #expect(verified.ok && verified.matched == 6000, "\(verified.examples)")
+
+        // Refused requests cost no memory: the insert process stays small (measured: about 40 MiB).
+        let peakKiB = try #require(cluster.insert.peakResidentKiB)
+        print("overload: \(report.statusCodes["429"] ?? 0) answers 429 for 60 requests; insert peak RSS \(peakKiB / 1024) MiB")
+        #expect(peakKiB < 256 * 1024, "insert peaked at \(peakKiB / 1024) MiB")
+    }
+}
+
 /// Three `sluice storage`, `sluice insert` (RF 3, write quorum 2) and `sluice select`, each a process.
 final class Cluster: Sendable {
     let storage: [PeerProcess]
     let insert: PeerProcess
     let select: PeerProcess
 
-    init(directory: String) throws {
+    init(directory: String, insertFlags: [String] = []) throws {
         let ports = try freePorts(5)
         storage = (0..<3).map { index in
             PeerProcess(
@@ -113,7 +154,7 @@ final class Cluster: Sendable {
         try ("replication_factor: 3\nwrite_quorum: 2\nnodes:\n"
             + storage.map { "  - {name: \($0.name), url: \($0.writeURL)}\n" }.joined()).write(toFile: ring, atomically: true, encoding: .utf8)
         insert = PeerProcess(
-            .sluice(["insert", "--config", ring, "--listen", "127.0.0.1:\(ports[3])", "--data-dir", directory + "/insert/data", "--log-level", "warning"]),
+            .sluice(["insert", "--config", ring, "--listen", "127.0.0.1:\(ports[3])", "--data-dir", directory + "/insert/data", "--log-level", "warning"] + insertFlags),
             name: "insert", port: ports[3], directory: directory + "/insert"
         )
         select = PeerProcess(

@@ -38,7 +38,7 @@ struct VerifyTests {
         guard let tamper else { return try await run(storage.writeURL) }
         let proxy = TamperingProxy(forwardingTo: storage.writeURL, tamper: tamper)
         return try await withServices([proxy.application()]) { _ in
-            try await run("http://127.0.0.1:\(try await proxy.port.wait())/api/v1/write")
+            try await run("http://127.0.0.1:\(try await proxy.port.wait(timeout: .seconds(120)))/api/v1/write")
         }
     }
 
@@ -122,7 +122,7 @@ struct VerifyTests {
                 if number == 1 { request.timeseries.removeLast() }
             }
             try await withServices([proxy.application()]) { _ in
-                let url = "http://127.0.0.1:\(try await proxy.port.wait())/api/v1/write"
+                let url = "http://127.0.0.1:\(try await proxy.port.wait(timeout: .seconds(120)))/api/v1/write"
                 let rest = [
                     "--series", "100", "--metrics", "5", "--batch", "25", "--requests", "8", "--max",
                     "--verify", storage.baseURL + "/api/v1/read", "--report", directory.path + "/report.json", "--progress", "plain",

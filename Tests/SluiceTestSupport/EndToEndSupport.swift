@@ -412,6 +412,15 @@ public final class PeerProcess: @unchecked Sendable {
         }
     }
 
+    /// The process's peak resident set (`VmHWM`), while it runs.
+    public var peakResidentKiB: Int? {
+        guard let pid = lock.withLock({ process?.isRunning == true ? process?.processIdentifier : nil }),
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") })
+        else { return nil }
+        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
     public func logTail(_ bytes: Int = 1500) -> String {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         return String(text.suffix(bytes))
