@@ -1,9 +1,12 @@
 import SluiceCodec
+import SluiceHTTP
 
 /// Everything `sluice insert` can be told; the CLI maps flags onto it, tests build it directly.
 public struct InsertConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 9201
+    /// Connections that complete no request part for this long are closed (`ServerConnections`).
+    public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
     /// Holds the hinted-handoff queues.
     public var dataDirectory = "./data/insert"
 

@@ -74,6 +74,7 @@ public struct InsertServer: Sendable {
         updateRingGauges()
         return Application(
             router: router,
+            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-insert"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -1,7 +1,11 @@
+import SluiceHTTP
+
 /// Everything `sluice select` needs to know; the CLI maps flags onto it and tests build it directly.
 public struct SelectConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 9202
+    /// Connections that complete no request part for this long are closed (`ServerConnections`).
+    public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
     /// How long one node may take to answer one request before it counts as failed.
     public var nodeTimeout: Duration = .seconds(30)
     /// With RF or more nodes failed, answer 2xx with what the others hold (and a warning) rather

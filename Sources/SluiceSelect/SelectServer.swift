@@ -53,6 +53,7 @@ public struct SelectServer: Sendable {
         OperationalRoutes.add(to: router, registry: registry)
         return Application(
             router: router,
+            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-select"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -17,6 +17,8 @@ public struct StorageConfiguration: Sendable {
 
     public var host = "127.0.0.1"
     public var port = 9301
+    /// Connections that complete no request part for this long are closed (`ServerConnections`).
+    public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
     public var dataDirectory = "./data/storage"
     /// Blocks ending this long before the newest sample are deleted; zero keeps everything.
     public var retention: Duration = .seconds(15 * 24 * 3600)
@@ -86,6 +88,7 @@ public struct StorageServer: Sendable {
         OperationalRoutes.add(to: router, registry: registry, ready: { [storage] in storage.isReady })
         return Application(
             router: router,
+            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-storage"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

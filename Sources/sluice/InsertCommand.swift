@@ -59,6 +59,9 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most bytes of hints queued per storage node.")
     var maxHintBytesPerNode: Int = InsertConfiguration().maxHintBytesPerNode
 
+    @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
+    var httpIdleTimeout: String = "1m"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -68,6 +71,7 @@ struct InsertCommand: AsyncParsableCommand {
         var configuration = InsertConfiguration()
         configuration.host = host
         configuration.port = port
+        configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
         configuration.dataDirectory = dataDir
         configuration.maxDecodedBytes = maxDecodedBytes
         configuration.maxBodyBytes = maxBodyBytes

@@ -35,6 +35,9 @@ struct SelectCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most samples one SAMPLES remote-read answer may hold; 0 for no limit.")
     var readSampleLimit: Int = SelectConfiguration().readSampleLimit
 
+    @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
+    var httpIdleTimeout: String = "1m"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -44,6 +47,7 @@ struct SelectCommand: AsyncParsableCommand {
         var configuration = SelectConfiguration()
         configuration.host = host
         configuration.port = port
+        configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
         configuration.nodeTimeout = try parsePrometheusDuration(nodeTimeout, flag: "--node-timeout")
         configuration.partialResponse = partialResponse
         configuration.tenantHeaders = tenantHeader.split(separator: ",").map { String($0) }

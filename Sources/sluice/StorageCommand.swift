@@ -43,6 +43,9 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How often to check for a block to cut and for retention (Prometheus duration).")
     var compactionInterval: String = "5s"
 
+    @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
+    var httpIdleTimeout: String = "1m"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -52,6 +55,7 @@ struct StorageCommand: AsyncParsableCommand {
         var configuration = StorageConfiguration()
         configuration.host = host
         configuration.port = port
+        configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
         configuration.dataDirectory = dataDir
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
@@ -80,6 +84,13 @@ struct StorageCommand: AsyncParsableCommand {
 
 /// Prometheus' duration syntax: one or more of `<number><unit>` with units y, w, d, h, m, s, ms,
 /// largest first (`1h30m`), or `0`.
+/// A duration that must be longer than zero.
+func parsePositiveDuration(_ text: String, flag: String) throws -> Duration {
+    let duration = try parsePrometheusDuration(text, flag: flag)
+    guard duration > .zero else { throw ValidationError("\(flag) must be longer than 0") }
+    return duration
+}
+
 func parsePrometheusDuration(_ text: String, flag: String) throws -> Duration {
     if text == "0" { return .zero }
     let units: [(String, Int64)] = [
