@@ -7,6 +7,8 @@ public struct InsertConfiguration: Sendable {
     public var port = 9201
     /// Connections that complete no request part for this long are closed (`ServerConnections`).
     public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
+    /// Credentials clients must send, on every path but the health checks.
+    public var auth: HTTPAuth = .none
     /// Holds the hinted-handoff queues.
     public var dataDirectory = "./data/insert"
 

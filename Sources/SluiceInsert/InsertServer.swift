@@ -53,6 +53,7 @@ public struct InsertServer: Sendable {
     /// The HTTP application. `onServerRunning` receives the bound port (useful with port 0).
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
+        router.add(middleware: AuthMiddleware(configuration.auth))
         let handler = WriteHandler(
             configuration: configuration,
             membership: { [ring, nodes] in nodes.membership(for: ring.snapshot) },

@@ -41,7 +41,7 @@ public final class LoadGenerator: Service, Sendable {
             minBackoff: configuration.minBackoff, maxBackoff: configuration.maxBackoff, maxRetryTime: configuration.maxRetryTime
         )
         self.sender = configuration.dryRun ? nil : RemoteWriteSender(
-            url: configuration.url!, tenant: configuration.tenant,
+            url: configuration.url!, tenant: configuration.tenant, authorization: configuration.authorization,
             concurrency: min(configuration.concurrency, configuration.batchesPerTick),
             timeoutSeconds: configuration.requestTimeout
         )

@@ -33,6 +33,8 @@ public struct LoadgenConfiguration: Sendable {
     public var concurrency = 8
     public var churnPercent = 0.0
     public var tenant: String?
+    /// The `Authorization` header for every request, `--verify`'s included.
+    public var authorization: String?
     public var outOfOrder = 0.0
     public var remoteWriteVersion = 1
     public var reportPath: String?

@@ -81,7 +81,7 @@ final class RemoteWriteSender: Sendable {
     private let headers: HTTPHeaders
     private let timeout: TimeAmount
 
-    init(url: String, tenant: String?, concurrency: Int, timeoutSeconds: Double) {
+    init(url: String, tenant: String?, authorization: String?, concurrency: Int, timeoutSeconds: Double) {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
         configuration.timeout = .init(connect: .seconds(5), read: .nanoseconds(Int64(timeoutSeconds * 1e9)))
@@ -97,6 +97,7 @@ final class RemoteWriteSender: Sendable {
         headers.add(name: "X-Prometheus-Remote-Write-Version", value: "0.1.0")
         headers.add(name: "User-Agent", value: "sluice-loadgen")
         if let tenant { headers.add(name: "X-Scope-OrgID", value: tenant) }
+        if let authorization { headers.add(name: "Authorization", value: authorization) }
         self.headers = headers
     }
 

@@ -40,6 +40,8 @@ public struct VerificationReport: Codable, Sendable {
 public struct Verifier: Sendable {
     public let url: String
     public let tenant: String?
+    /// Sent as `Authorization`.
+    public var authorization: String?
     public let shape: SeriesShape
     public let batch: Int
     /// Every request's `RequestOutcome`, by request number.
@@ -174,6 +176,7 @@ public struct Verifier: Sendable {
         http.headers.add(name: "X-Prometheus-Remote-Read-Version", value: "0.1.0")
         http.headers.add(name: "User-Agent", value: "sluice-loadgen")
         if let tenant { http.headers.add(name: "X-Scope-OrgID", value: tenant) }
+        if let authorization { http.headers.add(name: "Authorization", value: authorization) }
         http.body = .bytes(ByteBuffer(bytes: body))
         let bytes: [UInt8]
         let contentType: String

@@ -6,6 +6,8 @@ public struct SelectConfiguration: Sendable {
     public var port = 9202
     /// Connections that complete no request part for this long are closed (`ServerConnections`).
     public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
+    /// Credentials clients must send, on every path but the health checks.
+    public var auth: HTTPAuth = .none
     /// How long one node may take to answer one request before it counts as failed.
     public var nodeTimeout: Duration = .seconds(30)
     /// With RF or more nodes failed, answer 2xx with what the others hold (and a warning) rather

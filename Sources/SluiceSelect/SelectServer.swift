@@ -42,6 +42,7 @@ public struct SelectServer: Sendable {
     /// The HTTP application. `onServerRunning` receives the bound port (useful with port 0).
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
+        router.add(middleware: AuthMiddleware(configuration.auth))
         let fanOut = FanOut(configuration: configuration, ring: ring, metrics: metrics)
         let reader = NodeReader(client: client, timeout: configuration.nodeTimeout, maxResponseBytes: configuration.maxNodeResponseBytes)
         let tenants = TenantResolver(headerNames: configuration.tenantHeaders, defaultTenant: configuration.defaultTenant)

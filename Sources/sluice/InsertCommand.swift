@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import ServiceLifecycle
 import SluiceInsert
+import SluiceHTTP
 import SluiceRing
 
 /// `sluice insert`: maps flags onto `InsertConfiguration` and runs the services. No logic lives here.
@@ -62,6 +63,15 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
     var httpIdleTimeout: String = "1m"
 
+    @Option(name: .long, help: "Require HTTP basic auth with this user (and --auth-basic-password-file) on every path but /-/healthy and /-/ready.")
+    var authBasicUser: String?
+
+    @Option(name: .long, help: "File holding the basic-auth password.")
+    var authBasicPasswordFile: String?
+
+    @Option(name: .long, help: "Require this bearer token (read from the file) on every path but /-/healthy and /-/ready.")
+    var authBearerTokenFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -72,6 +82,9 @@ struct InsertCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+        configuration.auth = try parseAuth(
+            basicUser: authBasicUser, passwordFile: authBasicPasswordFile, tokenFile: authBearerTokenFile, flagPrefix: "auth-"
+        )
         configuration.dataDirectory = dataDir
         configuration.maxDecodedBytes = maxDecodedBytes
         configuration.maxBodyBytes = maxBodyBytes

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import SluiceHTTP
 import SluiceLoadgen
 
 /// `sluice loadgen`: maps flags onto `LoadgenConfiguration`, runs the load under a `ServiceGroup`
@@ -87,6 +88,15 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Render and compress every request but send nothing: what the generator alone can do.")
     var dryRun = false
 
+    @Option(name: .long, help: "Send HTTP basic auth as this user (with --basic-password-file), to --url and --verify.")
+    var basicUser: String?
+
+    @Option(name: .long, help: "File holding the basic-auth password.")
+    var basicPasswordFile: String?
+
+    @Option(name: .long, help: "Send this bearer token (read from the file), to --url and --verify.")
+    var bearerTokenFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
 
@@ -105,6 +115,9 @@ struct LoadgenCommand: AsyncParsableCommand {
         configuration.concurrency = concurrency
         configuration.churnPercent = churn
         configuration.tenant = tenant
+        configuration.authorization = try parseAuth(
+            basicUser: basicUser, passwordFile: basicPasswordFile, tokenFile: bearerTokenFile, flagPrefix: ""
+        ).authorization
         configuration.outOfOrder = outOfOrder
         configuration.remoteWriteVersion = remoteWriteVersion
         configuration.reportPath = report
@@ -139,11 +152,20 @@ struct LoadgenCommand: AsyncParsableCommand {
         try await group.run()
         guard var report = generator.report else { throw ExitCode.failure }
         if let verifyURL = configuration.verifyURL {
-            let verifier = Verifier(
+            var verifier = Verifier(
                 url: verifyURL, tenant: configuration.tenant, shape: generator.shape, batch: configuration.batch,
                 outcomes: generator.recorder.outcomes
             )
-            report.verify = try await verifier.verify()
+            verifier.authorization = configuration.authorization
+            do {
+                report.verify = try await verifier.verify()
+            } catch {
+                // The run's report still stands; the check could not be made, which is a failure too.
+                print(report.text)
+                if let path = configuration.reportPath { try report.json().write(to: URL(fileURLWithPath: path)) }
+                FileHandle.standardError.write(Data("sluice loadgen: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
         }
         print(report.text)
         if let path = configuration.reportPath {

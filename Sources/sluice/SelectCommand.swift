@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import SluiceHTTP
 import SluiceRing
 import SluiceSelect
 
@@ -38,6 +39,15 @@ struct SelectCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
     var httpIdleTimeout: String = "1m"
 
+    @Option(name: .long, help: "Require HTTP basic auth with this user (and --auth-basic-password-file) on every path but /-/healthy and /-/ready.")
+    var authBasicUser: String?
+
+    @Option(name: .long, help: "File holding the basic-auth password.")
+    var authBasicPasswordFile: String?
+
+    @Option(name: .long, help: "Require this bearer token (read from the file) on every path but /-/healthy and /-/ready.")
+    var authBearerTokenFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -48,6 +58,9 @@ struct SelectCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+        configuration.auth = try parseAuth(
+            basicUser: authBasicUser, passwordFile: authBasicPasswordFile, tokenFile: authBearerTokenFile, flagPrefix: "auth-"
+        )
         configuration.nodeTimeout = try parsePrometheusDuration(nodeTimeout, flag: "--node-timeout")
         configuration.partialResponse = partialResponse
         configuration.tenantHeaders = tenantHeader.split(separator: ",").map { String($0) }

@@ -1,6 +1,8 @@
+import Foundation
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import SluiceHTTP
 import SluiceStorage
 
 /// `sluice storage`: maps flags onto `StorageConfiguration` and runs the services. No logic lives here.
@@ -115,4 +117,29 @@ func parsePrometheusDuration(_ text: String, flag: String) throws -> Duration {
         total += product
     }
     return .milliseconds(total)
+}
+
+/// Client credentials from flags: a basic-auth user with its password in a file, or a bearer token
+/// in a file (secrets stay out of `ps`), as Prometheus' `password_file` and `credentials_file` do.
+func parseAuth(basicUser: String?, passwordFile: String?, tokenFile: String?, flagPrefix: String) throws -> HTTPAuth {
+    func secret(_ path: String, _ flag: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("\(flag): cannot read \(path)")
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw ValidationError("\(flag): \(path) is empty") }
+        return trimmed
+    }
+    switch (basicUser, passwordFile, tokenFile) {
+    case (nil, nil, nil):
+        return .none
+    case (let user?, let file?, nil):
+        return .basic(username: user, password: try secret(file, "--\(flagPrefix)basic-password-file"))
+    case (nil, nil, let file?):
+        return .bearer(token: try secret(file, "--\(flagPrefix)bearer-token-file"))
+    default:
+        throw ValidationError(
+            "give either --\(flagPrefix)basic-user with --\(flagPrefix)basic-password-file, or --\(flagPrefix)bearer-token-file"
+        )
+    }
 }

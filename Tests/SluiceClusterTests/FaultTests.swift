@@ -141,7 +141,7 @@ final class Cluster: Sendable {
     let insert: PeerProcess
     let select: PeerProcess
 
-    init(directory: String, insertFlags: [String] = []) throws {
+    init(directory: String, insertFlags: [String] = [], selectFlags: [String] = []) throws {
         let ports = try freePorts(5)
         storage = (0..<3).map { index in
             PeerProcess(
@@ -158,7 +158,7 @@ final class Cluster: Sendable {
             name: "insert", port: ports[3], directory: directory + "/insert"
         )
         select = PeerProcess(
-            .sluice(["select", "--config", ring, "--listen", "127.0.0.1:\(ports[4])", "--log-level", "warning"]),
+            .sluice(["select", "--config", ring, "--listen", "127.0.0.1:\(ports[4])", "--log-level", "warning"] + selectFlags),
             name: "select", port: ports[4], directory: directory + "/select"
         )
     }
