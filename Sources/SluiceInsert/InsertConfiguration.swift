@@ -1,3 +1,4 @@
+import NIOSSL
 import SluiceCodec
 import SluiceHTTP
 
@@ -7,6 +8,8 @@ public struct InsertConfiguration: Sendable {
     public var port = 9201
     /// Connections that complete no request part for this long are closed (`ServerConnections`).
     public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
+    /// Serve HTTPS only, with this certificate (`TLSFiles.server`).
+    public var tls: TLSConfiguration?
     /// Credentials clients must send, on every path but the health checks.
     public var auth: HTTPAuth = .none
     /// Holds the hinted-handoff queues.

@@ -75,7 +75,7 @@ public struct InsertServer: Sendable {
         updateRingGauges()
         return Application(
             router: router,
-            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout),
+            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout, tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-insert"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -1,3 +1,4 @@
+import NIOSSL
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
@@ -14,6 +15,8 @@ public struct WriteForwarder: Sendable {
         public var maxConnectionsPerNode = 32
         /// The header that carries the tenant to nodes; nil sends none.
         public var tenantHeader: String? = "X-Scope-OrgID"
+        /// For `https://` nodes: whom to trust (`TLSFiles.client`); nil trusts the system's roots.
+        public var tls: TLSConfiguration?
 
         public init() {}
     }
@@ -33,6 +36,7 @@ public struct WriteForwarder: Sendable {
             concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnectionsPerNode
         )
         clientConfiguration.decompression = .disabled
+        if let tls = configuration.tls { clientConfiguration.tlsConfiguration = tls }
         // A refused connection is an answer: fail now, so the part goes to hinted handoff and node
         // health backs off. Retrying inside the pool turned it into a wait of `connectTimeout` for
         // the whole write (and for every replay probe) while a node was down.

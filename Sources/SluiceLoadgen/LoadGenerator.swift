@@ -1,3 +1,4 @@
+import NIOSSL
 import NIOCore
 import ServiceLifecycle
 import SluiceCodec
@@ -42,6 +43,7 @@ public final class LoadGenerator: Service, Sendable {
         )
         self.sender = configuration.dryRun ? nil : RemoteWriteSender(
             url: configuration.url!, tenant: configuration.tenant, authorization: configuration.authorization,
+            tls: try clientTLS(caFile: configuration.tlsCAFile),
             concurrency: min(configuration.concurrency, configuration.batchesPerTick),
             timeoutSeconds: configuration.requestTimeout
         )
@@ -194,4 +196,16 @@ func wallClockSeconds() -> Double {
     var spec = timespec()
     clock_gettime(CLOCK_REALTIME, &spec)
     return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
+/// The system's roots, plus `caFile`'s certificates; nil (AHC's default) without one.
+func clientTLS(caFile: String?) throws(LoadgenError) -> TLSConfiguration? {
+    guard let caFile else { return nil }
+    do {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]
+        return configuration
+    } catch {
+        throw .invalid("--tls-ca-file \(caFile): \(error)")
+    }
 }

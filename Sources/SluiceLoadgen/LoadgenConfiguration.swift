@@ -35,6 +35,8 @@ public struct LoadgenConfiguration: Sendable {
     public var tenant: String?
     /// The `Authorization` header for every request, `--verify`'s included.
     public var authorization: String?
+    /// PEM CA certificates to trust, besides the system's, for https:// URLs.
+    public var tlsCAFile: String?
     public var outOfOrder = 0.0
     public var remoteWriteVersion = 1
     public var reportPath: String?

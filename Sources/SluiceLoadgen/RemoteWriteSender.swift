@@ -1,3 +1,4 @@
+import NIOSSL
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
@@ -81,8 +82,9 @@ final class RemoteWriteSender: Sendable {
     private let headers: HTTPHeaders
     private let timeout: TimeAmount
 
-    init(url: String, tenant: String?, authorization: String?, concurrency: Int, timeoutSeconds: Double) {
+    init(url: String, tenant: String?, authorization: String?, tls: TLSConfiguration?, concurrency: Int, timeoutSeconds: Double) {
         var configuration = HTTPClient.Configuration()
+        if let tls { configuration.tlsConfiguration = tls }
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
         configuration.timeout = .init(connect: .seconds(5), read: .nanoseconds(Int64(timeoutSeconds * 1e9)))
         configuration.decompression = .disabled

@@ -42,6 +42,8 @@ public struct Verifier: Sendable {
     public let tenant: String?
     /// Sent as `Authorization`.
     public var authorization: String?
+    /// PEM CA certificates to trust for an https:// URL.
+    public var tlsCAFile: String?
     public let shape: SeriesShape
     public let batch: Int
     /// Every request's `RequestOutcome`, by request number.
@@ -69,7 +71,9 @@ public struct Verifier: Sendable {
         )
         guard !outcomes.isEmpty else { return report }
         let lastTick = (outcomes.count - 1) / batchesPerTick
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var clientConfiguration = HTTPClient.Configuration()
+        if let tls = try clientTLS(caFile: tlsCAFile) { clientConfiguration.tlsConfiguration = tls }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
             try await readAll(lastTick: lastTick, client: client, into: &report)
         } catch {

@@ -1,3 +1,4 @@
+import NIOSSL
 import SluiceHTTP
 
 /// Everything `sluice select` needs to know; the CLI maps flags onto it and tests build it directly.
@@ -6,6 +7,10 @@ public struct SelectConfiguration: Sendable {
     public var port = 9202
     /// Connections that complete no request part for this long are closed (`ServerConnections`).
     public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
+    /// Serve HTTPS only, with this certificate (`TLSFiles.server`).
+    public var tls: TLSConfiguration?
+    /// For `https://` nodes: whom to trust (`TLSFiles.client`); nil trusts the system's roots.
+    public var clientTLS: TLSConfiguration?
     /// Credentials clients must send, on every path but the health checks.
     public var auth: HTTPAuth = .none
     /// How long one node may take to answer one request before it counts as failed.

@@ -31,6 +31,7 @@ public struct SelectServer: Sendable {
         self.metrics = SelectMetrics(registry: registry)
         var client = HTTPClient.Configuration()
         client.decompression = .disabled
+        if let tls = configuration.clientTLS { client.tlsConfiguration = tls }
         client.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
         client.timeout = .init(connect: .seconds(2))
         // A node that refuses connections has failed this request: retrying until the connect
@@ -54,7 +55,7 @@ public struct SelectServer: Sendable {
         OperationalRoutes.add(to: router, registry: registry)
         return Application(
             router: router,
-            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout),
+            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout, tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-select"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -1,3 +1,4 @@
+import NIOSSL
 import Hummingbird
 import Logging
 import NIOPosix
@@ -19,6 +20,8 @@ public struct StorageConfiguration: Sendable {
     public var port = 9301
     /// Connections that complete no request part for this long are closed (`ServerConnections`).
     public var idleTimeout: Duration = ServerConnections.defaultIdleTimeout
+    /// Serve HTTPS only, with this certificate (`TLSFiles.server`).
+    public var tls: TLSConfiguration?
     public var dataDirectory = "./data/storage"
     /// Blocks ending this long before the newest sample are deleted; zero keeps everything.
     public var retention: Duration = .seconds(15 * 24 * 3600)
@@ -88,7 +91,7 @@ public struct StorageServer: Sendable {
         OperationalRoutes.add(to: router, registry: registry, ready: { [storage] in storage.isReady })
         return Application(
             router: router,
-            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout),
+            server: ServerConnections.builder(idleTimeout: configuration.idleTimeout, tls: configuration.tls),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-storage"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

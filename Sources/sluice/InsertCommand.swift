@@ -72,6 +72,15 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Require this bearer token (read from the file) on every path but /-/healthy and /-/ready.")
     var authBearerTokenFile: String?
 
+    @Option(name: .long, help: "Serve HTTPS with this PEM certificate (chain), with --tls-key-file.")
+    var tlsCertFile: String?
+
+    @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
+    var tlsKeyFile: String?
+
+    @Option(name: .long, help: "PEM CA certificates to trust, besides the system's, for https:// storage nodes.")
+    var tlsCaFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -82,6 +91,8 @@ struct InsertCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+        configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
+        configuration.forwarder.tls = try tlsCaFile.map { try TLSFiles.client(caFile: $0) }
         configuration.auth = try parseAuth(
             basicUser: authBasicUser, passwordFile: authBasicPasswordFile, tokenFile: authBearerTokenFile, flagPrefix: "auth-"
         )

@@ -97,6 +97,9 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Send this bearer token (read from the file), to --url and --verify.")
     var bearerTokenFile: String?
 
+    @Option(name: .long, help: "PEM CA certificates to trust, besides the system's, for https:// --url and --verify.")
+    var tlsCaFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
 
@@ -115,6 +118,7 @@ struct LoadgenCommand: AsyncParsableCommand {
         configuration.concurrency = concurrency
         configuration.churnPercent = churn
         configuration.tenant = tenant
+        configuration.tlsCAFile = tlsCaFile
         configuration.authorization = try parseAuth(
             basicUser: basicUser, passwordFile: basicPasswordFile, tokenFile: bearerTokenFile, flagPrefix: ""
         ).authorization
@@ -157,6 +161,7 @@ struct LoadgenCommand: AsyncParsableCommand {
                 outcomes: generator.recorder.outcomes
             )
             verifier.authorization = configuration.authorization
+            verifier.tlsCAFile = configuration.tlsCAFile
             do {
                 report.verify = try await verifier.verify()
             } catch {

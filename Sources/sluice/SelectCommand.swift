@@ -48,6 +48,15 @@ struct SelectCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Require this bearer token (read from the file) on every path but /-/healthy and /-/ready.")
     var authBearerTokenFile: String?
 
+    @Option(name: .long, help: "Serve HTTPS with this PEM certificate (chain), with --tls-key-file.")
+    var tlsCertFile: String?
+
+    @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
+    var tlsKeyFile: String?
+
+    @Option(name: .long, help: "PEM CA certificates to trust, besides the system's, for https:// storage nodes.")
+    var tlsCaFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -58,6 +67,8 @@ struct SelectCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+        configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
+        configuration.clientTLS = try tlsCaFile.map { try TLSFiles.client(caFile: $0) }
         configuration.auth = try parseAuth(
             basicUser: authBasicUser, passwordFile: authBasicPasswordFile, tokenFile: authBearerTokenFile, flagPrefix: "auth-"
         )

@@ -2,6 +2,7 @@ import Foundation
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import NIOSSL
 import SluiceHTTP
 import SluiceStorage
 
@@ -48,6 +49,12 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
     var httpIdleTimeout: String = "1m"
 
+    @Option(name: .long, help: "Serve HTTPS with this PEM certificate (chain), with --tls-key-file.")
+    var tlsCertFile: String?
+
+    @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
+    var tlsKeyFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -58,6 +65,7 @@ struct StorageCommand: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+        configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
         configuration.dataDirectory = dataDir
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
@@ -141,5 +149,19 @@ func parseAuth(basicUser: String?, passwordFile: String?, tokenFile: String?, fl
         throw ValidationError(
             "give either --\(flagPrefix)basic-user with --\(flagPrefix)basic-password-file, or --\(flagPrefix)bearer-token-file"
         )
+    }
+}
+
+/// HTTPS for a server: both files or neither.
+func parseServerTLS(certificate: String?, key: String?) throws -> TLSConfiguration? {
+    switch (certificate, key) {
+    case (nil, nil): return nil
+    case (let certificate?, let key?):
+        do {
+            return try TLSFiles.server(certificate: certificate, key: key)
+        } catch {
+            throw ValidationError("--tls-cert-file/--tls-key-file: \(error)")
+        }
+    default: throw ValidationError("give --tls-cert-file and --tls-key-file together")
     }
 }

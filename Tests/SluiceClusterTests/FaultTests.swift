@@ -135,19 +135,25 @@ struct OverloadTests {
     }
 }
 
-/// Three `sluice storage`, `sluice insert` (RF 3, write quorum 2) and `sluice select`, each a process.
+/// Three `sluice storage`, `sluice insert` (RF 3, write quorum 2) and `sluice select`, each a process;
+/// with `tlsCAFile`, all of them serve HTTPS (their flags say with which certificate).
 final class Cluster: Sendable {
     let storage: [PeerProcess]
     let insert: PeerProcess
     let select: PeerProcess
 
-    init(directory: String, insertFlags: [String] = [], selectFlags: [String] = []) throws {
+    init(
+        directory: String, storageFlags: [String] = [], insertFlags: [String] = [], selectFlags: [String] = [],
+        tlsCAFile: String? = nil
+    ) throws {
         let ports = try freePorts(5)
         storage = (0..<3).map { index in
-            PeerProcess(
-                .sluiceStorage(["--log-level=warning"]), name: "storage-\(index + 1)", port: ports[index],
+            let peer = PeerProcess(
+                .sluiceStorage(["--log-level=warning"] + storageFlags), name: "storage-\(index + 1)", port: ports[index],
                 directory: directory + "/storage-\(index + 1)"
             )
+            peer.tlsCAFile = tlsCAFile
+            return peer
         }
         let ring = directory + "/ring.yml"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -161,6 +167,8 @@ final class Cluster: Sendable {
             .sluice(["select", "--config", ring, "--listen", "127.0.0.1:\(ports[4])", "--log-level", "warning"] + selectFlags),
             name: "select", port: ports[4], directory: directory + "/select"
         )
+        insert.tlsCAFile = tlsCAFile
+        select.tlsCAFile = tlsCAFile
     }
 
     func start() async throws {

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ServiceLifecycle
 import SluiceCodec
 import Synchronization
@@ -137,6 +138,25 @@ public enum TestHTTP {
 
     public static func get(_ url: String, _ query: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
         try await send(.GET, query.isEmpty ? url : url + "?" + formEncoded(query), timeout: timeout)
+    }
+
+    /// A GET that trusts a test CA, for peers serving HTTPS.
+    public static func get(_ url: String, timeout: TimeAmount = .seconds(30), caFile: String?) async throws -> HTTPResult {
+        guard let caFile else { return try await get(url, timeout: timeout) }
+        var configuration = HTTPClient.Configuration()
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]
+        configuration.tlsConfiguration = tls
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let response = try await client.execute(HTTPClientRequest(url: url), timeout: timeout)
+            let buffer = try await response.body.collect(upTo: 64 << 20)
+            try await client.shutdown()
+            return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     /// `application/x-www-form-urlencoded`: everything but unreserved characters percent-encoded.
@@ -325,7 +345,10 @@ public final class PeerProcess: @unchecked Sendable {
         self.directory = directory
     }
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// Set for a peer that serves HTTPS with a certificate from this test CA (`TestCertificates`).
+    public var tlsCAFile: String?
+
+    public var baseURL: String { "\(tlsCAFile == nil ? "http" : "https")://127.0.0.1:\(port)" }
     public var writeURL: String { baseURL + "/api/v1/write" }
     public var logPath: String { directory + "/peer.log" }
 
@@ -383,7 +406,7 @@ public final class PeerProcess: @unchecked Sendable {
         }
         let ready = try await eventually(timeout: timeout) {
             guard process.isRunning else { throw EndToEndError("\(name) exited at start: \(logTail())") }
-            let answer = try? await TestHTTP.get(baseURL + readyPath, timeout: .seconds(2))
+            let answer = try? await TestHTTP.get(baseURL + readyPath, timeout: .seconds(2), caFile: tlsCAFile)
             return answer?.status == 200
         }
         guard ready else {
