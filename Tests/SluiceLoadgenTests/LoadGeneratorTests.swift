@@ -90,8 +90,9 @@ struct LoadGeneratorTests {
         let receiver = ScriptedReceiver { _, _ in (.internalServerError, [:]) }
         let report = try await withServices([receiver.application()]) { _ in
             let port = try await receiver.port.wait(timeout: .seconds(120))
+            // 2 s of 10-50 ms backoffs: several retries even on a machine too busy to keep time.
             let configuration = smallRun(url: "http://127.0.0.1:\(port)/api/v1/write", series: 10, batch: 10, requests: 1) {
-                $0.maxRetryTime = 0.3
+                $0.maxRetryTime = 2
             }
             return try await LoadGenerator(configuration: configuration).generate()
         }

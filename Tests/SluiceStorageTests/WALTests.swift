@@ -442,7 +442,6 @@ struct WALTests {
                 #expect(error.systemError == ENOSPC)
             }
             #expect(wal.statistics.failedWrites == 1)
-            #expect(wal.isFailing)
 
             let kept = Self.batch(1)
             try await wal.wait(wal.log(kept))
