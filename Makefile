@@ -21,3 +21,6 @@ bench:
 
 bench-peers:
 	Benchmarks/peers.sh
+
+fuzz:
+	Fuzz/run.sh
