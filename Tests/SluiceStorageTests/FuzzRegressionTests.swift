@@ -40,7 +40,7 @@ import Testing
     func segment(_ seed: Seed) throws {
         try WALTests.withTemporaryDirectory { directory in
             let path = directory + "/segment"
-            FileManager.default.createFile(atPath: path, contents: Data(seed.bytes))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(seed.bytes))
             let first = try WALFuzzing.replaySegment(atPath: path)
             let second = try WALFuzzing.replaySegment(atPath: path)
             #expect(second == first)
