@@ -90,23 +90,24 @@ struct LoadGeneratorTests {
         let receiver = ScriptedReceiver { _, _ in (.internalServerError, [:]) }
         let report = try await withServices([receiver.application()]) { _ in
             let port = try await receiver.port.wait(timeout: .seconds(120))
-            // 2 s of 10-50 ms backoffs: several retries even on a machine too busy to keep time.
+            // 5 s of 10-50 ms backoffs. How many retries fit depends on how busy the machine is (CI
+            // once fitted only one into 2 s), so the exact budget arithmetic is RetryPolicyTests' job.
             let configuration = smallRun(url: "http://127.0.0.1:\(port)/api/v1/write", series: 10, batch: 10, requests: 1) {
-                $0.maxRetryTime = 2
+                $0.maxRetryTime = 5
             }
             return try await LoadGenerator(configuration: configuration).generate()
         }
         #expect(report.requests.failed == 1 && report.requests.acknowledged == 0)
-        #expect(report.requests.retries >= 2)
+        #expect(report.requests.retries >= 1)
         #expect(report.statusCodes["500"] == report.requests.retries + 1)
     }
 
     @Test func connectionErrorsAreRetriedThenFail() async throws {
         let port = try freePorts(1)[0]  // nothing listens there
-        // Refusals come back in microseconds, so 2 s of 10-50 ms backoffs is many attempts, even on a
+        // Refusals come back in microseconds, so 5 s of 10-50 ms backoffs is many attempts, even on a
         // machine too busy to keep the timing.
         let configuration = smallRun(url: "http://127.0.0.1:\(port)/api/v1/write", series: 10, batch: 10, requests: 2) {
-            $0.maxRetryTime = 2
+            $0.maxRetryTime = 5
         }
         let report = try await LoadGenerator(configuration: configuration).generate()
         #expect(report.requests.failed == 2 && report.requests.acknowledged == 0)
