@@ -60,26 +60,9 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most bytes of hints queued per storage node.")
     var maxHintBytesPerNode: Int = InsertConfiguration().maxHintBytesPerNode
 
-    @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
-    var httpIdleTimeout: String = "1m"
+    @OptionGroup var server: ServerOptions
 
-    @Option(name: .long, help: "Require HTTP basic auth with this user (and --auth-basic-password-file) on every path but /-/healthy and /-/ready.")
-    var authBasicUser: String?
-
-    @Option(name: .long, help: "File holding the basic-auth password.")
-    var authBasicPasswordFile: String?
-
-    @Option(name: .long, help: "Require this bearer token (read from the file) on every path but /-/healthy and /-/ready.")
-    var authBearerTokenFile: String?
-
-    @Option(name: .long, help: "Serve HTTPS with this PEM certificate (chain), with --tls-key-file.")
-    var tlsCertFile: String?
-
-    @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
-    var tlsKeyFile: String?
-
-    @Option(name: .long, help: "PEM CA certificates to trust, besides the system's, for https:// storage nodes.")
-    var tlsCaFile: String?
+    @OptionGroup var access: AccessOptions
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -90,12 +73,10 @@ struct InsertCommand: AsyncParsableCommand {
         var configuration = InsertConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
-        configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
-        configuration.forwarder.tls = try tlsCaFile.map { try TLSFiles.client(caFile: $0) }
-        configuration.auth = try parseAuth(
-            basicUser: authBasicUser, passwordFile: authBasicPasswordFile, tokenFile: authBearerTokenFile, flagPrefix: "auth-"
-        )
+        configuration.idleTimeout = try server.idleTimeout()
+        configuration.tls = try server.tls()
+        configuration.forwarder.tls = try access.clientTLS()
+        configuration.auth = try access.auth()
         configuration.dataDirectory = dataDir
         configuration.maxDecodedBytes = maxDecodedBytes
         configuration.maxBodyBytes = maxBodyBytes

@@ -46,14 +46,7 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How often to check for a block to cut and for retention (Prometheus duration).")
     var compactionInterval: String = "5s"
 
-    @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
-    var httpIdleTimeout: String = "1m"
-
-    @Option(name: .long, help: "Serve HTTPS with this PEM certificate (chain), with --tls-key-file.")
-    var tlsCertFile: String?
-
-    @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
-    var tlsKeyFile: String?
+    @OptionGroup var server: ServerOptions
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -64,8 +57,8 @@ struct StorageCommand: AsyncParsableCommand {
         var configuration = StorageConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
-        configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
+        configuration.idleTimeout = try server.idleTimeout()
+        configuration.tls = try server.tls()
         configuration.dataDirectory = dataDir
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
@@ -125,43 +118,4 @@ func parsePrometheusDuration(_ text: String, flag: String) throws -> Duration {
         total += product
     }
     return .milliseconds(total)
-}
-
-/// Client credentials from flags: a basic-auth user with its password in a file, or a bearer token
-/// in a file (secrets stay out of `ps`), as Prometheus' `password_file` and `credentials_file` do.
-func parseAuth(basicUser: String?, passwordFile: String?, tokenFile: String?, flagPrefix: String) throws -> HTTPAuth {
-    func secret(_ path: String, _ flag: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ValidationError("\(flag): cannot read \(path)")
-        }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw ValidationError("\(flag): \(path) is empty") }
-        return trimmed
-    }
-    switch (basicUser, passwordFile, tokenFile) {
-    case (nil, nil, nil):
-        return .none
-    case (let user?, let file?, nil):
-        return .basic(username: user, password: try secret(file, "--\(flagPrefix)basic-password-file"))
-    case (nil, nil, let file?):
-        return .bearer(token: try secret(file, "--\(flagPrefix)bearer-token-file"))
-    default:
-        throw ValidationError(
-            "give either --\(flagPrefix)basic-user with --\(flagPrefix)basic-password-file, or --\(flagPrefix)bearer-token-file"
-        )
-    }
-}
-
-/// HTTPS for a server: both files or neither.
-func parseServerTLS(certificate: String?, key: String?) throws -> TLSConfiguration? {
-    switch (certificate, key) {
-    case (nil, nil): return nil
-    case (let certificate?, let key?):
-        do {
-            return try TLSFiles.server(certificate: certificate, key: key)
-        } catch {
-            throw ValidationError("--tls-cert-file/--tls-key-file: \(error)")
-        }
-    default: throw ValidationError("give --tls-cert-file and --tls-key-file together")
-    }
 }

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import NIOSSL
+import SluiceHTTP
+
+/// The connection flags every server tier shares: `--http-idle-timeout` and HTTPS.
+struct ServerOptions: ParsableArguments {
+    @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
+    var httpIdleTimeout: String = "1m"
+
+    @Option(name: .long, help: "Serve HTTPS with this PEM certificate (chain), with --tls-key-file.")
+    var tlsCertFile: String?
+
+    @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
+    var tlsKeyFile: String?
+
+    func idleTimeout() throws -> Duration {
+        try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+    }
+
+    func tls() throws -> TLSConfiguration? {
+        try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
+    }
+}
+
+/// The flags of the tiers that face clients and talk to storage nodes (insert, select): who may
+/// call them, and which CA to trust for https:// nodes.
+struct AccessOptions: ParsableArguments {
+    @Option(name: .long, help: "Require HTTP basic auth with this user (and --auth-basic-password-file) on every path but /-/healthy and /-/ready.")
+    var authBasicUser: String?
+
+    @Option(name: .long, help: "File holding the basic-auth password.")
+    var authBasicPasswordFile: String?
+
+    @Option(name: .long, help: "Require this bearer token (read from the file) on every path but /-/healthy and /-/ready.")
+    var authBearerTokenFile: String?
+
+    @Option(name: .long, help: "PEM CA certificates to trust, besides the system's, for https:// storage nodes.")
+    var tlsCaFile: String?
+
+    func auth() throws -> HTTPAuth {
+        try parseAuth(basicUser: authBasicUser, passwordFile: authBasicPasswordFile, tokenFile: authBearerTokenFile, flagPrefix: "auth-")
+    }
+
+    func clientTLS() throws -> TLSConfiguration? {
+        try tlsCaFile.map { try TLSFiles.client(caFile: $0) }
+    }
+}
+
+/// Client credentials from flags: a basic-auth user with its password in a file, or a bearer token
+/// in a file (secrets stay out of `ps`), as Prometheus' `password_file` and `credentials_file` do.
+func parseAuth(basicUser: String?, passwordFile: String?, tokenFile: String?, flagPrefix: String) throws -> HTTPAuth {
+    func secret(_ path: String, _ flag: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("\(flag): cannot read \(path)")
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw ValidationError("\(flag): \(path) is empty") }
+        return trimmed
+    }
+    switch (basicUser, passwordFile, tokenFile) {
+    case (nil, nil, nil):
+        return .none
+    case (let user?, let file?, nil):
+        return .basic(username: user, password: try secret(file, "--\(flagPrefix)basic-password-file"))
+    case (nil, nil, let file?):
+        return .bearer(token: try secret(file, "--\(flagPrefix)bearer-token-file"))
+    default:
+        throw ValidationError(
+            "give either --\(flagPrefix)basic-user with --\(flagPrefix)basic-password-file, or --\(flagPrefix)bearer-token-file"
+        )
+    }
+}
+
+/// HTTPS for a server: both files or neither.
+func parseServerTLS(certificate: String?, key: String?) throws -> TLSConfiguration? {
+    switch (certificate, key) {
+    case (nil, nil): return nil
+    case (let certificate?, let key?):
+        do {
+            return try TLSFiles.server(certificate: certificate, key: key)
+        } catch {
+            throw ValidationError("--tls-cert-file/--tls-key-file: \(error)")
+        }
+    default: throw ValidationError("give --tls-cert-file and --tls-key-file together")
+    }
+}
