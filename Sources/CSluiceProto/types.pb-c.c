@@ -812,7 +812,7 @@ const ProtobufCEnumDescriptor prometheus__histogram__reset_hint__descriptor =
   prometheus__histogram__reset_hint__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor prometheus__histogram__field_descriptors[15] =
+static const ProtobufCFieldDescriptor prometheus__histogram__field_descriptors[16] =
 {
   {
     "count_int",
@@ -994,10 +994,23 @@ static const ProtobufCFieldDescriptor prometheus__histogram__field_descriptors[1
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "custom_values",
+    16,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Prometheus__Histogram, n_custom_values),
+    offsetof(Prometheus__Histogram, custom_values),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned prometheus__histogram__field_indices_by_name[] = {
   1,   /* field[1] = count_float */
   0,   /* field[0] = count_int */
+  15,   /* field[15] = custom_values */
   9,   /* field[9] = negative_counts */
   8,   /* field[8] = negative_deltas */
   7,   /* field[7] = negative_spans */
@@ -1015,7 +1028,7 @@ static const unsigned prometheus__histogram__field_indices_by_name[] = {
 static const ProtobufCIntRange prometheus__histogram__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 16 }
 };
 const ProtobufCMessageDescriptor prometheus__histogram__descriptor =
 {
@@ -1025,7 +1038,7 @@ const ProtobufCMessageDescriptor prometheus__histogram__descriptor =
   "Prometheus__Histogram",
   "prometheus",
   sizeof(Prometheus__Histogram),
-  15,
+  16,
   prometheus__histogram__field_descriptors,
   prometheus__histogram__field_indices_by_name,
   1,  prometheus__histogram__number_ranges,

@@ -128,13 +128,20 @@ public struct Histogram: Hashable, Sendable {
     /// Kept as the raw enum number so unknown future hints survive a round trip.
     public var resetHint: Int32
     public var timestamp: Int64
+    /// Upper inclusive bucket bounds when `schema` is `Histogram.customBucketsSchema` (-53).
+    public var customValues: [Double]
+
+    /// The schema of histograms with custom bucket bounds (NHCB).
+    public static let customBucketsSchema: Int32 = -53
+    /// A float histogram: its counts are `.float`.
+    public var isFloat: Bool { if case .float = count { true } else { false } }
 
     public init(
         count: Count? = nil, sum: Double = 0, schema: Int32 = 0, zeroThreshold: Double = 0,
         zeroCount: Count? = nil,
         negativeSpans: [BucketSpan] = [], negativeDeltas: [Int64] = [], negativeCounts: [Double] = [],
         positiveSpans: [BucketSpan] = [], positiveDeltas: [Int64] = [], positiveCounts: [Double] = [],
-        resetHint: Int32 = 0, timestamp: Int64 = 0
+        resetHint: Int32 = 0, timestamp: Int64 = 0, customValues: [Double] = []
     ) {
         self.count = count
         self.sum = sum
@@ -149,6 +156,7 @@ public struct Histogram: Hashable, Sendable {
         self.positiveCounts = positiveCounts
         self.resetHint = resetHint
         self.timestamp = timestamp
+        self.customValues = customValues
     }
 
     public static func == (lhs: Histogram, rhs: Histogram) -> Bool {
@@ -162,6 +170,7 @@ public struct Histogram: Hashable, Sendable {
             && lhs.positiveSpans == rhs.positiveSpans && lhs.positiveDeltas == rhs.positiveDeltas
             && same(lhs.positiveCounts, rhs.positiveCounts)
             && lhs.resetHint == rhs.resetHint && lhs.timestamp == rhs.timestamp
+            && same(lhs.customValues, rhs.customValues)
     }
 
     public func hash(into hasher: inout Hasher) {

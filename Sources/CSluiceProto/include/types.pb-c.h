@@ -186,6 +186,12 @@ struct  Prometheus__Histogram
    * Milliseconds since the Unix epoch.
    */
   int64_t timestamp;
+  /*
+   * Upper inclusive bounds of the custom buckets when schema is -53 (Prometheus
+   * 2.51+; older receivers ignore it).
+   */
+  size_t n_custom_values;
+  double *custom_values;
   Prometheus__Histogram__CountCase count_case;
   union {
     uint64_t count_int;
@@ -199,7 +205,7 @@ struct  Prometheus__Histogram
 };
 #define PROMETHEUS__HISTOGRAM__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&prometheus__histogram__descriptor) \
-    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, PROMETHEUS__HISTOGRAM__RESET_HINT__UNKNOWN, 0, PROMETHEUS__HISTOGRAM__COUNT__NOT_SET, {0}, PROMETHEUS__HISTOGRAM__ZERO_COUNT__NOT_SET, {0} }
+    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, PROMETHEUS__HISTOGRAM__RESET_HINT__UNKNOWN, 0, 0,NULL, PROMETHEUS__HISTOGRAM__COUNT__NOT_SET, {0}, PROMETHEUS__HISTOGRAM__ZERO_COUNT__NOT_SET, {0} }
 
 
 /*

@@ -540,7 +540,7 @@ const ProtobufCMessageDescriptor io__prometheus__write__v2__exemplar__descriptor
   (ProtobufCMessageInit) io__prometheus__write__v2__exemplar__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor io__prometheus__write__v2__sample__field_descriptors[2] =
+static const ProtobufCFieldDescriptor io__prometheus__write__v2__sample__field_descriptors[3] =
 {
   {
     "value",
@@ -566,15 +566,28 @@ static const ProtobufCFieldDescriptor io__prometheus__write__v2__sample__field_d
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "start_timestamp",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Io__Prometheus__Write__V2__Sample, start_timestamp),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned io__prometheus__write__v2__sample__field_indices_by_name[] = {
+  2,   /* field[2] = start_timestamp */
   1,   /* field[1] = timestamp */
   0,   /* field[0] = value */
 };
 static const ProtobufCIntRange io__prometheus__write__v2__sample__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor io__prometheus__write__v2__sample__descriptor =
 {
@@ -584,7 +597,7 @@ const ProtobufCMessageDescriptor io__prometheus__write__v2__sample__descriptor =
   "Io__Prometheus__Write__V2__Sample",
   "io.prometheus.write.v2",
   sizeof(Io__Prometheus__Write__V2__Sample),
-  2,
+  3,
   io__prometheus__write__v2__sample__field_descriptors,
   io__prometheus__write__v2__sample__field_indices_by_name,
   1,  io__prometheus__write__v2__sample__number_ranges,
@@ -728,7 +741,7 @@ const ProtobufCEnumDescriptor io__prometheus__write__v2__histogram__reset_hint__
   io__prometheus__write__v2__histogram__reset_hint__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor io__prometheus__write__v2__histogram__field_descriptors[16] =
+static const ProtobufCFieldDescriptor io__prometheus__write__v2__histogram__field_descriptors[17] =
 {
   {
     "count_int",
@@ -922,6 +935,18 @@ static const ProtobufCFieldDescriptor io__prometheus__write__v2__histogram__fiel
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "start_timestamp",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Io__Prometheus__Write__V2__Histogram, start_timestamp),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned io__prometheus__write__v2__histogram__field_indices_by_name[] = {
   1,   /* field[1] = count_float */
@@ -935,6 +960,7 @@ static const unsigned io__prometheus__write__v2__histogram__field_indices_by_nam
   10,   /* field[10] = positive_spans */
   13,   /* field[13] = reset_hint */
   3,   /* field[3] = schema */
+  16,   /* field[16] = start_timestamp */
   2,   /* field[2] = sum */
   14,   /* field[14] = timestamp */
   6,   /* field[6] = zero_count_float */
@@ -944,7 +970,7 @@ static const unsigned io__prometheus__write__v2__histogram__field_indices_by_nam
 static const ProtobufCIntRange io__prometheus__write__v2__histogram__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 17 }
 };
 const ProtobufCMessageDescriptor io__prometheus__write__v2__histogram__descriptor =
 {
@@ -954,7 +980,7 @@ const ProtobufCMessageDescriptor io__prometheus__write__v2__histogram__descripto
   "Io__Prometheus__Write__V2__Histogram",
   "io.prometheus.write.v2",
   sizeof(Io__Prometheus__Write__V2__Histogram),
-  16,
+  17,
   io__prometheus__write__v2__histogram__field_descriptors,
   io__prometheus__write__v2__histogram__field_indices_by_name,
   1,  io__prometheus__write__v2__histogram__number_ranges,

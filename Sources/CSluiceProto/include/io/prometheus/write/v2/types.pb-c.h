@@ -84,7 +84,8 @@ struct  Io__Prometheus__Write__V2__TimeSeries
   Io__Prometheus__Write__V2__Metadata *metadata;
   /*
    * Milliseconds since the Unix epoch when a counter started counting; zero
-   * means unset.
+   * means unset. The 2.0 drafts before rc.4 put it here; rc.4 moved it into
+   * Sample and Histogram as start_timestamp. Receivers accept both layouts.
    */
   int64_t created_timestamp;
 };
@@ -120,10 +121,14 @@ struct  Io__Prometheus__Write__V2__Sample
    * Milliseconds since the Unix epoch.
    */
   int64_t timestamp;
+  /*
+   * When the counter this sample belongs to started (2.0-rc.4); zero means unset.
+   */
+  int64_t start_timestamp;
 };
 #define IO__PROMETHEUS__WRITE__V2__SAMPLE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&io__prometheus__write__v2__sample__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Io__Prometheus__Write__V2__Metadata
@@ -190,6 +195,10 @@ struct  Io__Prometheus__Write__V2__Histogram
    */
   size_t n_custom_values;
   double *custom_values;
+  /*
+   * When the histogram started counting (2.0-rc.4); zero means unset.
+   */
+  int64_t start_timestamp;
   Io__Prometheus__Write__V2__Histogram__CountCase count_case;
   union {
     uint64_t count_int;
@@ -203,7 +212,7 @@ struct  Io__Prometheus__Write__V2__Histogram
 };
 #define IO__PROMETHEUS__WRITE__V2__HISTOGRAM__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&io__prometheus__write__v2__histogram__descriptor) \
-    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, IO__PROMETHEUS__WRITE__V2__HISTOGRAM__RESET_HINT__RESET_HINT_UNSPECIFIED, 0, 0,NULL, IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT__NOT_SET, {0}, IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT__NOT_SET, {0} }
+    , 0, 0, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, IO__PROMETHEUS__WRITE__V2__HISTOGRAM__RESET_HINT__RESET_HINT_UNSPECIFIED, 0, 0,NULL, 0, IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT__NOT_SET, {0}, IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT__NOT_SET, {0} }
 
 
 struct  Io__Prometheus__Write__V2__BucketSpan
