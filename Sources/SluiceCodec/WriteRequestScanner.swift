@@ -5,8 +5,10 @@
 /// It checks what the remote-write spec and Prometheus' receiver require of every series (a metric
 /// name, non-empty label names and values, names sorted and unique, valid characters) plus Mimir-style
 /// limits, and the wire structure of everything it skips. It agrees with `MessageCodec` on every body
-/// that decodes (see WriteRequestScannerTests); it is stricter in one way: a label containing a NUL
-/// byte is rejected, because libprotobuf-c's C strings would silently truncate it.
+/// that decodes (see WriteRequestScannerTests); it is stricter in two ways: a label containing a NUL
+/// byte is rejected, because libprotobuf-c's C strings would silently truncate it, and a native
+/// histogram must pass `HistogramValidation`, as Prometheus' appender requires. Exemplars, histograms
+/// and metadata are checked down to their last nested field.
 ///
 /// One scanner per worker: it reuses its label buffer and is not `Sendable`.
 public final class WriteRequestScanner {
@@ -48,6 +50,13 @@ public final class WriteRequestScanner {
         public var histograms = 0
         /// `MetricMetadata` messages, without tag and length, in body order.
         public var metadata: [Range<Int>] = []
+
+        public init(series: Int = 0, samples: Int = 0, exemplars: Int = 0, histograms: Int = 0) {
+            self.series = series
+            self.samples = samples
+            self.exemplars = exemplars
+            self.histograms = histograms
+        }
     }
 
     public var limits: Limits
@@ -83,8 +92,12 @@ public final class WriteRequestScanner {
                 try visit(series)
             case (3, .lengthDelimited):
                 let message = try reader.readLengthDelimited()
-                try ProtobufReader.validateMessage(body, message)
+                try Self.validateMetadata(body, message)
                 summary.metadata.append(message)
+            case (4...5, .lengthDelimited):
+                // 2.0's symbols and series: skipping them would acknowledge a 2.0 body sent with a
+                // 1.0 Content-Type as an empty request, and lose it.
+                throw CodecError(.protobufInvalid, "the body holds remote write 2.0 fields (field \(field)) but Content-Type says 1.0")
             default:
                 try reader.skip(wireType)
             }
@@ -116,10 +129,10 @@ public final class WriteRequestScanner {
                 try ProtobufReader.validateSample(body, try reader.readLengthDelimited())
                 samples += 1
             case (3, .lengthDelimited):
-                try ProtobufReader.validateMessage(body, try reader.readLengthDelimited())
+                try Self.validateExemplar(body, try reader.readLengthDelimited())
                 exemplars += 1
             case (4, .lengthDelimited):
-                try ProtobufReader.validateMessage(body, try reader.readLengthDelimited())
+                try HistogramValidation.validate(try HistogramMessage.decode(body, try reader.readLengthDelimited()))
                 histograms += 1
             case (1...4, _):
                 throw CodecError(.protobufInvalid, "TimeSeries field \(field) has the wrong wire type")
@@ -129,6 +142,48 @@ public final class WriteRequestScanner {
         }
         try validateLabels(body, labels)
         return Series(message: message, labels: labels[...], samples: samples, exemplars: exemplars, histograms: histograms)
+    }
+
+    /// An `Exemplar`: labels (1), value (double, 2), timestamp (int64, 3), every wire type as
+    /// libprotobuf-c requires it, and no NUL in a label (its C strings would cut there).
+    static func validateExemplar(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) {
+        var reader = ProtobufReader(body, message)
+        while let (field, wireType) = try reader.nextKey() {
+            switch (field, wireType) {
+            case (1, .lengthDelimited):
+                var label = ProtobufReader(body, try reader.readLengthDelimited())
+                while let (labelField, labelWireType) = try label.nextKey() {
+                    switch (labelField, labelWireType) {
+                    case (1...2, .lengthDelimited):
+                        let text = UnsafeRawBufferPointer(rebasing: body[try label.readLengthDelimited()])
+                        guard isValidLabelValue(text) else {
+                            throw CodecError(.invalidSeries, "exemplar label is not valid UTF-8 or holds a NUL byte")
+                        }
+                    case (1...2, _): throw CodecError(.protobufInvalid, "exemplar Label field \(labelField) has the wrong wire type")
+                    default: try label.skip(labelWireType)
+                    }
+                }
+            case (2, .fixed64), (3, .varint): try reader.skip(wireType)
+            case (1...3, _): throw CodecError(.protobufInvalid, "Exemplar field \(field) has the wrong wire type")
+            default: try reader.skip(wireType)
+            }
+        }
+    }
+
+    /// A `MetricMetadata`: type (1), metric_family_name (2), help (4), unit (5).
+    static func validateMetadata(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) {
+        var reader = ProtobufReader(body, message)
+        while let (field, wireType) = try reader.nextKey() {
+            switch (field, wireType) {
+            case (1, .varint): try reader.skip(wireType)
+            case (2, .lengthDelimited), (4, .lengthDelimited), (5, .lengthDelimited):
+                guard isValidLabelValue(UnsafeRawBufferPointer(rebasing: body[try reader.readLengthDelimited()])) else {
+                    throw CodecError(.invalidSeries, "metadata field \(field) is not valid UTF-8 or holds a NUL byte")
+                }
+            case (1...2, _), (4...5, _): throw CodecError(.protobufInvalid, "MetricMetadata field \(field) has the wrong wire type")
+            default: try reader.skip(wireType)
+            }
+        }
     }
 
     private func scanLabel(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> LabelRange {

@@ -72,14 +72,13 @@ import Testing
     /// exemplar only one level deep, so it accepts a series whose exemplar holds a `Label` with its
     /// name as a varint, which libprotobuf-c, and so the storage node, rejects. The insert tier then
     /// forwards a series that storage answers with a 400.
-    @Test func scannerAcceptsAnExemplarLabelTheDecoderRejects() throws {
+    @Test func scannerRejectsAnExemplarLabelTheDecoderRejects() throws {
         let label: [UInt8] = [0x0A, 0x08] + Array("__name__".utf8) + [0x12, 0x02] + Array("up".utf8)
         // An exemplar (TimeSeries field 3) holding one label (field 1) whose bytes are `08 01`.
         let series: [UInt8] = [0x0A, UInt8(label.count)] + label + [0x1A, 0x04, 0x0A, 0x02, 0x08, 0x01]
         let body: [UInt8] = [0x0A, UInt8(series.count)] + series
         #expect(throws: CodecError.self) { try MessageCodec().decodeWriteRequest(body) }
-        withKnownIssue("WriteRequestScanner validates exemplars, histograms and metadata one level deep only") {
-            #expect(throws: CodecError.self) { try WriteRequestScannerTests.scan(body) }
-        }
+        // Fixed: the scanner now checks exemplars, histograms and metadata to their last field.
+        #expect(throws: CodecError.self) { try WriteRequestScannerTests.scan(body) }
     }
 }

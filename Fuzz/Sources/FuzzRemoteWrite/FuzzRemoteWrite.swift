@@ -28,6 +28,9 @@ let strict = getenv("SLUICE_FUZZ_SCANNER_IMPLIES_DECODER").map { String(cString:
 nonisolated(unsafe) let decompressed = ByteScratch(capacity: 1 << 16)
 nonisolated(unsafe) let scanner = WriteRequestScanner()
 nonisolated(unsafe) let single = ByteScratch(capacity: 1 << 16)
+nonisolated(unsafe) let scannerV2 = WriteRequestV2Scanner()
+nonisolated(unsafe) let translated = ByteScratch(capacity: 1 << 16)
+nonisolated(unsafe) let translationScratch = ByteScratch(capacity: 1 << 12)
 
 @main
 enum Main {
@@ -39,9 +42,57 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = fuzzInput(data, size)
     if (try? Snappy.decompress(input, into: decompressed, limit: decodedLimit)) != nil {
         check(decompressed.bytes)
+        checkV2(decompressed.bytes)
     }
     check(input)
+    checkV2(input)
     return 0
+}
+
+/// Remote write 2.0: whatever `WriteRequestV2Scanner` accepts, libprotobuf-c decodes to the same
+/// counts, and its translation to 1.0 (what insert sends 1.0-only nodes) passes the 1.0 scanner and
+/// decoder with the same series, samples, histograms and exemplars.
+func checkV2(_ body: UnsafeRawBufferPointer) {
+    translated.removeAll()
+    let summary: WriteRequestV2Scanner.Summary
+    do {
+        summary = try scannerV2.scan(body) { (series) throws(CodecError) in
+            try scannerV2.appendV1Series(series, labels: series.labels, extra: [], body: body, scratch: translationScratch, to: translated)
+        }
+    } catch {
+        return
+    }
+    let codec = MessageCodec(memoryLimit: max(1 << 20, body.count * MessageCodec.expansionFactor))
+    let decoded: WriteRequest
+    do {
+        decoded = try codec.decodeWriteRequestV2(body)
+    } catch where error.code == .sizeLimitExceeded {
+        return
+    } catch {
+        fatalError("the 2.0 scanner accepted a body the full decoder rejects: \(error)")
+    }
+    precondition(summary.series == decoded.timeseries.count, "2.0 scanner and decoder disagree on the series count")
+    precondition(summary.samples == decoded.sampleCount, "2.0 scanner and decoder disagree on the sample count")
+    precondition(summary.histograms == decoded.histogramCount, "2.0 scanner and decoder disagree on the histogram count")
+    precondition(summary.exemplars == decoded.exemplarCount, "2.0 scanner and decoder disagree on the exemplar count")
+
+    let v1 = translated.bytes
+    do {
+        let again = try MessageCodec(memoryLimit: max(1 << 20, v1.count * MessageCodec.expansionFactor)).decodeWriteRequest(v1)
+        precondition(again.timeseries == decoded.timeseries, "translation to 1.0 changed a series")
+    } catch where error.code == .sizeLimitExceeded {
+        return
+    } catch {
+        fatalError("the 1.0 translation of an accepted 2.0 body does not decode: \(error)")
+    }
+    do {
+        let scanned = try WriteRequestScanner().scan(v1) { _ throws(CodecError) in }
+        precondition(scanned.series == summary.series && scanned.samples == summary.samples, "translation changed the samples")
+    } catch where error.code == .invalidSeries {
+        // 2.0 allows any UTF-8 in names; 1.0 does not, so a 1.0 node rejects those series.
+    } catch {
+        fatalError("the 1.0 translation of an accepted 2.0 body is malformed: \(error)")
+    }
 }
 
 struct ScannedSeries {
