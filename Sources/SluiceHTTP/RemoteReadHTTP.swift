@@ -33,10 +33,16 @@ public enum RemoteReadHTTP {
         return type
     }
 
-    /// A SAMPLES answer: one snappy-compressed `ReadResponse`.
+    /// A SAMPLES answer: one snappy-compressed `ReadResponse`. Float-only answers take the fast
+    /// encoder; answers holding native histograms the complete one.
     public static func samplesResponse(_ results: [QueryResult], headers: HTTPFields = [:]) -> Response {
         let encoded = ByteScratch(capacity: 1 << 20)
-        ReadResponseEncoder.append(results.map(\.timeseries), to: encoded)
+        let series = results.map(\.timeseries)
+        if ReadResponseEncoder.containsHistograms(series) {
+            ReadResponseEncoder.appendIncludingHistograms(series, to: encoded)
+        } else {
+            ReadResponseEncoder.append(series, to: encoded)
+        }
         var compressed = ByteBuffer()
         compressed.reserveCapacity(Snappy.maxCompressedLength(encoded.count))
         compressed.writeWithUnsafeMutableBytes(minimumWritableBytes: Snappy.maxCompressedLength(encoded.count)) { tail in

@@ -1,25 +1,88 @@
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
+/// The remote-write protocol a request speaks, from its `Content-Type`.
+public enum RemoteWriteVersion: String, Sendable, Hashable {
+    /// `prometheus.WriteRequest`.
+    case v1 = "1.0"
+    /// `io.prometheus.write.v2.Request`.
+    case v2 = "2.0"
+
+    /// The `Content-Type` a sender sets for this version.
+    public var contentType: String {
+        switch self {
+        case .v1: "application/x-protobuf"
+        case .v2: "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        }
+    }
+
+    /// The `X-Prometheus-Remote-Write-Version` a sender sets for this version.
+    public var versionHeader: String {
+        switch self {
+        case .v1: "0.1.0"
+        case .v2: "2.0.0"
+        }
+    }
+}
+
 /// Header checks every remote-write endpoint makes, the same on each tier.
 public enum RemoteWriteHeaders {
-    /// Remote write 1.0 only: missing headers mean 1.0, as Prometheus takes them.
-    public static func check(_ request: Request) throws(HTTPFailure) {
+    public static let samplesWritten = HTTPField.Name("X-Prometheus-Remote-Write-Samples-Written")!
+    public static let histogramsWritten = HTTPField.Name("X-Prometheus-Remote-Write-Histograms-Written")!
+    public static let exemplarsWritten = HTTPField.Name("X-Prometheus-Remote-Write-Exemplars-Written")!
+
+    /// Which protocol the request speaks, as Prometheus' receiver decides it:
+    /// - no `Content-Type`, `application/x-protobuf`, or `proto=prometheus.WriteRequest` → 1.0;
+    /// - `proto=io.prometheus.write.v2.Request` → 2.0;
+    /// - any other media type or `proto` → 415, as is any `Content-Encoding` but snappy.
+    ///
+    /// Parameters are read leniently: whitespace around `;` and `=` is ignored, names and values
+    /// compare case-insensitively, a quoted value is unquoted, and empty or nameless parameters
+    /// (`;;`, `;=x`) are skipped.
+    public static func negotiate(_ request: Request) throws(HTTPFailure) -> RemoteWriteVersion {
+        var version = RemoteWriteVersion.v1
         if let type = request.headers[.contentType] {
-            let parts = type.split(separator: ";").map { trimmed($0).lowercased() }
+            let parts = type.split(separator: ";", omittingEmptySubsequences: false).map { trimmed($0).lowercased() }
             guard parts.first == "application/x-protobuf" else {
                 throw HTTPFailure(.unsupportedMediaType, "unsupported Content-Type \(type): expected application/x-protobuf")
             }
             for parameter in parts.dropFirst() {
-                let pair = parameter.split(separator: "=", maxSplits: 1).map { trimmed($0) }
-                if pair.first == "proto", pair.count == 2, pair[1] != "prometheus.writerequest" {
-                    throw HTTPFailure(.unsupportedMediaType, "unsupported remote-write message \(pair[1]): this endpoint takes prometheus.WriteRequest (remote write 1.0)")
+                let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { trimmed($0) }
+                guard pair.count == 2, pair[0] == "proto" else { continue }
+                var value = pair[1]
+                if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+                switch value {
+                case "prometheus.writerequest": version = .v1
+                case "io.prometheus.write.v2.request": version = .v2
+                default:
+                    throw HTTPFailure(
+                        .unsupportedMediaType,
+                        "unsupported remote-write message \(pair[1]): expected prometheus.WriteRequest (1.0) or io.prometheus.write.v2.Request (2.0)"
+                    )
                 }
             }
         }
-        if let encoding = request.headers[.contentEncoding], encoding.lowercased() != "snappy" {
+        if let encoding = request.headers[.contentEncoding], trimmed(Substring(encoding)).lowercased() != "snappy" {
             throw HTTPFailure(.unsupportedMediaType, "unsupported Content-Encoding \(encoding): expected snappy")
         }
+        return version
+    }
+
+    /// Remote write 1.0 only: 415 for 2.0 as for anything else unknown.
+    public static func check(_ request: Request) throws(HTTPFailure) {
+        guard try negotiate(request) == .v1 else {
+            throw HTTPFailure(.unsupportedMediaType, "this endpoint takes remote write 1.0 (prometheus.WriteRequest) only")
+        }
+    }
+
+    /// The three counts a 2.0 response carries, on success and failure alike.
+    public static func written(samples: Int, histograms: Int, exemplars: Int) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[samplesWritten] = String(samples)
+        fields[histogramsWritten] = String(histograms)
+        fields[exemplarsWritten] = String(exemplars)
+        return fields
     }
 
     static func trimmed(_ text: Substring) -> String {

@@ -18,6 +18,8 @@ struct BlockChunkRef: Sendable, Hashable {
     var offset: Int
     /// Bytes of the chunk, without the CRC that follows it.
     var length: Int
+    /// Always `.xor` in a version-1 block.
+    var encoding: Chunk.Encoding = .xor
 }
 
 /// An immutable on-disk block (format in `BlockIndex.swift`): every series' chunks for a time range.
@@ -50,12 +52,15 @@ final class Block: Sendable, PostingsIndex {
             guard let header = try BlockFile.readExactly(fd, count: BlockFormat.chunksHeaderSize, at: 0, path: chunksPath) else {
                 throw CodecError(.truncated, "block chunks file shorter than its header")
             }
-            guard header[0..<4].elementsEqual(BlockFormat.chunksMagic), header[4] == BlockFormat.version,
+            guard header[0..<4].elementsEqual(BlockFormat.chunksMagic), BlockFormat.readableVersions.contains(header[4]),
                 header[5..<8].allSatisfy({ $0 == 0 })
             else { throw CodecError(.chunkCorrupt, "block chunks file: bad magic or version") }
 
             let indexPath = path + "/" + BlockFormat.indexFile
             let index = try BlockIndex(decoding: BlockFile.readWholeFile(indexPath), chunksSize: chunksSize)
+            guard index.version == header[4], index.version == meta.version else {
+                throw CodecError(.chunkCorrupt, "block files disagree on the format version")
+            }
             guard index.minTime == meta.minTime, index.maxTime == meta.maxTime,
                 index.seriesCount == meta.numSeries, index.chunkRefs.count == meta.numChunks
             else { throw CodecError(.chunkCorrupt, "block meta.json disagrees with its index") }
@@ -121,7 +126,7 @@ final class Block: Sendable, PostingsIndex {
             throw CodecError(.checksumMismatch, "block chunk CRC32C mismatch")
         }
         bytes.removeLast(trailer)
-        return StoredChunk(minTime: ref.minTime, maxTime: ref.maxTime, bytes: bytes)
+        return StoredChunk(minTime: ref.minTime, maxTime: ref.maxTime, bytes: bytes, encoding: ref.encoding)
     }
 
     /// Every label name in the block, sorted by UTF-8 bytes.

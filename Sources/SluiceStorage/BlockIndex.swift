@@ -1,6 +1,6 @@
 import SluiceCodec
 
-// On-disk format of a block, version 1.
+// On-disk format of a block, versions 1 and 2.
 //
 // A block is a directory `<blocks>/<minTime>_<maxTime>_<16 hex digits>`: the half-open time range
 // [minTime, maxTime) in decimal milliseconds (either may be negative, hence `_` and not `-`), then a
@@ -8,31 +8,43 @@ import SluiceCodec
 // output beside its inputs) never collide. `Block.listBlocks` orders blocks by parsing the name:
 // minTime, then maxTime, then the name. It holds three files:
 //
-//   chunks     "SLCK", version byte 1, 3 zero bytes; then each chunk's Prometheus XOR bytes followed
-//              by the CRC32C of those bytes (u32 little-endian), back to back, series by series.
+//   chunks     "SLCK", version byte, 3 zero bytes; then each chunk's Prometheus bytes (XOR, histogram
+//              or float histogram) followed by the CRC32C of those bytes (u32 little-endian), back to
+//              back, series by series.
 //
-//   index      header    "SLIX", version byte 1, block minTime i64, block maxTime i64
+//   index      header    "SLIX", version byte, block minTime i64, block maxTime i64
 //              symbols   uv count, then per symbol: uv byte length, UTF-8 bytes. Every label name and
 //                        value once, sorted by UTF-8 bytes, so symbol refs sort as their strings do.
 //              series    uv count, then per series, in Prometheus label-set order (series id = position):
 //                          uv label count, then per label: uv name ref, uv value ref (names ascending);
 //                          uv chunk count, then per chunk, sorted by minTime:
 //                            zig-zag varint minTime - previous chunk's maxTime (block minTime for the
-//                            first), uv maxTime - minTime, uv offset in `chunks`, uv length in bytes
+//                            first), uv maxTime - minTime, uv offset in `chunks`, uv length in bytes,
+//                            and in version 2 only: uv encoding (Prometheus' numbers: 1 XOR,
+//                            2 histogram, 3 float histogram)
 //              postings  uv count, then per label pair ascending by (name ref, value ref):
 //                          uv name ref, uv value ref, uv id count, ids ascending as uv deltas
 //                          (the first one absolute)
 //              footer    u64 offsets of symbols, series and postings; "XILS"; u32 CRC32C of every
 //                        byte before it. Fixed-width integers are little-endian; uv is a uvarint.
 //
-//   meta.json  {"version":1,"minTime":..,"maxTime":..,"stats":{"numSeries":..,"numChunks":..,"numSamples":..}}
+//   meta.json  {"version":1 or 2,"minTime":..,"maxTime":..,"stats":{"numSeries":..,"numChunks":..,"numSamples":..}}
+//
+// The three files carry the same version. Version 1 holds XOR chunks only and has no encoding field;
+// a block with any histogram chunk is written as version 2, one of XOR chunks only still as version 1,
+// so that its bytes stay what older Sluice releases read. Both versions are read. Like Prometheus'
+// index, the encoding lives beside the chunk's ref, so a query knows a chunk's kind without reading it.
 //
 // A directory ending in `.tmp` is a block still being written and `.deleted` one being deleted; both
 // are garbage once no writer runs, and `Block.listBlocks` removes them.
 
 /// Names and constants of the format above.
 enum BlockFormat {
-    static let version: UInt8 = 1
+    /// XOR chunks only; no encoding per chunk.
+    static let xorVersion: UInt8 = 1
+    /// An encoding per chunk in the index.
+    static let encodingVersion: UInt8 = 2
+    static let readableVersions: ClosedRange<UInt8> = 1...2
     static let chunksMagic: [UInt8] = Array("SLCK".utf8)
     static let indexMagic: [UInt8] = Array("SLIX".utf8)
     static let indexFooterMagic: [UInt8] = Array("XILS".utf8)
@@ -66,7 +78,18 @@ enum BlockFormat {
         return (minTime, maxTime)
     }
 
-    /// Samples in an XOR chunk, from its 2-byte big-endian header.
+    /// The oldest version that can hold `series`, so blocks of floats alone stay version 1.
+    static func version(for series: [(labels: [Label], chunks: [StoredChunk])]) -> UInt8 {
+        series.contains { $0.chunks.contains { $0.encoding != .xor } } ? encodingVersion : xorVersion
+    }
+
+    /// The encodings a block may hold.
+    static func isKnown(_ encoding: Chunk.Encoding) -> Bool {
+        encoding == .xor || encoding == .histogram || encoding == .floatHistogram
+    }
+
+    /// Samples (or histograms) in a chunk, from its 2-byte big-endian header: Prometheus' XOR,
+    /// histogram and float-histogram chunks all start with it.
     static func sampleCount(_ chunk: [UInt8]) -> Int {
         chunk.count < 2 ? 0 : Int(chunk[0]) << 8 | Int(chunk[1])
     }
@@ -190,12 +213,13 @@ struct BlockIndexPlan {
     func encode(
         minTime: Int64,
         maxTime: Int64,
+        version: UInt8,
         series: [(labels: [Label], chunks: [StoredChunk])],
         chunkOffsets: [Int]
     ) -> [UInt8] {
         let out = ByteScratch(capacity: 64 * 1024)
         appendBytes(BlockFormat.indexMagic, to: out)
-        out.append(BlockFormat.version)
+        out.append(version)
         appendLE(UInt64(bitPattern: minTime), to: out)
         appendLE(UInt64(bitPattern: maxTime), to: out)
 
@@ -228,6 +252,7 @@ struct BlockIndexPlan {
                 Varint.append(UInt64(bitPattern: chunk.maxTime &- chunk.minTime), to: out)
                 Varint.append(UInt64(chunkOffsets[chunkIndex]), to: out)
                 Varint.append(UInt64(chunk.bytes.count), to: out)
+                if version >= BlockFormat.encodingVersion { Varint.append(UInt64(chunk.encoding.rawValue), to: out) }
                 previousMax = chunk.maxTime
                 chunkIndex += 1
             }
@@ -277,6 +302,7 @@ private func appendLE<T: FixedWidthInteger>(_ value: T, to out: ByteScratch) {
 /// A block's `index`, decoded into flat arrays: a few allocations however many series, and lookups
 /// by binary search.
 struct BlockIndex: Sendable {
+    let version: UInt8
     let minTime: Int64
     let maxTime: Int64
     /// Sorted by UTF-8 bytes; a ref is a position here.
@@ -321,10 +347,11 @@ struct BlockIndex: Sendable {
     }
 
     private init(
-        minTime: Int64, maxTime: Int64, symbols: [String], labelStarts: [Int], labelRefs: [UInt32],
+        version: UInt8, minTime: Int64, maxTime: Int64, symbols: [String], labelStarts: [Int], labelRefs: [UInt32],
         chunkStarts: [Int], chunkRefs: [BlockChunkRef], pairKeys: [UInt64], postingStarts: [Int],
         postingIDs: [UInt32], nameRefs: [UInt32]
     ) {
+        self.version = version
         self.minTime = minTime
         self.maxTime = maxTime
         self.symbols = symbols
@@ -345,7 +372,8 @@ struct BlockIndex: Sendable {
         try CRC32C.verify(UnsafeRawBufferPointer(rebasing: whole[..<crcOffset]), expected: stored)
 
         guard whole[0..<4].elementsEqual(BlockFormat.indexMagic) else { throw corrupt("bad magic") }
-        guard whole[4] == BlockFormat.version else { throw corrupt("unsupported version \(whole[4])") }
+        let version = whole[4]
+        guard BlockFormat.readableVersions.contains(version) else { throw corrupt("unsupported version \(version)") }
         let minTime = Int64(bitPattern: UInt64(littleEndian: whole.loadUnaligned(fromByteOffset: 5, as: UInt64.self)))
         let maxTime = Int64(bitPattern: UInt64(littleEndian: whole.loadUnaligned(fromByteOffset: 13, as: UInt64.self)))
         guard minTime < maxTime else { throw corrupt("empty time range") }
@@ -422,7 +450,13 @@ struct BlockIndex: Sendable {
                     offset <= UInt64(chunksSize), UInt64(chunksSize) - offset >= trailer,
                     length <= UInt64(chunksSize) - offset - trailer
                 else { throw corrupt("chunk outside the chunks file") }
-                chunkRefs.append(BlockChunkRef(minTime: chunkMin, maxTime: chunkMax, offset: Int(offset), length: Int(length)))
+                var encoding = Chunk.Encoding.xor
+                if version >= BlockFormat.encodingVersion {
+                    let raw = try cursor.uvarint()
+                    encoding = Chunk.Encoding(rawValue: Int32(truncatingIfNeeded: raw))
+                    guard raw <= UInt64(Int32.max), BlockFormat.isKnown(encoding) else { throw corrupt("unknown chunk encoding \(raw)") }
+                }
+                chunkRefs.append(BlockChunkRef(minTime: chunkMin, maxTime: chunkMax, offset: Int(offset), length: Int(length), encoding: encoding))
                 previousMin = chunkMin
                 previousMax = chunkMax
             }
@@ -463,7 +497,7 @@ struct BlockIndex: Sendable {
         guard postingIDs.count == labelRefs.count / 2 else { throw corrupt("postings disagree with series labels") }
 
         return BlockIndex(
-            minTime: minTime, maxTime: maxTime, symbols: symbols, labelStarts: labelStarts, labelRefs: labelRefs,
+            version: version, minTime: minTime, maxTime: maxTime, symbols: symbols, labelStarts: labelStarts, labelRefs: labelRefs,
             chunkStarts: chunkStarts, chunkRefs: chunkRefs, pairKeys: pairKeys, postingStarts: postingStarts,
             postingIDs: postingIDs, nameRefs: nameRefs
         )

@@ -16,7 +16,10 @@ struct BlockMeta: Sendable, Hashable {
     var maxTime: Int64
     var numSeries: Int
     var numChunks: Int
+    /// Samples and native histograms.
     var numSamples: Int
+    /// The block's format version (`BlockIndex.swift`), the same in all its files.
+    var version: UInt8
 
     /// The largest `meta.json` a block may have; anything bigger is not ours.
     static let maxFileSize = 64 * 1024
@@ -24,7 +27,7 @@ struct BlockMeta: Sendable, Hashable {
     /// The file's contents, keys in a fixed order.
     func json() -> String {
         """
-        {"version":\(BlockFormat.version),"minTime":\(minTime),"maxTime":\(maxTime),\
+        {"version":\(version),"minTime":\(minTime),"maxTime":\(maxTime),\
         "stats":{"numSeries":\(numSeries),"numChunks":\(numChunks),"numSamples":\(numSamples)}}
 
         """
@@ -32,8 +35,8 @@ struct BlockMeta: Sendable, Hashable {
 
     /// Parses and checks a `meta.json`.
     ///
-    /// - Throws: `.chunkCorrupt` for anything but a version-1 meta with a non-empty range and counts
-    ///   that are not negative.
+    /// - Throws: `.chunkCorrupt` for anything but a version-1 or -2 meta with a non-empty range and
+    ///   counts that are not negative.
     init(json bytes: [UInt8]) throws(CodecError) {
         let file: MetaFile
         do {
@@ -41,7 +44,7 @@ struct BlockMeta: Sendable, Hashable {
         } catch {
             throw CodecError(.chunkCorrupt, "block meta.json is not valid")
         }
-        guard file.version == Int(BlockFormat.version) else {
+        guard let version = UInt8(exactly: file.version), BlockFormat.readableVersions.contains(version) else {
             throw CodecError(.chunkCorrupt, "block meta.json: unsupported version \(file.version)")
         }
         guard file.minTime < file.maxTime, file.stats.numSeries >= 0, file.stats.numChunks >= 0,
@@ -49,16 +52,17 @@ struct BlockMeta: Sendable, Hashable {
         else { throw CodecError(.chunkCorrupt, "block meta.json: empty range or negative count") }
         self.init(
             minTime: file.minTime, maxTime: file.maxTime, numSeries: file.stats.numSeries,
-            numChunks: file.stats.numChunks, numSamples: file.stats.numSamples
+            numChunks: file.stats.numChunks, numSamples: file.stats.numSamples, version: version
         )
     }
 
-    init(minTime: Int64, maxTime: Int64, numSeries: Int, numChunks: Int, numSamples: Int) {
+    init(minTime: Int64, maxTime: Int64, numSeries: Int, numChunks: Int, numSamples: Int, version: UInt8 = BlockFormat.xorVersion) {
         self.minTime = minTime
         self.maxTime = maxTime
         self.numSeries = numSeries
         self.numChunks = numChunks
         self.numSamples = numSamples
+        self.version = version
     }
 }
 

@@ -21,8 +21,9 @@ enum BlockWriter {
     ///
     /// - Parameter series: sorted by label set in Prometheus order, label sets unique, labels sorted by
     ///   name with no name twice; each series' chunks sorted by minTime, each inside [minTime, maxTime)
-    ///   with `minTime <= maxTime`, each at least an XOR chunk's 2-byte header. Checked before anything
-    ///   is written.
+    ///   with `minTime <= maxTime`, each at least a chunk's 2-byte sample-count header, in an encoding
+    ///   blocks know (XOR, histogram, float histogram). Checked before anything is written. Blocks of
+    ///   XOR chunks alone are written in format version 1, others in version 2.
     /// - Returns: the new block's directory.
     /// - Throws: `.invalidInput` when `series` breaks the rules above or the range is empty; `.io` when
     ///   the disk fails, after removing the partial `.tmp` directory.
@@ -49,14 +50,19 @@ enum BlockWriter {
                 guard chunk.bytes.count >= 2 else {
                     throw BlockError(.invalidInput, "series \(id): chunk shorter than an XOR chunk header")
                 }
+                guard BlockFormat.isKnown(chunk.encoding) else {
+                    throw BlockError(.invalidInput, "series \(id): unknown chunk encoding \(chunk.encoding.rawValue)")
+                }
                 previousMin = chunk.minTime
                 numChunks += 1
                 numSamples += BlockFormat.sampleCount(chunk.bytes)
             }
         }
         let plan = try BlockIndexPlan(series: series)
+        let version = BlockFormat.version(for: series)
         let meta = BlockMeta(
-            minTime: minTime, maxTime: maxTime, numSeries: series.count, numChunks: numChunks, numSamples: numSamples
+            minTime: minTime, maxTime: maxTime, numSeries: series.count, numChunks: numChunks, numSamples: numSamples,
+            version: version
         )
 
         let parent = BlockFile.trimmingSlashes(parent)
@@ -65,8 +71,8 @@ enum BlockWriter {
         let temporary = final + BlockFormat.temporarySuffix
         guard mkdir(temporary, 0o755) == 0 else { throw BlockFile.error("mkdir", temporary, errno) }
         do throws(BlockError) {
-            let chunkOffsets = try writeChunks(series, to: temporary + "/" + BlockFormat.chunksFile)
-            let index = plan.encode(minTime: minTime, maxTime: maxTime, series: series, chunkOffsets: chunkOffsets)
+            let chunkOffsets = try writeChunks(series, version: version, to: temporary + "/" + BlockFormat.chunksFile)
+            let index = plan.encode(minTime: minTime, maxTime: maxTime, version: version, series: series, chunkOffsets: chunkOffsets)
             try BlockFile.writeNewFile(temporary + "/" + BlockFormat.indexFile, index)
             try BlockFile.writeNewFile(temporary + "/" + BlockFormat.metaFile, Array(meta.json().utf8))
             try BlockFile.syncDirectory(temporary)
@@ -83,13 +89,14 @@ enum BlockWriter {
     /// Writes the `chunks` file and returns each chunk's offset in it, series by series.
     private static func writeChunks(
         _ series: [(labels: [Label], chunks: [StoredChunk])],
+        version: UInt8,
         to path: String
     ) throws(BlockError) -> [Int] {
         let fd = try BlockFile.openFile(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
         defer { BlockFile.closeFile(fd) }
         let buffer = ByteScratch(capacity: writeBufferSize + 64 * 1024)
         BlockFormat.chunksMagic.withUnsafeBytes { buffer.append($0) }
-        buffer.append(BlockFormat.version)
+        buffer.append(version)
         for _ in 0..<3 { buffer.append(0) }
         var flushed = 0
         var offsets: [Int] = []

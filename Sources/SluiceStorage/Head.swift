@@ -2,8 +2,8 @@ import SluiceCodec
 import SluiceQuery
 import Synchronization
 
-/// Why a sample was not appended. The raw values are the `reason` label of
-/// `sluice_storage_samples_rejected_total`.
+/// Why a sample or native histogram was not appended. The raw values are the `reason` label of
+/// `sluice_storage_samples_rejected_total`, which counts both.
 enum RejectReason: String, Sendable, CaseIterable {
     /// Older than the newest sample of its series.
     case outOfOrder = "out_of_order"
@@ -11,23 +11,36 @@ enum RejectReason: String, Sendable, CaseIterable {
     case tooOld = "too_old"
     /// The newest sample's timestamp again, with another value.
     case duplicateTimestamp = "duplicate_timestamp"
+    /// A native histogram whose bucket counts do not match its spans: no chunk can hold it.
+    case invalidHistogram = "invalid_histogram"
 
     var message: String {
         switch self {
         case .outOfOrder: "out of order sample"
         case .tooOld: "too old sample"
         case .duplicateTimestamp: "duplicate sample for timestamp"
+        case .invalidHistogram: "histogram buckets do not match its spans"
         }
     }
 }
 
 /// What one append did.
 struct AppendOutcome: Sendable {
+    /// Float samples appended.
     var appended = 0
-    /// Exact repeats (same timestamp, same value bits): accepted silently so retries are idempotent.
+    /// Native histograms appended; counted in `sluice_storage_histograms_appended_total`.
+    var appendedHistograms = 0
+    /// Exact repeats of float samples (same timestamp, same value bits): accepted silently so retries
+    /// are idempotent.
     var duplicates = 0
+    /// Exact repeats of native histograms (same timestamp, every field bit for bit but the reset
+    /// hint): accepted silently like `duplicates`.
+    var duplicateHistograms = 0
+    /// Exemplars written, exact repeats of stored ones included as Prometheus counts them: for
+    /// `X-Prometheus-Remote-Write-Exemplars-Written`. Filled in by `Storage.append` (`ExemplarStore`).
+    var appendedExemplars = 0
     var createdSeries = 0
-    /// Rejected samples by reason.
+    /// Rejected samples and histograms by reason.
     var rejected: [RejectReason: Int] = [:]
     /// The first rejection, described for the client: reason, series, timestamp.
     var firstRejection: String?
@@ -43,7 +56,8 @@ struct SeriesChunks: Sendable {
     var chunks: [StoredChunk]
 }
 
-/// The newest data, in memory: one open XOR chunk per series plus the chunks cut since the last block.
+/// The newest data, in memory: one open chunk per series (XOR, or a histogram chunk while native
+/// histograms arrive) plus the chunks cut since the last block.
 ///
 /// Every mutation happens under one lock, and the WAL record describing it is logged under the same
 /// lock, so the WAL's order is the head's order and replay rebuilds exactly this state.
@@ -77,9 +91,17 @@ final class Head: Sendable {
             var newSeries: [WALSeries] = []
             var samples: [WALSample] = []
             samples.reserveCapacity(request.sampleCount)
+            var histograms: [WALHistogram] = []
             let floor = state.appendableMinTime(chunkRange: configuration.chunkRange)
+            func reject(_ reason: RejectReason, _ labels: [Label], at timestamp: Int64) {
+                outcome.rejected[reason, default: 0] += 1
+                if outcome.firstRejection == nil {
+                    let name = labels.first { $0.name == "__name__" }?.value ?? ""
+                    outcome.firstRejection = "\(reason.message) for series \(name){\(labels.filter { $0.name != "__name__" }.map(\.description).joined(separator: ", "))} at timestamp \(timestamp)"
+                }
+            }
             for series in request.timeseries {
-                guard !series.samples.isEmpty else { continue }
+                guard !series.samples.isEmpty || !series.histograms.isEmpty else { continue }
                 let (id, created) = state.seriesID(for: series.labels)
                 if created {
                     outcome.createdSeries += 1
@@ -94,11 +116,21 @@ final class Head: Sendable {
                     case .duplicate:
                         outcome.duplicates += 1
                     case .rejected(let reason):
-                        outcome.rejected[reason, default: 0] += 1
-                        if outcome.firstRejection == nil {
-                            let name = series.labels.first { $0.name == "__name__" }?.value ?? ""
-                            outcome.firstRejection = "\(reason.message) for series \(name){\(series.labels.filter { $0.name != "__name__" }.map(\.description).joined(separator: ", "))} at timestamp \(sample.timestamp)"
-                        }
+                        reject(reason, series.labels, at: sample.timestamp)
+                    }
+                }
+                // After the series' floats, as Prometheus' remote-write handler appends them; replay
+                // logs them in a later record and so keeps this order within every series.
+                for histogram in series.histograms {
+                    switch state.series[id]!.append(histogram, floor: floor, configuration: configuration) {
+                    case .appended:
+                        outcome.appendedHistograms += 1
+                        histograms.append(WALHistogram(ref: UInt64(id), histogram: histogram))
+                        state.noteTime(histogram.timestamp)
+                    case .duplicate:
+                        outcome.duplicateHistograms += 1
+                    case .rejected(let reason):
+                        reject(reason, series.labels, at: histogram.timestamp)
                     }
                 }
             }
@@ -106,6 +138,7 @@ final class Head: Sendable {
                 var records: [WALRecord] = []
                 if !newSeries.isEmpty { records.append(.series(newSeries)) }
                 if !samples.isEmpty { records.append(.samples(samples)) }
+                if !histograms.isEmpty { records.append(.histograms(histograms)) }
                 if !records.isEmpty { outcome.ticket = wal.log(records) }
             }
             return outcome
@@ -128,6 +161,16 @@ final class Head: Sendable {
                     )
                     if case .appended = result { state.noteTime(sample.timestamp) }
                 }
+            case .histograms(let list):
+                for entry in list {
+                    let id = state.aliases[Int(entry.ref)] ?? Int(entry.ref)
+                    guard state.series[id] != nil else { continue }
+                    let result = state.series[id]!.append(entry.histogram, floor: state.minValidTime, configuration: configuration)
+                    if case .appended = result { state.noteTime(entry.histogram.timestamp) }
+                }
+            case .exemplars, .metadata:
+                // `Storage.recover` hands these to their own stores.
+                break
             }
         }
     }
@@ -136,7 +179,7 @@ final class Head: Sendable {
         state.withLock { state in
             Stats(
                 series: state.series.count,
-                chunks: state.series.values.reduce(0) { $0 + $1.chunks.count + ($1.open == nil ? 0 : 1) },
+                chunks: state.series.values.reduce(0) { $0 + $1.chunks.count + ($1.hasOpenChunk ? 1 : 0) },
                 minTime: state.minTime,
                 maxTime: state.maxTime
             )
@@ -218,20 +261,37 @@ final class Head: Sendable {
         }
         // Decoding happens outside the lock; the chunks are immutable copies.
         var records: [WALRecord] = [.series(snapshot.map { WALSeries(ref: $0.0, labels: $0.1) })]
+        // Replay appends record by record, so a series' floats and histograms must come back in its
+        // time order: a batch of one kind is flushed before the other kind is added.
         var batch: [WALSample] = []
+        var histogramBatch: [WALHistogram] = []
+        func flushSamples() {
+            if !batch.isEmpty { records.append(.samples(batch)) }
+            batch.removeAll(keepingCapacity: true)
+        }
+        func flushHistograms() {
+            if !histogramBatch.isEmpty { records.append(.histograms(histogramBatch)) }
+            histogramBatch.removeAll(keepingCapacity: true)
+        }
         for (ref, _, chunks) in snapshot {
             for chunk in chunks {
-                guard let samples = try? XORChunkDecoder.decodeAll(chunk.bytes) else { continue }
-                for sample in samples {
-                    batch.append(WALSample(ref: ref, timestamp: sample.timestamp, value: sample.value))
-                }
-                if batch.count >= 10_000 {
-                    records.append(.samples(batch))
-                    batch.removeAll(keepingCapacity: true)
+                if chunk.isHistogram {
+                    guard let histograms = try? HistogramChunkDecoder.decode(chunk.bytes, encoding: chunk.encoding) else { continue }
+                    flushSamples()
+                    for histogram in histograms { histogramBatch.append(WALHistogram(ref: ref, histogram: histogram)) }
+                    if histogramBatch.count >= 1_000 { flushHistograms() }
+                } else {
+                    guard let samples = try? XORChunkDecoder.decodeAll(chunk.bytes) else { continue }
+                    flushHistograms()
+                    for sample in samples {
+                        batch.append(WALSample(ref: ref, timestamp: sample.timestamp, value: sample.value))
+                    }
+                    if batch.count >= 10_000 { flushSamples() }
                 }
             }
         }
-        if !batch.isEmpty { records.append(.samples(batch)) }
+        flushSamples()
+        flushHistograms()
         return (segment, records)
     }
 }
@@ -316,7 +376,7 @@ struct HeadState {
         var removed = false
         for id in Array(series.keys) {
             series[id]!.chunks.removeAll { $0.maxTime < maxTime }
-            if series[id]!.chunks.isEmpty && series[id]!.open == nil {
+            if series[id]!.chunks.isEmpty && !series[id]!.hasOpenChunk {
                 ids[series[id]!.labels] = nil
                 series[id] = nil
                 removed = true
@@ -329,7 +389,7 @@ struct HeadState {
         }
         minTime = .max
         for one in series.values {
-            if let first = one.chunks.first?.minTime ?? one.open?.minTime { minTime = min(minTime, first) }
+            if let first = one.chunks.first?.minTime ?? one.openRange?.minTime { minTime = min(minTime, first) }
         }
         if series.isEmpty { self.maxTime = .min }
     }
@@ -352,57 +412,158 @@ struct HeadIndex: PostingsIndex {
 }
 
 /// One series in the head.
+///
+/// Float samples and native histograms share one timeline, as in Prometheus: ordering, duplicates and
+/// the too-old floor apply across both. The open chunk is XOR while floats arrive and a histogram chunk
+/// while histograms do; a change of kind cuts it.
 struct MemorySeries {
     enum AppendResult { case appended, duplicate, rejected(RejectReason) }
+
+    /// What the newest timestamp holds, so that a repeat of it is told from a conflicting one.
+    enum Newest {
+        case none
+        case float(bits: UInt64)
+        case histogram(Histogram)
+    }
 
     let labels: [Label]
     /// Closed chunks, oldest first.
     var chunks: [StoredChunk] = []
-    /// The chunk being appended to.
-    var open: XORChunkEncoder?
+    /// The chunk being appended to while it holds float samples. At most one of `openXOR` and
+    /// `openHistogram` is set; two optionals rather than an enum so appends mutate in place, never
+    /// copying a uniquely held buffer.
+    var openXOR: XORChunkEncoder?
+    /// The chunk being appended to while it holds native histograms.
+    var openHistogram: HistogramChunkEncoder?
     /// The open chunk must close before a sample at or after this time: the next multiple of the
     /// chunk range, so no chunk straddles a block boundary.
     var openEnd: Int64 = .min
     var lastTimestamp: Int64 = .min
-    var lastValueBits: UInt64 = 0
+    var newest = Newest.none
 
     init(labels: [Label]) { self.labels = labels }
 
-    mutating func append(_ sample: Sample, floor: Int64, configuration: Head.Configuration) -> AppendResult {
-        let t = sample.timestamp
+    /// The ordering rules both kinds share; nil when the timestamp may be appended.
+    private func check(_ t: Int64, floor: Int64, isRepeat: Bool) -> AppendResult? {
         if lastTimestamp != .min {
-            if t == lastTimestamp {
-                return sample.value.bitPattern == lastValueBits ? .duplicate : .rejected(.duplicateTimestamp)
-            }
+            if t == lastTimestamp { return isRepeat ? .duplicate : .rejected(.duplicateTimestamp) }
             if t < lastTimestamp { return .rejected(.outOfOrder) }
         }
         if t < floor { return .rejected(.tooOld) }
-        if open == nil || open!.count >= configuration.samplesPerChunk || t >= openEnd || open!.isFull {
+        return nil
+    }
+
+    mutating func append(_ sample: Sample, floor: Int64, configuration: Head.Configuration) -> AppendResult {
+        let t = sample.timestamp
+        let isRepeat = if case .float(let bits) = newest { bits == sample.value.bitPattern } else { false }
+        if let result = check(t, floor: floor, isRepeat: isRepeat) { return result }
+        if openXOR == nil || openXOR!.count >= configuration.samplesPerChunk || t >= openEnd || openXOR!.isFull {
             closeOpenChunk(ifBefore: .max)
-            open = XORChunkEncoder()
+            openXOR = XORChunkEncoder()
             openEnd = alignDown(t, configuration.chunkRange) + configuration.chunkRange
         }
-        open!.append(timestamp: t, value: sample.value)
+        openXOR!.append(timestamp: t, value: sample.value)
         lastTimestamp = t
-        lastValueBits = sample.value.bitPattern
+        newest = .float(bits: sample.value.bitPattern)
         return .appended
     }
 
+    mutating func append(_ histogram: Histogram, floor: Int64, configuration: Head.Configuration) -> AppendResult {
+        let t = histogram.timestamp
+        guard Self.isEncodable(histogram) else { return .rejected(.invalidHistogram) }
+        let isRepeat = if case .histogram(let last) = newest { Self.repeats(histogram, last) } else { false }
+        if let result = check(t, floor: floor, isRepeat: isRepeat) { return result }
+        let encoding: Chunk.Encoding = histogram.isFloat ? .floatHistogram : .histogram
+        if openHistogram == nil || openHistogram!.encoding != encoding
+            || openHistogram!.count >= configuration.samplesPerChunk || t >= openEnd
+        {
+            // Cut without comparing: whether a counter reset happened here is left to readers.
+            startHistogramChunk(float: histogram.isFloat, header: .unknown, at: t, configuration: configuration)
+        }
+        if openHistogram!.append(histogram) == .needsNewChunk {
+            // A new bucket layout, a counter reset or a gauge change: the encoder wants a fresh chunk,
+            // says which counter-reset header it gets, and a fresh chunk takes any valid histogram.
+            let header = openHistogram!.lastCut?.nextHeader ?? .unknown
+            startHistogramChunk(float: histogram.isFloat, header: header, at: t, configuration: configuration)
+            _ = openHistogram!.append(histogram)
+        }
+        lastTimestamp = t
+        newest = .histogram(histogram)
+        return .appended
+    }
+
+    /// Whether a chunk can hold `histogram`: the bucket list of its kind (deltas for integer, counts for
+    /// float histograms) has one entry per bucket its spans cover. The chunk encoder traps otherwise, so
+    /// this is checked here whatever the write path validated; a staleness marker's buckets are never
+    /// stored and are exempt.
+    static func isEncodable(_ histogram: Histogram) -> Bool {
+        if histogram.sum.bitPattern == StaleMarker.bitPattern { return true }
+        func buckets(_ spans: [BucketSpan]) -> Int { spans.reduce(0) { $0 &+ Int($1.length) } }
+        let (positive, negative) = histogram.isFloat
+            ? (histogram.positiveCounts.count, histogram.negativeCounts.count)
+            : (histogram.positiveDeltas.count, histogram.negativeDeltas.count)
+        return positive == buckets(histogram.positiveSpans) && negative == buckets(histogram.negativeSpans)
+    }
+
+    /// Whether `histogram` repeats `last`: every field bit for bit but the reset hint, which Prometheus'
+    /// duplicate check ignores too, and which a histogram rebuilt from a chunk by a checkpoint does not
+    /// keep as sent; comparing it would turn a retry after a restart into a conflict.
+    static func repeats(_ histogram: Histogram, _ last: Histogram) -> Bool {
+        var normalized = histogram
+        normalized.resetHint = last.resetHint
+        return normalized == last
+    }
+
+    private mutating func startHistogramChunk(
+        float: Bool, header: HistogramCounterResetHeader, at t: Int64, configuration: Head.Configuration
+    ) {
+        closeOpenChunk(ifBefore: .max)
+        openHistogram = HistogramChunkEncoder(float: float, counterResetHeader: header)
+        openEnd = alignDown(t, configuration.chunkRange) + configuration.chunkRange
+    }
+
+    var hasOpenChunk: Bool { openXOR != nil || openHistogram != nil }
+
+    /// The open chunk's time range, nil when there is none or it is empty; no bytes are copied.
+    var openRange: (minTime: Int64, maxTime: Int64)? {
+        if let openXOR, openXOR.count > 0 { return (openXOR.minTime, openXOR.maxTime) }
+        if let openHistogram, openHistogram.count > 0 { return (openHistogram.minTime, openHistogram.maxTime) }
+        return nil
+    }
+
     var openChunk: StoredChunk? {
-        guard let open, open.count > 0 else { return nil }
-        return StoredChunk(minTime: open.minTime, maxTime: open.maxTime, bytes: open.bytes)
+        if let openXOR, openXOR.count > 0 {
+            return StoredChunk(minTime: openXOR.minTime, maxTime: openXOR.maxTime, bytes: openXOR.bytes)
+        }
+        if let openHistogram, openHistogram.count > 0 {
+            return StoredChunk(
+                minTime: openHistogram.minTime, maxTime: openHistogram.maxTime, bytes: openHistogram.bytes,
+                encoding: openHistogram.encoding
+            )
+        }
+        return nil
     }
 
     /// Moves the open chunk to the closed list when it ends before `time`.
     mutating func closeOpenChunk(ifBefore time: Int64) {
-        guard let chunk = openChunk, chunk.maxTime < time else { return }
+        guard let range = openRange else {
+            // An empty encoder holds nothing worth keeping.
+            openXOR = nil
+            openHistogram = nil
+            return
+        }
+        // The range first: copying the bytes of every series' open chunk only to keep it open would
+        // cost a block cut an allocation per series.
+        guard range.maxTime < time, let chunk = openChunk else { return }
         chunks.append(chunk)
-        open = nil
+        openXOR = nil
+        openHistogram = nil
     }
 
     func overlaps(_ minTime: Int64, _ maxTime: Int64) -> Bool {
+        let open = openRange
         guard let first = chunks.first?.minTime ?? open?.minTime else { return false }
-        let last = open.map { $0.maxTime } ?? chunks.last!.maxTime
+        let last = open?.maxTime ?? chunks.last!.maxTime
         return first <= maxTime && last >= minTime
     }
 

@@ -8,7 +8,9 @@ import SluiceHTTP
 ///
 /// The response type is the first of the client's `accepted_response_types` this node speaks; none
 /// listed means SAMPLES, as Prometheus 2.42 sends. Streamed responses carry one series per frame and
-/// send stored chunks as they lie on disk, re-encoding only those cut by the query's range.
+/// send stored chunks as they lie on disk, re-encoding only those cut by the query's range. Native
+/// histograms travel in their own chunk encodings (2 and 3) in streamed answers, and in
+/// `TimeSeries.histograms` in SAMPLES answers.
 struct RemoteReadHandler: Sendable {
     let configuration: StorageConfiguration
     let storage: Storage
@@ -62,21 +64,29 @@ struct RemoteReadHandler: Sendable {
             timeseries.reserveCapacity(series.count)
             for one in series {
                 var samples: [Sample] = []
+                var histograms: [Histogram] = []
                 for chunk in one.chunks {
                     do {
-                        for sample in try XORChunkDecoder.decodeAll(chunk.bytes) where sample.timestamp >= query.startMs && sample.timestamp <= query.endMs {
-                            samples.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                        if chunk.isHistogram {
+                            for histogram in try chunk.histograms() where histogram.timestamp >= query.startMs && histogram.timestamp <= query.endMs {
+                                histograms.append(histogram)
+                            }
+                        } else {
+                            for sample in try XORChunkDecoder.decodeAll(chunk.bytes) where sample.timestamp >= query.startMs && sample.timestamp <= query.endMs {
+                                samples.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                            }
                         }
                     } catch {
                         throw HTTPFailure(.internalServerError, "stored chunk is corrupt: \(error)")
                     }
                 }
-                guard !samples.isEmpty else { continue }
-                total += samples.count
+                guard !samples.isEmpty || !histograms.isEmpty else { continue }
+                // A histogram counts as one sample against the limit, as in Prometheus.
+                total += samples.count + histograms.count
                 if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
                     throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
                 }
-                timeseries.append(TimeSeries(labels: one.labels, samples: samples))
+                timeseries.append(TimeSeries(labels: one.labels, samples: samples, histograms: histograms))
             }
             results.append(QueryResult(timeseries: timeseries))
         }
@@ -85,14 +95,22 @@ struct RemoteReadHandler: Sendable {
 
     // MARK: STREAMED_XOR_CHUNKS
 
-    /// Chunks inside `[minTime, maxTime]` as stored; chunks cut by the range re-encoded with only the
-    /// samples inside it.
+    /// Chunks inside `[minTime, maxTime]` as stored, whatever their encoding; chunks cut by the range
+    /// re-encoded with only the samples or histograms inside it.
     static func chunks(_ stored: [StoredChunk], within minTime: Int64, _ maxTime: Int64) -> [Chunk] {
         var out: [Chunk] = []
         out.reserveCapacity(stored.count)
         for chunk in stored {
             if chunk.minTime >= minTime && chunk.maxTime <= maxTime {
-                out.append(Chunk(minTimeMs: chunk.minTime, maxTimeMs: chunk.maxTime, encoding: .xor, data: chunk.bytes))
+                out.append(Chunk(minTimeMs: chunk.minTime, maxTimeMs: chunk.maxTime, encoding: chunk.encoding, data: chunk.bytes))
+                continue
+            }
+            if chunk.isHistogram {
+                guard let histograms = try? chunk.histograms() else { continue }
+                let inside = histograms.lazy.filter { $0.timestamp >= minTime && $0.timestamp <= maxTime }
+                for part in StoredChunk.histogramChunks(inside, encoding: chunk.encoding) {
+                    out.append(Chunk(minTimeMs: part.minTime, maxTimeMs: part.maxTime, encoding: part.encoding, data: part.bytes))
+                }
                 continue
             }
             guard let samples = try? XORChunkDecoder.decodeAll(chunk.bytes) else { continue }

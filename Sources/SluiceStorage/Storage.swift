@@ -31,10 +31,14 @@ final class Storage: Sendable {
         /// Blocks ending this long before the newest sample are deleted; 0 keeps everything.
         var retention: Int64 = 15 * 24 * 3_600_000
         var wal = WAL.Configuration()
+        /// Exemplars kept across all series (Prometheus' `max_exemplars`); 0 keeps none.
+        var maxExemplars = 100_000
     }
 
     let configuration: Configuration
     let head: Head
+    let exemplars: ExemplarStore
+    let metadata = MetadataStore()
     let metrics: StorageMetrics
     private let logger: Logger
     private let blocks: Mutex<[Block]>
@@ -56,6 +60,7 @@ final class Storage: Sendable {
             configuration: .init(chunkRange: configuration.blockDuration),
             minValidTime: opened.map(\.meta.maxTime).max() ?? .min
         )
+        self.exemplars = ExemplarStore(capacity: configuration.maxExemplars)
         updateBlockGauges()
     }
 
@@ -66,7 +71,14 @@ final class Storage: Sendable {
     func recover() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let report = try WAL.replay(directory: walDirectory, logger: logger) { record in head.replay(record) }
+        let report = try WAL.replay(directory: walDirectory, logger: logger) { record in
+            switch record {
+            case .exemplars(let list): exemplars.replay(list)
+            case .metadata(let list): metadata.replay(list)
+            default: head.replay(record)
+            }
+        }
+        metrics.exemplarsInStorage.set(Double(exemplars.count))
         if report.corruptions > 0 { metrics.walCorruptions.increment(by: Int64(report.corruptions)) }
         let opened = try WAL(
             directory: walDirectory, configuration: configuration.wal, logger: logger,
@@ -81,7 +93,7 @@ final class Storage: Sendable {
         ])
     }
 
-    /// Appends and returns once the WAL holds the appended samples on disk.
+    /// Appends and returns once the WAL holds the appended samples and histograms on disk.
     func append(_ request: WriteRequest) async throws(StorageError) -> AppendOutcome {
         guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: "storage is replaying its WAL") }
         // Not even into the head: a retry of a request whose WAL write failed would find its samples
@@ -89,13 +101,23 @@ final class Storage: Sendable {
         guard !wal.isFailing else {
             throw StorageError(code: .walFailed, message: "the WAL cannot write (disk full?); writes resume once it can")
         }
-        let outcome = head.append(request, wal: wal)
+        var outcome = head.append(request, wal: wal)
+        // Best effort, as in Prometheus: a dropped exemplar or metadata entry never fails the write.
+        let exemplarOutcome = exemplars.append(request, wal: wal)
+        let metadataTicket = metadata.append(request.metadata, wal: wal).ticket
+        outcome.appendedExemplars = exemplarOutcome.appended + exemplarOutcome.duplicates
+        if exemplarOutcome.appended > 0 {
+            metrics.exemplarsAppended.increment(by: Int64(exemplarOutcome.appended))
+            metrics.exemplarsInStorage.set(Double(exemplars.count))
+        }
+        for (reason, count) in exemplarOutcome.dropped { metrics.exemplarsDropped(reason, count: count) }
         metrics.samplesAppended.increment(by: Int64(outcome.appended))
+        if outcome.appendedHistograms > 0 { metrics.histogramsAppended.increment(by: Int64(outcome.appendedHistograms)) }
         for (reason, count) in outcome.rejected { metrics.rejected(reason.rawValue, count: count) }
         // The series count is O(1); the chunk count walks every series, so the life-cycle loop
         // refreshes it instead (`updateHeadGauges`).
         if outcome.createdSeries > 0 { metrics.headSeries.set(Double(head.seriesCount)) }
-        if let ticket = outcome.ticket {
+        for ticket in [outcome.ticket, exemplarOutcome.ticket, metadataTicket].compactMap({ $0 }) {
             do {
                 try await wal.wait(ticket)
             } catch {
@@ -206,7 +228,9 @@ final class Storage: Sendable {
             let walNow = wal.withLock { $0 }
             let (segment, records) = head.dropBefore(range.maxTime, wal: walNow)
             if let walNow, let segment {
-                try await walNow.checkpoint(through: segment, records: records)
+                // The exemplar and metadata stores outlive the head's chunks: their whole state goes
+                // into every checkpoint, taken after the cut so nothing logged before it is missed.
+                try await walNow.checkpoint(through: segment, records: records + exemplars.checkpointRecords() + metadata.checkpointRecords())
             }
             updateHeadGauges()
         }

@@ -6,6 +6,12 @@ struct StorageMetrics: Sendable {
     let headSeries: Gauge
     let headChunks: Gauge
     let samplesAppended: Counter
+    /// Native histograms appended to the head; apart from the float samples so that neither rate
+    /// hides the other (one histogram carries many buckets, one sample one value).
+    let histogramsAppended: Counter
+    /// Exemplars new to the exemplar store; repeats and dropped ones are not counted.
+    let exemplarsAppended: Counter
+    let exemplarsInStorage: Gauge
     let walFsyncDuration: DurationHistogram
     let walCorruptions: Counter
     let blocks: Gauge
@@ -18,7 +24,13 @@ struct StorageMetrics: Sendable {
         self.registry = registry
         headSeries = registry.makeGauge(descriptor: Self.describe("sluice_storage_head_series", "Series in the in-memory head."))
         headChunks = registry.makeGauge(descriptor: Self.describe("sluice_storage_head_chunks", "Chunks in the in-memory head, open ones included."))
-        samplesAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_samples_appended_total", "Samples appended to the head."))
+        samplesAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_samples_appended_total", "Float samples appended to the head."))
+        histogramsAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_histograms_appended_total", "Native histograms appended to the head."))
+        exemplarsAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_exemplars_appended_total", "Exemplars added to the exemplar store."))
+        exemplarsInStorage = registry.makeGauge(descriptor: Self.describe("sluice_storage_exemplars_in_storage", "Exemplars in the exemplar store."))
+        for reason in ExemplarDropReason.allCases {
+            _ = registry.makeCounter(descriptor: Self.exemplarsDroppedDescriptor, labels: [("reason", reason.rawValue)])
+        }
         walFsyncDuration = registry.makeDurationHistogram(
             descriptor: Self.describe("sluice_storage_wal_fsync_duration_seconds", "Time of one WAL fsync; concurrent writes share one."),
             buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
@@ -31,14 +43,22 @@ struct StorageMetrics: Sendable {
         blockSamples = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_samples", "Samples in all blocks on disk."))
         bytesPerSample = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_bytes_per_sample", "Block bytes on disk per sample they hold."))
         blocksDeleted = registry.makeCounter(descriptor: Self.describe("sluice_storage_blocks_deleted_total", "Blocks deleted by retention."))
-        for reason in RejectReason.allCases.map(\.rawValue) + ["histograms_unsupported"] {
+        for reason in RejectReason.allCases.map(\.rawValue) {
             _ = registry.makeCounter(descriptor: Self.rejectedDescriptor, labels: [("reason", reason)])
         }
     }
 
     private static var rejectedDescriptor: MetricNameDescriptor { describe(
-        "sluice_storage_samples_rejected_total", "Samples rejected, by reason: out_of_order, too_old, duplicate_timestamp, histograms_unsupported."
+        "sluice_storage_samples_rejected_total", "Samples and native histograms rejected, by reason: out_of_order, too_old, duplicate_timestamp, invalid_histogram."
     ) }
+
+    private static var exemplarsDroppedDescriptor: MetricNameDescriptor { describe(
+        "sluice_storage_exemplars_dropped_total", "Exemplars not stored, by reason: out_of_order, label_set_too_long. The write still succeeds."
+    ) }
+
+    func exemplarsDropped(_ reason: ExemplarDropReason, count: Int) {
+        registry.makeCounter(descriptor: Self.exemplarsDroppedDescriptor, labels: [("reason", reason.rawValue)]).increment(by: Int64(count))
+    }
 
     func rejected(_ reason: String, count: Int) {
         registry.makeCounter(descriptor: Self.rejectedDescriptor, labels: [("reason", reason)]).increment(by: Int64(count))

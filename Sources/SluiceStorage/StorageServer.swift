@@ -39,6 +39,8 @@ public struct StorageConfiguration: Sendable {
     /// Largest frame of a streamed remote-read response; Prometheus' default.
     public var readMaxBytesInFrame = 1 << 20
     public var limits = WriteRequestScanner.Limits()
+    /// Exemplars kept across all series, newest first (Prometheus' `max_exemplars`); 0 keeps none.
+    public var maxExemplars = 100_000
 
     public init() {}
 
@@ -49,6 +51,7 @@ public struct StorageConfiguration: Sendable {
         configuration.retention = retention.milliseconds
         configuration.wal.segmentSize = walSegmentBytes
         configuration.wal.fsync = walFsync == .always ? .always : .interval(walFsyncInterval)
+        configuration.maxExemplars = maxExemplars
         return configuration
     }
 }
@@ -88,6 +91,7 @@ public struct StorageServer: Sendable {
         router.post("/api/v1/read") { request, _ in await read.handle(request) }
         OperationalRoutes.postOnly(Self.writePaths + Self.readPaths, on: router)
         api.register(on: router)
+        ExemplarMetadataHandlers(storage: storage).register(on: router)
         OperationalRoutes.add(to: router, registry: registry, ready: { [storage] in storage.isReady })
         return Application(
             router: router,

@@ -5,6 +5,9 @@ import SluiceHTTP
 
 /// `POST /api/v1/write` on a storage node: validate, append to the head, wait for the WAL, answer.
 ///
+/// Remote write 1.0 and 2.0 (chosen by `Content-Type`, see `RemoteWriteHeaders.negotiate`); a 2.0
+/// answer always carries the exact `X-Prometheus-Remote-Write-*-Written` counts.
+///
 /// A 2xx means every sample is in the WAL on disk (or, with `--wal-fsync=interval`, in the page
 /// cache). Samples that break ordering get a 400 naming the first; the rest of the request is kept, as
 /// Prometheus does, and an exact repeat of a stored sample is accepted silently so that retries are
@@ -15,9 +18,12 @@ struct StorageWriteHandler: Sendable {
     let logger: Logger
 
     func handle(_ request: Request) async -> Response {
-        let response: Response
+        var written = Written()
+        var version = RemoteWriteVersion.v1
+        var response: Response
         do {
-            try await write(request)
+            version = try RemoteWriteHeaders.negotiate(request)
+            try await write(request, version: version, written: &written)
             response = Response(status: .noContent)
         } catch {
             if error.status.code >= 500 {
@@ -27,16 +33,27 @@ struct StorageWriteHandler: Sendable {
             }
             response = error.response
         }
+        if version == .v2 {
+            // Exact counts on every 2.0 answer, success or not, so a sender knows what landed.
+            let fields = RemoteWriteHeaders.written(samples: written.samples, histograms: written.histograms, exemplars: written.exemplars)
+            for field in fields { response.headers.append(field) }
+        }
         storage.metrics.request(handler: "write", code: Int(response.status.code))
         return response
     }
 
-    private func write(_ request: Request) async throws(HTTPFailure) {
+    /// What a request stored: appended plus exact repeats of what was already there (which a retry
+    /// sends and which is stored all the same).
+    struct Written {
+        var samples = 0
+        var histograms = 0
+        var exemplars = 0
+    }
+
+    private func write(_ request: Request, version: RemoteWriteVersion, written: inout Written) async throws(HTTPFailure) {
         guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
-        try RemoteWriteHeaders.check(request)
         let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
-        let decoded = try decode(body)
-        let histograms = decoded.histogramCount
+        let decoded = try decode(body, version: version)
 
         let outcome: AppendOutcome
         do {
@@ -47,17 +64,17 @@ struct StorageWriteHandler: Sendable {
             default: throw HTTPFailure(.internalServerError, error.message)
             }
         }
+        written = Written(
+            samples: outcome.appended + outcome.duplicates, histograms: outcome.appendedHistograms + outcome.duplicateHistograms,
+            exemplars: outcome.appendedExemplars
+        )
         if let first = outcome.firstRejection {
             let counts = outcome.rejected.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }
-            throw HTTPFailure(.badRequest, "\(first) (\(counts.joined(separator: ", ")); \(outcome.appended) samples appended)")
-        }
-        if histograms > 0 {
-            storage.metrics.rejected("histograms_unsupported", count: histograms)
-            throw HTTPFailure(.badRequest, "native histograms are not supported by this storage node yet: \(histograms) dropped, \(outcome.appended) float samples appended")
+            throw HTTPFailure(.badRequest, "\(first) (\(counts.joined(separator: ", ")); \(outcome.appended) samples and \(outcome.appendedHistograms) histograms appended)")
         }
     }
 
-    private func decode(_ body: ByteBuffer) throws(HTTPFailure) -> WriteRequest {
+    private func decode(_ body: ByteBuffer, version: RemoteWriteVersion) throws(HTTPFailure) -> WriteRequest {
         do {
             return try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> WriteRequest in
                 let length = try Snappy.declaredLength(raw)
@@ -67,10 +84,17 @@ struct StorageWriteHandler: Sendable {
                 let scratch = ByteScratch()
                 try Snappy.decompress(raw, into: scratch, limit: configuration.maxDecodedBytes)
                 let bytes = scratch.bytes
-                // The scanner checks the label rules the insert tier checks, so a node written to
-                // directly holds only what a gateway would have let through.
-                _ = try WriteRequestScanner(limits: configuration.limits).scan(bytes) { _ throws(CodecError) in }
-                return try MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor)).decodeWriteRequest(bytes)
+                let codec = MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor))
+                // The scanners check the rules the insert tier checks, so a node written to directly
+                // holds only what a gateway would have let through.
+                switch version {
+                case .v1:
+                    _ = try WriteRequestScanner(limits: configuration.limits).scan(bytes) { _ throws(CodecError) in }
+                    return try codec.decodeWriteRequest(bytes)
+                case .v2:
+                    _ = try WriteRequestV2Scanner(limits: configuration.limits).scan(bytes) { _ throws(CodecError) in }
+                    return try codec.decodeWriteRequestV2(bytes)
+                }
             }
         } catch {
             throw HTTPFailure(error)

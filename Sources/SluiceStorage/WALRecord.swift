@@ -8,10 +8,22 @@ import SluiceCodec
 //                       name length, name UTF-8, value length, value UTF-8
 //     samples (type 2): count, then per sample: zigzag(ref − previous ref),
 //                       zigzag(timestamp − previous timestamp), value bits as u64 little-endian
+//     histograms (type 3): payload version (uvarint, 1), count, then per native histogram:
+//                       zigzag(ref − previous ref), zigzag(timestamp − previous timestamp),
+//                       kinds byte (bits 0-1: count, bits 2-3: zero count; 0 absent, 1 int, 2 float),
+//                       count (uvarint or f64), zero count (uvarint or f64), sum f64,
+//                       zigzag(schema), zero threshold f64,
+//                       negative spans, negative deltas, negative counts,
+//                       positive spans, positive deltas, positive counts,
+//                       zigzag(reset hint), custom values
+//                       where spans are a count then zigzag(offset), length per span; deltas a count
+//                       then zigzag(delta) each; counts and custom values a count then f64 each.
 //
 // The deltas start from 0 and wrap, so every ref and timestamp round-trips, and a batch of samples
-// from one scrape (close refs, equal timestamps) costs about ten bytes a sample. Values are stored as
-// raw bits so NaN payloads such as the stale marker come back exactly.
+// from one scrape (close refs, equal timestamps) costs about ten bytes a sample. Values (f64 above)
+// are stored as raw bits, little-endian, so NaN payloads such as the stale marker come back exactly.
+// The histogram record carries every field of the model `Histogram`, nothing derived, so replay hands
+// the head the very histogram it appended; its version lets a later layout coexist with old segments.
 
 /// A series' first appearance: the ref later sample records use for it, and its labels.
 struct WALSeries: Hashable, Sendable {
@@ -48,10 +60,27 @@ struct WALSample: Hashable, Sendable {
     }
 }
 
+/// One native histogram of a series; its timestamp is `histogram.timestamp`. Equality is the model's:
+/// bit-exact on every float.
+struct WALHistogram: Hashable, Sendable {
+    var ref: UInt64
+    var histogram: Histogram
+
+    init(ref: UInt64, histogram: Histogram) {
+        self.ref = ref
+        self.histogram = histogram
+    }
+}
+
 /// What the head logs before it acknowledges a write.
 enum WALRecord: Hashable, Sendable {
     case series([WALSeries])
     case samples([WALSample])
+    case histograms([WALHistogram])
+    /// Exemplars and metric metadata: records of their own stores, not the head's (ExemplarStore.swift,
+    /// MetadataStore.swift, types 0x40 and 0x41).
+    case exemplars([WALExemplar])
+    case metadata([MetricMetadata])
 }
 
 /// The payload encoding of `WALRecord`.
@@ -62,6 +91,9 @@ enum WALRecord: Hashable, Sendable {
 enum WALRecordCodec {
     static let seriesType: UInt8 = 1
     static let samplesType: UInt8 = 2
+    static let histogramsType: UInt8 = 3
+    /// The layout of a histograms record's entries; decoding rejects any other.
+    static let histogramsVersion: UInt64 = 1
 
     /// Fewest bytes one series takes: a one-byte ref and a one-byte label count.
     static let minimumSeriesBytes = 2
@@ -69,6 +101,9 @@ enum WALRecordCodec {
     static let minimumLabelBytes = 2
     /// Fewest bytes one sample takes: two one-byte deltas and the eight value bytes.
     static let minimumSampleBytes = 10
+    /// Fewest bytes one histogram takes: two deltas, kinds, sum, schema, zero threshold, six empty
+    /// lists, reset hint and an empty custom-values list.
+    static let minimumHistogramBytes = 28
 
     /// Appends the payload of `record` to `output`.
     static func encode(_ record: WALRecord, into output: inout [UInt8]) {
@@ -97,6 +132,37 @@ enum WALRecordCodec {
                 previousRef = sample.ref
                 previousTimestamp = sample.timestamp
             }
+        case .histograms(let histograms):
+            output.append(histogramsType)
+            appendUvarint(histogramsVersion, to: &output)
+            appendUvarint(UInt64(histograms.count), to: &output)
+            var previousRef: UInt64 = 0
+            var previousTimestamp: Int64 = 0
+            for entry in histograms {
+                let h = entry.histogram
+                appendUvarint(zigzag(Int64(bitPattern: entry.ref &- previousRef)), to: &output)
+                appendUvarint(zigzag(h.timestamp &- previousTimestamp), to: &output)
+                output.append(countKind(h.count) | countKind(h.zeroCount) << 2)
+                appendCount(h.count, to: &output)
+                appendCount(h.zeroCount, to: &output)
+                appendDouble(h.sum, to: &output)
+                appendUvarint(zigzag(Int64(h.schema)), to: &output)
+                appendDouble(h.zeroThreshold, to: &output)
+                appendSpans(h.negativeSpans, to: &output)
+                appendDeltas(h.negativeDeltas, to: &output)
+                appendDoubles(h.negativeCounts, to: &output)
+                appendSpans(h.positiveSpans, to: &output)
+                appendDeltas(h.positiveDeltas, to: &output)
+                appendDoubles(h.positiveCounts, to: &output)
+                appendUvarint(zigzag(Int64(h.resetHint)), to: &output)
+                appendDoubles(h.customValues, to: &output)
+                previousRef = entry.ref
+                previousTimestamp = h.timestamp
+            }
+        case .exemplars(let list):
+            encodeExemplars(list, into: &output)
+        case .metadata(let list):
+            encodeMetadata(list, into: &output)
         }
     }
 
@@ -145,6 +211,26 @@ enum WALRecordCodec {
                 samples.append(WALSample(ref: ref, timestamp: timestamp, value: Double(bitPattern: bits)))
             }
             record = .samples(samples)
+        case histogramsType:
+            let version = try reader.uvarint()
+            guard version == histogramsVersion else {
+                throw CodecError(.chunkCorrupt, "WAL histograms record has unknown version \(version)")
+            }
+            let count = try reader.count(minimumBytesEach: minimumHistogramBytes, "histograms")
+            var histograms: [WALHistogram] = []
+            histograms.reserveCapacity(count)
+            var ref: UInt64 = 0
+            var timestamp: Int64 = 0
+            for _ in 0..<count {
+                ref &+= UInt64(bitPattern: unzigzag(try reader.uvarint()))
+                timestamp &+= unzigzag(try reader.uvarint())
+                histograms.append(WALHistogram(ref: ref, histogram: try reader.histogram(timestamp: timestamp)))
+            }
+            record = .histograms(histograms)
+        case exemplarsType:
+            return try decodeExemplars(bytes)
+        case metadataType:
+            return try decodeMetadata(bytes)
         default:
             throw CodecError(.chunkCorrupt, "unknown WAL record type \(type)")
         }
@@ -179,6 +265,44 @@ enum WALRecordCodec {
         string.withUTF8 { utf8 in
             appendUvarint(UInt64(utf8.count), to: &output)
             output.append(contentsOf: utf8)
+        }
+    }
+
+    private static func countKind(_ count: Histogram.Count?) -> UInt8 {
+        switch count {
+        case nil: 0
+        case .int: 1
+        case .float: 2
+        }
+    }
+
+    private static func appendCount(_ count: Histogram.Count?, to output: inout [UInt8]) {
+        switch count {
+        case nil: break
+        case .int(let value): appendUvarint(value, to: &output)
+        case .float(let value): appendDouble(value, to: &output)
+        }
+    }
+
+    private static func appendDouble(_ value: Double, to output: inout [UInt8]) {
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { output.append(contentsOf: $0) }
+    }
+
+    private static func appendDoubles(_ values: [Double], to output: inout [UInt8]) {
+        appendUvarint(UInt64(values.count), to: &output)
+        for value in values { appendDouble(value, to: &output) }
+    }
+
+    private static func appendDeltas(_ deltas: [Int64], to output: inout [UInt8]) {
+        appendUvarint(UInt64(deltas.count), to: &output)
+        for delta in deltas { appendUvarint(zigzag(delta), to: &output) }
+    }
+
+    private static func appendSpans(_ spans: [BucketSpan], to output: inout [UInt8]) {
+        appendUvarint(UInt64(spans.count), to: &output)
+        for span in spans {
+            appendUvarint(zigzag(Int64(span.offset)), to: &output)
+            appendUvarint(UInt64(span.length), to: &output)
         }
     }
 
@@ -245,6 +369,80 @@ enum WALRecordCodec {
             }
             defer { offset += 8 }
             return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+
+        mutating func double() throws(CodecError) -> Double { Double(bitPattern: try uint64LE()) }
+
+        /// A zig-zag varint that must fit an `Int32`: a wider value is damage, not something to trap on.
+        mutating func int32() throws(CodecError) -> Int32 {
+            guard let value = Int32(exactly: unzigzag(try uvarint())) else {
+                throw CodecError(.chunkCorrupt, "WAL histogram field overflows 32 bits")
+            }
+            return value
+        }
+
+        mutating func histogram(timestamp: Int64) throws(CodecError) -> Histogram {
+            guard let kinds = byte() else { throw CodecError(.truncated, "WAL record ends inside a histogram") }
+            guard kinds & 0xF0 == 0, kinds & 3 != 3, kinds >> 2 != 3 else {
+                throw CodecError(.chunkCorrupt, "WAL histogram has unknown count kinds \(kinds)")
+            }
+            let count = try self.count(kind: kinds & 3)
+            let zeroCount = try self.count(kind: kinds >> 2)
+            let sum = try double()
+            let schema = try int32()
+            let zeroThreshold = try double()
+            let negativeSpans = try spans()
+            let negativeDeltas = try deltas()
+            let negativeCounts = try doubles()
+            let positiveSpans = try spans()
+            let positiveDeltas = try deltas()
+            let positiveCounts = try doubles()
+            let resetHint = try int32()
+            let customValues = try doubles()
+            return Histogram(
+                count: count, sum: sum, schema: schema, zeroThreshold: zeroThreshold, zeroCount: zeroCount,
+                negativeSpans: negativeSpans, negativeDeltas: negativeDeltas, negativeCounts: negativeCounts,
+                positiveSpans: positiveSpans, positiveDeltas: positiveDeltas, positiveCounts: positiveCounts,
+                resetHint: resetHint, timestamp: timestamp, customValues: customValues
+            )
+        }
+
+        private mutating func count(kind: UInt8) throws(CodecError) -> Histogram.Count? {
+            switch kind {
+            case 1: .int(try uvarint())
+            case 2: .float(try double())
+            default: nil
+            }
+        }
+
+        private mutating func doubles() throws(CodecError) -> [Double] {
+            let count = try self.count(minimumBytesEach: 8, "histogram floats")
+            var values: [Double] = []
+            values.reserveCapacity(count)
+            for _ in 0..<count { values.append(try double()) }
+            return values
+        }
+
+        private mutating func deltas() throws(CodecError) -> [Int64] {
+            let count = try self.count(minimumBytesEach: 1, "histogram deltas")
+            var values: [Int64] = []
+            values.reserveCapacity(count)
+            for _ in 0..<count { values.append(unzigzag(try uvarint())) }
+            return values
+        }
+
+        private mutating func spans() throws(CodecError) -> [BucketSpan] {
+            let count = try self.count(minimumBytesEach: 2, "histogram spans")
+            var spans: [BucketSpan] = []
+            spans.reserveCapacity(count)
+            for _ in 0..<count {
+                let offset = try int32()
+                guard let length = UInt32(exactly: try uvarint()) else {
+                    throw CodecError(.chunkCorrupt, "WAL histogram span length overflows 32 bits")
+                }
+                spans.append(BucketSpan(offset: offset, length: length))
+            }
+            return spans
         }
     }
 }

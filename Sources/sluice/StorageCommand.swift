@@ -43,6 +43,9 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest decoded (uncompressed) request body, in bytes.")
     var maxDecodedBytes: Int = StorageConfiguration().maxDecodedBytes
 
+    @Option(name: .long, help: "Most exemplars kept across all series, as Prometheus' max_exemplars; 0 keeps none.")
+    var maxExemplars: Int = StorageConfiguration().maxExemplars
+
     @Option(name: .long, help: "How often to check for a block to cut and for retention (Prometheus duration).")
     var compactionInterval: String = "5s"
 
@@ -72,6 +75,8 @@ struct StorageCommand: AsyncParsableCommand {
         configuration.readMaxBytesInFrame = readMaxBytesInFrame
         configuration.maxBodyBytes = maxBodyBytes
         configuration.maxDecodedBytes = maxDecodedBytes
+        guard maxExemplars >= 0 else { throw ValidationError("--max-exemplars must not be negative") }
+        configuration.maxExemplars = maxExemplars
         configuration.compactionInterval = try parsePrometheusDuration(compactionInterval, flag: "--compaction-interval")
 
         let server = try StorageServer(configuration: configuration, logger: logger)
