@@ -109,18 +109,19 @@ struct SelectReadHandler: Sendable {
             for (query, groups) in zip(queries, groupsPerQuery) {
                 var timeseries: [TimeSeries] = []
                 for group in groups {
-                    let samples: [Sample]
+                    let merged: (samples: [Sample], histograms: [Histogram])
                     do {
-                        samples = try SeriesMerger.samples(group.parts, minTime: query.startMs, maxTime: query.endMs)
+                        merged = try SeriesMerger.series(group.parts, minTime: query.startMs, maxTime: query.endMs)
                     } catch {
                         throw HTTPFailure(.internalServerError, "a storage node sent a corrupt chunk: \(error)")
                     }
-                    guard !samples.isEmpty else { continue }
-                    total += samples.count
+                    guard !merged.samples.isEmpty || !merged.histograms.isEmpty else { continue }
+                    // A histogram counts as one sample against the limit, as in Prometheus.
+                    total += merged.samples.count + merged.histograms.count
                     if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
                         throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
                     }
-                    timeseries.append(TimeSeries(labels: group.labels, samples: samples))
+                    timeseries.append(TimeSeries(labels: group.labels, samples: merged.samples, histograms: merged.histograms))
                 }
                 results.append(QueryResult(timeseries: timeseries))
             }

@@ -52,6 +52,8 @@ public struct SelectServer: Sendable {
         OperationalRoutes.postOnly(Self.readPaths, on: router)
         SelectQueryAPI(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
             .register(on: router)
+        SelectExemplarMetadataAPI(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
+            .register(on: router)
         OperationalRoutes.add(to: router, registry: registry)
         return Application(
             router: router,

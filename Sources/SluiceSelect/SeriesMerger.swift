@@ -5,8 +5,8 @@ import SluiceQuery
 /// replica duplicates removed.
 ///
 /// Replicas usually hold the same chunks, byte for byte; those are sent once and never decoded.
-/// Only where chunks from different replicas overlap in time are they decoded, merged one sample
-/// per timestamp (the first node's value wins), and re-encoded.
+/// Only where chunks from different replicas overlap in time are they decoded, merged one point
+/// (float sample or native histogram) per timestamp, the first node's winning, and re-encoded.
 enum SeriesMerger {
     /// One series of the merged answer with every node's part of it.
     struct Group {
@@ -34,22 +34,58 @@ enum SeriesMerger {
         return groups
     }
 
-    /// Every sample of the group inside `[minTime, maxTime]`, one per timestamp, in time order.
-    ///
-    /// Merged at the chunk level first: replicas usually hold identical chunks, so each is decoded
-    /// once and only overlapping runs need merging sample by sample.
-    static func samples(_ parts: [NodeSeries], minTime: Int64, maxTime: Int64) throws(CodecError) -> [Sample] {
-        var out: [Sample] = []
-        for chunk in try chunks(parts) where chunk.maxTimeMs >= minTime && chunk.minTimeMs <= maxTime {
-            for sample in try XORChunkDecoder.decodeAll(chunk.data) where sample.timestamp >= minTime && sample.timestamp <= maxTime {
-                out.append(Sample(timestamp: sample.timestamp, value: sample.value))
+    /// One point of a series' timeline: float samples and native histograms share it, one per timestamp.
+    enum Point {
+        case float(Sample)
+        case histogram(Histogram)
+
+        var timestamp: Int64 {
+            switch self {
+            case .float(let sample): sample.timestamp
+            case .histogram(let histogram): histogram.timestamp
             }
         }
-        return out
+
+        /// The chunk encoding that holds this point.
+        var encoding: Chunk.Encoding {
+            switch self {
+            case .float: .xor
+            case .histogram(let histogram): histogram.isFloat ? .floatHistogram : .histogram
+            }
+        }
+    }
+
+    /// Every float sample of the group inside `[minTime, maxTime]`, one per timestamp, in time order.
+    static func samples(_ parts: [NodeSeries], minTime: Int64, maxTime: Int64) throws(CodecError) -> [Sample] {
+        try series(parts, minTime: minTime, maxTime: maxTime).samples
+    }
+
+    /// Every float sample and native histogram of the group inside `[minTime, maxTime]`, one per
+    /// timestamp, each list in time order.
+    ///
+    /// Merged at the chunk level first: replicas usually hold identical chunks, so each is decoded
+    /// once and only overlapping runs need merging point by point.
+    static func series(_ parts: [NodeSeries], minTime: Int64, maxTime: Int64) throws(CodecError) -> (samples: [Sample], histograms: [Histogram]) {
+        var samples: [Sample] = []
+        var histograms: [Histogram] = []
+        for chunk in try chunks(parts) where chunk.maxTimeMs >= minTime && chunk.minTimeMs <= maxTime {
+            if chunk.encoding == .xor {
+                for sample in try XORChunkDecoder.decodeAll(chunk.data) where sample.timestamp >= minTime && sample.timestamp <= maxTime {
+                    samples.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                }
+            } else {
+                for histogram in try HistogramChunkDecoder.decode(chunk.data, encoding: chunk.encoding)
+                where histogram.timestamp >= minTime && histogram.timestamp <= maxTime {
+                    histograms.append(histogram)
+                }
+            }
+        }
+        return (samples, histograms)
     }
 
     /// The group's chunks: identical chunks once, non-overlapping chunks as they came, overlapping
-    /// runs decoded, merged and re-encoded in chunks of at most 120 samples.
+    /// runs decoded, merged and re-encoded: XOR chunks of at most 120 samples, histogram chunks cut
+    /// where the encoder asks, and a new chunk wherever the kind of point changes.
     static func chunks(_ parts: [NodeSeries]) throws(CodecError) -> [Chunk] {
         // Each chunk with its place in node order (parts come in node order): the chunks are sorted
         // by time to find the overlapping runs, but a run is decoded in node order, so the first
@@ -69,11 +105,9 @@ enum SeriesMerger {
             if run.count == 1 {
                 out.append(run[0].chunk)
             } else if run.count > 1 {
-                var samples: [Sample] = []
-                for entry in run.sorted(by: { $0.order < $1.order }) {
-                    for sample in try XORChunkDecoder.decodeAll(entry.chunk.data) { samples.append(Sample(timestamp: sample.timestamp, value: sample.value)) }
-                }
-                out += encode(dedupe(samples))
+                var points: [Point] = []
+                for entry in run.sorted(by: { $0.order < $1.order }) { points += try decode(entry.chunk) }
+                out += encode(dedupe(points))
             }
             run.removeAll(keepingCapacity: true)
         }
@@ -86,6 +120,14 @@ enum SeriesMerger {
         return out
     }
 
+    /// A chunk's points, whatever its encoding.
+    static func decode(_ chunk: Chunk) throws(CodecError) -> [Point] {
+        if chunk.encoding == .histogram || chunk.encoding == .floatHistogram {
+            return try HistogramChunkDecoder.decode(chunk.data, encoding: chunk.encoding).map { .histogram($0) }
+        }
+        return try XORChunkDecoder.decodeAll(chunk.data).map { .float(Sample(timestamp: $0.timestamp, value: $0.value)) }
+    }
+
     /// Sorted by timestamp, the first sample kept where several share one.
     static func dedupe(_ samples: [Sample]) -> [Sample] {
         let sorted = samples.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
@@ -95,16 +137,58 @@ enum SeriesMerger {
         return out
     }
 
+    /// Sorted by timestamp, the first point kept where several share one, whatever their kinds.
+    static func dedupe(_ points: [Point]) -> [Point] {
+        let sorted = points.enumerated().sorted { ($0.element.timestamp, $0.offset) < ($1.element.timestamp, $1.offset) }.map(\.element)
+        var out: [Point] = []
+        out.reserveCapacity(sorted.count)
+        for point in sorted where out.last?.timestamp != point.timestamp { out.append(point) }
+        return out
+    }
+
     /// XOR chunks of at most 120 samples, as Prometheus cuts them.
     static func encode(_ samples: [Sample]) -> [Chunk] {
+        encode(samples.map { .float($0) })
+    }
+
+    /// Points in time order as chunks: a new chunk when the kind of point changes, after 120 points,
+    /// and when the histogram encoder asks for one (a new bucket layout or a counter reset).
+    static func encode(_ points: [Point]) -> [Chunk] {
         var out: [Chunk] = []
-        var start = 0
-        while start < samples.count {
-            var encoder = XORChunkEncoder()
-            for sample in samples[start..<min(start + 120, samples.count)] { encoder.append(timestamp: sample.timestamp, value: sample.value) }
-            out.append(Chunk(minTimeMs: encoder.minTime, maxTimeMs: encoder.maxTime, encoding: .xor, data: encoder.bytes))
-            start += 120
+        var xor: XORChunkEncoder?
+        var histogram: HistogramChunkEncoder?
+        func cut() {
+            if let encoder = xor, encoder.count > 0 {
+                out.append(Chunk(minTimeMs: encoder.minTime, maxTimeMs: encoder.maxTime, encoding: .xor, data: encoder.bytes))
+            }
+            if let encoder = histogram, encoder.count > 0 {
+                out.append(Chunk(minTimeMs: encoder.minTime, maxTimeMs: encoder.maxTime, encoding: encoder.encoding, data: encoder.bytes))
+            }
+            xor = nil
+            histogram = nil
         }
+        for point in points {
+            switch point {
+            case .float(let sample):
+                if xor == nil || xor!.count >= 120 {
+                    cut()
+                    xor = XORChunkEncoder()
+                }
+                xor!.append(timestamp: sample.timestamp, value: sample.value)
+            case .histogram(let value):
+                if histogram == nil || histogram!.encoding != point.encoding || histogram!.count >= 120 {
+                    cut()
+                    histogram = HistogramChunkEncoder(float: value.isFloat)
+                }
+                if histogram!.append(value) == .needsNewChunk {
+                    let header = histogram!.lastCut?.nextHeader ?? .unknown
+                    cut()
+                    histogram = HistogramChunkEncoder(float: value.isFloat, counterResetHeader: header)
+                    _ = histogram!.append(value)
+                }
+            }
+        }
+        cut()
         return out
     }
 }
