@@ -71,7 +71,7 @@ let package = Package(
         // order, the query API's JSON. Shared by storage and select; no networking.
         .target(
             name: "SluiceQuery",
-            dependencies: ["SluiceCodec"]
+            dependencies: ["SluiceCodec", .product(name: "Yams", package: "Yams")]
         ),
 
         // MARK: Plumbing the tiers share: HTTP serving, status mapping, self-metrics, ring file reloads.
@@ -102,8 +102,10 @@ let package = Package(
             dependencies: [
                 "SluiceCodec",
                 "SluiceRing",
+                "SluiceQuery",
                 "SluiceHTTP",
                 "SluiceFiles",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -217,6 +219,7 @@ let package = Package(
             name: "SluiceInsertTests",
             dependencies: [
                 "SluiceInsert",
+                "SluiceQuery",
                 "SluiceCodec",
                 "SluiceRing",
                 "SluiceHTTP",
