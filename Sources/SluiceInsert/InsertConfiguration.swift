@@ -1,6 +1,8 @@
 import NIOSSL
 import SluiceCodec
+import SluiceFiles
 import SluiceHTTP
+import SluiceQuery
 
 /// Everything `sluice insert` can be told; the CLI maps flags onto it, tests build it directly.
 public struct InsertConfiguration: Sendable {
@@ -25,6 +27,10 @@ public struct InsertConfiguration: Sendable {
     public var retryAfterSeconds = 2
 
     public var limits = WriteRequestScanner.Limits()
+    /// Per-tenant limits (YAML, Mimir's `overrides:`), reread every `overridesReloadInterval`; nil
+    /// holds every tenant to `limits` with no ingestion rate limit.
+    public var overridesFile: String?
+    public var overridesReloadInterval: Duration = .seconds(10)
 
     /// Checked in order; the first present wins.
     public var tenantHeaders = ["X-Scope-OrgID", "THANOS-TENANT"]
@@ -32,6 +38,9 @@ public struct InsertConfiguration: Sendable {
     /// The label that carries the tenant on forwarded series, as Thanos Receive's `tenant_id`; nil
     /// adds none (the tenant still selects placement).
     public var tenantLabel: String? = "tenant_id"
+    /// Prometheus `relabel_configs` applied to every series before placement (`--relabel-config-file`);
+    /// nil forwards series with their labels as sent.
+    public var relabelRules: RelabelRules?
 
     public var forwarder = WriteForwarder.Configuration()
     public var nodeHealth = NodeHealth.Configuration()
@@ -39,4 +48,15 @@ public struct InsertConfiguration: Sendable {
     public var maxHintBytesPerNode = 1 << 30
 
     public init() {}
+
+    /// Reads and validates a relabel file (Prometheus `relabel_configs` YAML) for `relabelRules`. A bad
+    /// file stops startup with a message naming the file and the rule.
+    public static func relabelRules(file path: String) throws -> RelabelRules {
+        let bytes = try Files<FileError>.readWholeFile(path, limit: 4 << 20)
+        do {
+            return try RelabelRules.parse(yaml: String(decoding: bytes, as: UTF8.self))
+        } catch {
+            throw RelabelError(error.code, "\(path): \(error.message)")
+        }
+    }
 }

@@ -56,6 +56,16 @@ struct InsertMetrics: Sendable {
         registry.makeCounter(descriptor: describe("sluice_insert_hints_total", "Hinted-handoff records by event: queued, replayed, dropped (queue full) or discarded (node rejected)."), labels: [("node", node), ("event", event)]).increment(by: Int64(count))
     }
 
+    /// A request turned away by one of its tenant's limits: rate_limited, burst_exceeded,
+    /// labels_per_series or series_per_request.
+    func limited(tenant: String, reason: String) {
+        registry.makeCounter(descriptor: describe("sluice_insert_limited_requests_total", "Write requests refused by a per-tenant limit, by reason."), labels: [("tenant", tenant), ("reason", reason)]).increment()
+    }
+
+    func overridesReload(result: String) {
+        registry.makeCounter(descriptor: describe("sluice_insert_overrides_reloads_total", "Overrides file reloads, by result."), labels: [("result", result)]).increment()
+    }
+
     func ringReload(result: String) {
         registry.makeCounter(descriptor: describe("sluice_ring_config_reloads_total", "Ring file reloads, by result."), labels: [("result", result)]).increment()
     }

@@ -13,6 +13,9 @@ public struct InsertServer: Sendable {
     public let nodes: StorageNodeDirectory
     public let hints: HintStore
     public let registry: PrometheusCollectorRegistry
+    /// Every tenant's limits and token buckets; the overrides watcher replaces the limits.
+    public let tenantLimits: TenantLimiter
+    let overridesWatcher: OverridesWatcher?
     let forwarder: WriteForwarder
     let metrics: InsertMetrics
     let logger: Logger
@@ -29,7 +32,18 @@ public struct InsertServer: Sendable {
         self.ring = ring
         self.registry = registry
         self.logger = logger
-        self.metrics = InsertMetrics(registry: registry)
+        let metrics = InsertMetrics(registry: registry)
+        self.metrics = metrics
+        let flags = TenantLimits(flags: configuration.limits)
+        let tenantLimits = TenantLimiter(overrides: TenantOverrides(defaults: flags))
+        self.tenantLimits = tenantLimits
+        self.overridesWatcher = try configuration.overridesFile.map { path throws(OverridesError) in
+            try OverridesWatcher(
+                configuration: .init(path: path, pollInterval: configuration.overridesReloadInterval),
+                limiter: tenantLimits, flags: flags, logger: logger,
+                onReload: { success in metrics.overridesReload(result: success ? "success" : "failure") }
+            )
+        }
         self.nodes = StorageNodeDirectory(health: configuration.nodeHealth)
         self.forwarder = WriteForwarder(configuration: configuration.forwarder)
         var hintConfiguration = HintStore.Configuration()
@@ -63,7 +77,8 @@ public struct InsertServer: Sendable {
             limiter: InflightLimiter(
                 maxRequests: configuration.maxInflightRequests, maxBytes: configuration.maxInflightBytes, metrics: metrics
             ),
-            routers: RouterPool(limits: configuration.limits),
+            routers: RouterPool(),
+            tenantLimits: tenantLimits,
             tenants: TenantResolver(headerNames: configuration.tenantHeaders, defaultTenant: configuration.defaultTenant),
             logger: logger
         )
@@ -88,14 +103,15 @@ public struct InsertServer: Sendable {
     /// A `ServiceGroup` shuts services down in reverse order, one after the other, so the forwarder's
     /// shutdown comes first here: it runs last, once the HTTP server has finished the writes in flight.
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        [
+        let overrides: [any Service] = overridesWatcher.map { [$0] } ?? []
+        return [
             ForwarderShutdown(forwarder: forwarder, hints: hints),
             application(onServerRunning: onServerRunning),
             HintReplayer(
                 store: hints, nodes: nodes, forwarder: forwarder, metrics: metrics, logger: logger,
                 refreshGauges: { [self] in updateRingGauges() }
             ),
-        ]
+        ] + overrides
     }
 }
 

@@ -1,5 +1,6 @@
 import NIOCore
 import SluiceCodec
+import SluiceQuery
 import SluiceRing
 
 /// One request's parts, ready to send: a compressed remote-write body per storage node, and the
@@ -8,6 +9,8 @@ public struct RoutedRequest: Sendable {
     public var parts: [(node: Int, body: ByteBuffer, samples: Int)]
     public var replicaSets: [NodeSet]
     public var summary: WriteRequestScanner.Summary
+    /// Nodes whose part is a remote-write 2.0 body; every other part is 1.0.
+    public var v2Nodes: Set<Int> = []
 }
 
 /// Turns a remote-write body into per-node bodies without building messages.
@@ -19,15 +22,17 @@ public final class RequestRouter {
     /// The decompressed body to route; fill it with `Snappy.decompress(_:into:limit:)`.
     public let decompressed = ByteScratch(capacity: 256 * 1024)
     private let scanner: WriteRequestScanner
-    private var hasher = SeriesKeyHasher()
-    private var replicas: [Int] = []
-    private var nodeBodies: [ByteScratch] = []
-    private var nodeSamples: [Int] = []
-    private var replicaSets = Set<NodeSet>()
+    let scannerV2: WriteRequestV2Scanner
+    var hasher = SeriesKeyHasher()
+    var replicas: [Int] = []
+    var nodeBodies: [ByteScratch] = []
+    var nodeSamples: [Int] = []
+    var replicaSets = Set<NodeSet>()
     private var tenantField: [UInt8] = []
 
     public init(limits: WriteRequestScanner.Limits = .init()) {
         scanner = WriteRequestScanner(limits: limits)
+        scannerV2 = WriteRequestV2Scanner(limits: limits)
         replicas.reserveCapacity(8)
     }
 
@@ -36,11 +41,16 @@ public final class RequestRouter {
     /// - Parameters:
     ///   - tenantLabel: the label name to add with the tenant as its value, or nil to add none. A
     ///     series that already carries it has it replaced: a client cannot write into another tenant.
+    ///   - relabel: rules applied to each series before placement; nil keeps the zero-copy path.
     public func route(
         tenant: String,
         tenantLabel: String?,
-        ring: HashRing
+        ring: HashRing,
+        relabel: RelabelRules? = nil
     ) throws(CodecError) -> RoutedRequest {
+        if let relabel, !relabel.isEmpty {
+            return try routeRelabeled(tenant: tenant, tenantLabel: tenantLabel, ring: ring, rules: relabel, scanner: scanner)
+        }
         let nodeCount = ring.nodes.count
         while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
         for i in 0..<nodeCount { nodeBodies[i].removeAll() }
@@ -115,6 +125,12 @@ public final class RequestRouter {
             replicaSets.insert(NodeSet(0..<nodeCount))
         }
 
+        // `nodeSamples` is still the local here: the defer swaps it back after the return value is built.
+        return RoutedRequest(parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets), summary: summary)
+    }
+
+    /// Every non-empty node body, snappy-compressed.
+    func compressedParts(_ nodeCount: Int, samples nodeSamples: [Int]) -> [(node: Int, body: ByteBuffer, samples: Int)] {
         var parts: [(node: Int, body: ByteBuffer, samples: Int)] = []
         for node in 0..<nodeCount where nodeBodies[node].count > 0 {
             let input = nodeBodies[node].bytes
@@ -125,7 +141,7 @@ public final class RequestRouter {
             }
             parts.append((node, buffer, nodeSamples[node]))
         }
-        return RoutedRequest(parts: parts, replicaSets: Array(replicaSets), summary: summary)
+        return parts
     }
 
     /// The encoded `labels` field for `label="tenant"`.
@@ -178,7 +194,7 @@ public final class RequestRouter {
     }
 
     @inline(__always)
-    private static func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
+    static func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
         b.withUnsafeBytes { b in
             let n = min(a.count, b.count)
             for i in 0..<n where a[i] != b[i] { return Int(a[i]) - Int(b[i]) }

@@ -6,13 +6,31 @@ import SluiceRing
 public final class StorageNode: Sendable {
     public let name: String
     public let url: String
+    /// The ring file's `remote_write_version`: nil means "2.0 until the node answers 415".
+    public let configuredVersion: String?
     private let health: Mutex<NodeHealth>
+    private let fellBackToV1 = Atomic<Bool>(false)
 
-    init(name: String, url: String, health: NodeHealth.Configuration) {
+    init(name: String, url: String, configuredVersion: String? = nil, health: NodeHealth.Configuration) {
         self.name = name
         self.url = url
+        self.configuredVersion = configuredVersion
         self.health = Mutex(NodeHealth(configuration: health))
     }
+
+    /// Whether 2.0 requests go to this node as they came, or translated to 1.0.
+    public var takesV2: Bool {
+        switch configuredVersion {
+        case "1.0": false
+        case "2.0": true
+        default: !fellBackToV1.load(ordering: .relaxed)
+        }
+    }
+
+    /// Whether a 415 to a 2.0 body should switch this node to 1.0 for good.
+    var mayFallBack: Bool { configuredVersion == nil && takesV2 }
+
+    func fallBackToV1() { fellBackToV1.store(true, ordering: .relaxed) }
 
     func shouldSend(at now: ContinuousClock.Instant) -> Bool {
         health.withLock { $0.shouldSend(at: now) }
@@ -51,8 +69,10 @@ public final class StorageNodeDirectory: Sendable {
         return state.withLock { state in
             if let current = state.current, state.generation == snapshot.generation { return current }
             let nodes = configuration.nodes.map { node -> StorageNode in
-                if let known = state.known[node.name], known.url == node.url { return known }
-                let created = StorageNode(name: node.name, url: node.url, health: health)
+                if let known = state.known[node.name], known.url == node.url, known.configuredVersion == node.remoteWriteVersion {
+                    return known
+                }
+                let created = StorageNode(name: node.name, url: node.url, configuredVersion: node.remoteWriteVersion, health: health)
                 state.known[node.name] = created
                 return created
             }

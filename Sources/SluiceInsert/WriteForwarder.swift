@@ -2,6 +2,7 @@ import NIOSSL
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import SluiceHTTP
 
 /// Sends remote-write 1.0 bodies to storage nodes over pooled keep-alive connections.
 ///
@@ -48,19 +49,50 @@ public struct WriteForwarder: Sendable {
         try await client.shutdown()
     }
 
-    /// Sends one compressed body and classifies the answer. Never throws: every failure is an outcome.
+    /// What a node said it wrote, from a 2.0 answer's `X-Prometheus-Remote-Write-*-Written` headers.
+    public struct Written: Sendable, Hashable {
+        public var samples: Int
+        public var histograms: Int
+        public var exemplars: Int
+    }
+
+    /// Sends one compressed 1.0 body and classifies the answer. Never throws: every failure is an outcome.
     public func send(_ body: ByteBuffer, to url: String, tenant: String?) async -> NodeOutcome {
+        await send(body, version: .v1, to: url, tenant: tenant).outcome
+    }
+
+    /// Sends one compressed body of `version` and classifies the answer, with the counts the node
+    /// reported writing when it sent them.
+    public func send(
+        _ body: ByteBuffer, version: RemoteWriteVersion, to url: String, tenant: String?
+    ) async -> (outcome: NodeOutcome, written: Written?) {
+        var written: Written? = nil
+        let outcome = await send(body, version: version, to: url, tenant: tenant) { headers in
+            guard let samples = headers.first(name: "X-Prometheus-Remote-Write-Samples-Written").flatMap({ Int($0) }) else { return }
+            written = Written(
+                samples: samples,
+                histograms: headers.first(name: "X-Prometheus-Remote-Write-Histograms-Written").flatMap { Int($0) } ?? 0,
+                exemplars: headers.first(name: "X-Prometheus-Remote-Write-Exemplars-Written").flatMap { Int($0) } ?? 0
+            )
+        }
+        return (outcome, written)
+    }
+
+    private func send(
+        _ body: ByteBuffer, version: RemoteWriteVersion, to url: String, tenant: String?, headers inspect: (HTTPHeaders) -> Void
+    ) async -> NodeOutcome {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        request.headers.add(name: "Content-Type", value: version.contentType)
         request.headers.add(name: "Content-Encoding", value: "snappy")
-        request.headers.add(name: "X-Prometheus-Remote-Write-Version", value: "0.1.0")
+        request.headers.add(name: "X-Prometheus-Remote-Write-Version", value: version.versionHeader)
         request.headers.add(name: "User-Agent", value: "sluice-insert")
         if let tenant, let header = configuration.tenantHeader { request.headers.add(name: header, value: tenant) }
         request.body = .bytes(body)
         do {
             let response = try await client.execute(request, timeout: .init(configuration.timeout))
             let status = Int(response.status.code)
+            inspect(response.headers)
             if (200..<300).contains(status) {
                 // Drain so the connection goes back to the pool.
                 for try await _ in response.body {}

@@ -8,22 +8,35 @@ import Synchronization
 
 /// Hands out request routers, one per request at a time, so their buffers are reused rather than
 /// allocated per request.
+///
+/// A router's scanners hold the limits of the tenant it validates for, so routers are pooled by
+/// limits: tenants with the same limits (all tenants, without an overrides file) share routers.
 final class RouterPool: Sendable {
-    private let routers = Mutex<[UncheckedRouter]>([])
-    private let limits: WriteRequestScanner.Limits
+    private let routers = Mutex<(byLimits: [WriteRequestScanner.Limits: [UncheckedRouter]], count: Int)>(([:], 0))
 
     /// A router is used by one request at a time: the pool is what makes sharing it safe.
-    struct UncheckedRouter: @unchecked Sendable { let router: RequestRouter }
-
-    init(limits: WriteRequestScanner.Limits) { self.limits = limits }
-
-    func take() -> RequestRouter {
-        routers.withLock { $0.popLast()?.router } ?? RequestRouter(limits: limits)
+    struct UncheckedRouter: @unchecked Sendable {
+        let router: RequestRouter
+        let limits: WriteRequestScanner.Limits
     }
 
-    func give(_ router: RequestRouter) {
+    init() {}
+
+    func take(limits: WriteRequestScanner.Limits) -> UncheckedRouter {
+        let pooled = routers.withLock { pool -> UncheckedRouter? in
+            guard let router = pool.byLimits[limits]?.popLast() else { return nil }
+            if pool.byLimits[limits]?.isEmpty == true { pool.byLimits[limits] = nil }
+            pool.count -= 1
+            return router
+        }
+        return pooled ?? UncheckedRouter(router: RequestRouter(limits: limits), limits: limits)
+    }
+
+    func give(_ router: UncheckedRouter) {
         routers.withLock { pool in
-            if pool.count < 64 { pool.append(UncheckedRouter(router: router)) }
+            guard pool.count < 64 else { return }
+            pool.byLimits[router.limits, default: []].append(router)
+            pool.count += 1
         }
     }
 }
@@ -46,6 +59,7 @@ struct WriteHandler: Sendable {
     let metrics: InsertMetrics
     let limiter: InflightLimiter
     let routers: RouterPool
+    let tenantLimits: TenantLimiter
     let tenants: TenantResolver
     let logger: Logger
 
@@ -57,13 +71,11 @@ struct WriteHandler: Sendable {
             metrics.received(code: 400, tenant: "invalid", series: 0, samples: 0)
             return error.response
         }
-        var series = 0
-        var samples = 0
-        let response: Response
+        var result = WriteResult()
+        var response: Response
         do {
-            let stats = try await write(request, tenant: tenant)
-            series = stats.series
-            samples = stats.samples
+            result.version = try RemoteWriteHeaders.negotiate(request)
+            try await write(request, tenant: tenant, result: &result)
             response = Response(status: .noContent)
         } catch {
             if error.status.code >= 500 {
@@ -73,12 +85,28 @@ struct WriteHandler: Sendable {
             }
             response = error.response
         }
-        metrics.received(code: Int(response.status.code), tenant: tenant, series: series, samples: samples)
+        if result.version == .v2 {
+            let written = result.written
+            for field in RemoteWriteHeaders.written(samples: written.samples, histograms: written.histograms, exemplars: written.exemplars) {
+                response.headers.append(field)
+            }
+        }
+        metrics.received(code: Int(response.status.code), tenant: tenant, series: result.series, samples: result.samples)
         return response
     }
 
-    private func write(_ request: Request, tenant: String) async throws(HTTPFailure) -> (series: Int, samples: Int) {
-        try RemoteWriteHeaders.check(request)
+    /// What one request did, filled in as it goes so that a failure still reports it.
+    struct WriteResult {
+        var version = RemoteWriteVersion.v1
+        var series = 0
+        var samples = 0
+        /// For 2.0 answers: everything on success. On a rejection by the nodes, what they reported
+        /// writing, summed and divided by the replication factor: exact when the replicas of a series
+        /// agree, which deterministic validation makes the rule. Zero when a node could not answer.
+        var written = WriteForwarder.Written(samples: 0, histograms: 0, exemplars: 0)
+    }
+
+    private func write(_ request: Request, tenant: String, result: inout WriteResult) async throws(HTTPFailure) {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
             throw HTTPFailure(.contentTooLarge, "body of \(length) bytes exceeds the limit of \(configuration.maxBodyBytes) bytes")
         }
@@ -95,9 +123,10 @@ struct WriteHandler: Sendable {
         }
 
         let membership = membership()
-        let router = routers.take()
-        defer { routers.give(router) }
-        let routed: RoutedRequest
+        let limits = tenantLimits.limits(for: tenant)
+        let pooled = routers.take(limits: limits.scannerLimits(configuration.limits))
+        defer { routers.give(pooled) }
+        let router = pooled.router
         let decodedBytes: Int
         do {
             decodedBytes = try body.withUnsafeReadableBytes { (raw) throws(CodecError) in try Snappy.declaredLength(raw) }
@@ -109,23 +138,87 @@ struct WriteHandler: Sendable {
         }
         guard limiter.acquireBytes(decodedBytes) else { throw tooManyRequests("too many bytes in flight") }
         defer { limiter.releaseBytes(decodedBytes) }
+        let version = result.version
+        let route = { (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+            do throws(CodecError) {
+                switch version {
+                case .v1:
+                    return try router.route(
+                        tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring,
+                        relabel: configuration.relabelRules)
+                case .v2:
+                    return try router.routeV2(
+                        tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring, v2Nodes: v2Nodes,
+                        relabel: configuration.relabelRules
+                    )
+                }
+            } catch {
+                if let rejection = LimitRejection(error, tenant: tenant) {
+                    metrics.limited(tenant: tenant, reason: rejection.reason)
+                    throw rejection.failure
+                }
+                throw HTTPFailure(error)
+            }
+        }
         do {
             try body.withUnsafeReadableBytes { (raw) throws(CodecError) in
                 try Snappy.decompress(raw, into: router.decompressed, limit: configuration.maxDecodedBytes)
             }
-            routed = try router.route(tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring)
         } catch {
             throw HTTPFailure(error)
         }
+        let v2Nodes = Set(membership.nodes.indices.filter { membership.nodes[$0].takesV2 })
+        var routed = try route(v2Nodes)
+        result.series = routed.summary.series
+        result.samples = routed.summary.samples + routed.summary.histograms
+        // Tokens only for valid requests, taken before anything is forwarded: a refused request
+        // writes nothing.
+        let admission = tenantLimits.admit(tenant: tenant, samples: result.samples)
+        if let rejection = LimitRejection(admission, tenant: tenant, samples: result.samples, limits: limits) {
+            metrics.limited(tenant: tenant, reason: rejection.reason)
+            throw rejection.failure
+        }
 
-        let outcomes = await forward(routed, membership: membership, tenant: tenant)
+        var answers = await forward(routed, membership: membership, tenant: tenant)
+        // A node that is not a 2.0 receiver takes 1.0 from now on: translate its part and resend.
+        // It shows either by a 415, or by a 2xx without the written counts every 2.0 receiver must
+        // send: Prometheus 2.x and VictoriaMetrics ignore Content-Type and read a 2.0 body as an
+        // empty 1.0 request, so that 2xx stored nothing. Resending is safe: a node that did store
+        // the samples takes the exact repeat as a duplicate.
+        let refused = routed.v2Nodes.filter { node in
+            guard membership.nodes[node].mayFallBack, let answer = answers[node] else { return false }
+            switch answer.outcome {
+            case .rejected(415, _): return true
+            case .accepted: return answer.written == nil
+            default: return false
+            }
+        }
+        if !refused.isEmpty {
+            for node in refused {
+                membership.nodes[node].fallBackToV1()
+                logger.notice("node does not take remote write 2.0; translating to 1.0 from now on", metadata: ["ring.node": "\(membership.nodes[node].name)"])
+            }
+            let translated = try route(routed.v2Nodes.subtracting(refused))
+            let resend = RoutedRequest(
+                parts: translated.parts.filter { refused.contains($0.node) }, replicaSets: translated.replicaSets,
+                summary: translated.summary, v2Nodes: []
+            )
+            for (node, answer) in await forward(resend, membership: membership, tenant: tenant) { answers[node] = answer }
+            routed = translated
+        }
+
         let decision = QuorumDecision(
-            replicaSets: routed.replicaSets, outcomes: outcomes, writeQuorum: membership.configuration.writeQuorum
+            replicaSets: routed.replicaSets, outcomes: answers.mapValues { $0.outcome }, writeQuorum: membership.configuration.writeQuorum
         )
         switch decision.verdict {
         case .acknowledged:
+            result.written = .init(samples: routed.summary.samples, histograms: routed.summary.histograms, exemplars: routed.summary.exemplars)
+            // Hints replay as 1.0 (the queue keeps bare bodies), which carries everything the storage
+            // keeps; only 2.0's created timestamps are left out.
+            let hintParts = decision.hintNodes.isEmpty || routed.v2Nodes.isDisjoint(with: decision.hintNodes)
+                ? routed.parts : try route([]).parts
             for node in decision.hintNodes {
-                guard let part = routed.parts.first(where: { $0.node == node }) else { continue }
+                guard let part = hintParts.first(where: { $0.node == node }) else { continue }
                 let name = membership.nodes[node].name
                 do {
                     try await hints.enqueue(node: name, body: part.body)
@@ -136,9 +229,9 @@ struct WriteHandler: Sendable {
                     metrics.hints(node: name, event: "lost")
                 }
             }
-            return (routed.summary.series, routed.summary.samples + routed.summary.histograms)
         case .invalid(let message):
             metrics.quorumFailure(kind: "invalid")
+            result.written = Self.reportedWritten(answers, parts: routed.parts.count, replicationFactor: membership.configuration.replicationFactor)
             throw HTTPFailure(.badRequest, "storage rejected the data: \(message)")
         case .unavailable(let failed):
             metrics.quorumFailure(kind: "unavailable")
@@ -147,29 +240,49 @@ struct WriteHandler: Sendable {
         }
     }
 
+    /// The nodes' own counts, summed over replicas and divided by the replication factor; zero unless
+    /// every part was answered with counts.
+    static func reportedWritten(_ answers: [Int: NodeAnswer], parts: Int, replicationFactor: Int) -> WriteForwarder.Written {
+        let counts = answers.values.compactMap { $0.written }
+        guard counts.count == parts, parts > 0 else { return .init(samples: 0, histograms: 0, exemplars: 0) }
+        let rf = max(1, min(replicationFactor, parts))
+        return .init(
+            samples: counts.reduce(0) { $0 + $1.samples } / rf,
+            histograms: counts.reduce(0) { $0 + $1.histograms } / rf,
+            exemplars: counts.reduce(0) { $0 + $1.exemplars } / rf
+        )
+    }
+
+    /// One node's answer to its part.
+    struct NodeAnswer: Sendable {
+        var outcome: NodeOutcome
+        var written: WriteForwarder.Written?
+    }
+
     private func tooManyRequests(_ why: String) -> HTTPFailure {
         HTTPFailure(.tooManyRequests, "\(why); retry later", headers: [.retryAfter: String(configuration.retryAfterSeconds)])
     }
 
-    private func forward(_ routed: RoutedRequest, membership: RingMembership, tenant: String) async -> [Int: NodeOutcome] {
+    private func forward(_ routed: RoutedRequest, membership: RingMembership, tenant: String) async -> [Int: NodeAnswer] {
         let clock = ContinuousClock()
-        return await withTaskGroup(of: (Int, NodeOutcome).self) { group in
-            var outcomes: [Int: NodeOutcome] = [:]
+        return await withTaskGroup(of: (Int, NodeAnswer).self) { group in
+            var answers: [Int: NodeAnswer] = [:]
             for part in routed.parts {
                 let node = membership.nodes[part.node]
                 guard node.shouldSend(at: clock.now) else {
-                    outcomes[part.node] = .failed(message: "\(node.name) is backing off")
+                    answers[part.node] = NodeAnswer(outcome: .failed(message: "\(node.name) is backing off"))
                     metrics.forwarded(node: node.name, result: "skipped", samples: part.samples)
                     continue
                 }
                 guard !hints.hasPending(node: node.name) else {
-                    outcomes[part.node] = .failed(message: "\(node.name) is catching up through hinted handoff")
+                    answers[part.node] = NodeAnswer(outcome: .failed(message: "\(node.name) is catching up through hinted handoff"))
                     metrics.forwarded(node: node.name, result: "queued", samples: part.samples)
                     continue
                 }
+                let version: RemoteWriteVersion = routed.v2Nodes.contains(part.node) ? .v2 : .v1
                 group.addTask {
                     let start = clock.now
-                    let outcome = await forwarder.send(part.body, to: node.url, tenant: tenant)
+                    let (outcome, written) = await forwarder.send(part.body, version: version, to: node.url, tenant: tenant)
                     let end = clock.now
                     metrics.forwardDuration.record(end - start)
                     switch outcome {
@@ -184,11 +297,11 @@ struct WriteHandler: Sendable {
                         metrics.forwarded(node: node.name, result: "failed", samples: part.samples)
                         logger.debug("forward failed", metadata: ["ring.node": "\(node.name)", "error": "\(message)"])
                     }
-                    return (part.node, outcome)
+                    return (part.node, NodeAnswer(outcome: outcome, written: written))
                 }
             }
-            for await (node, outcome) in group { outcomes[node] = outcome }
-            return outcomes
+            for await (node, answer) in group { answers[node] = answer }
+            return answers
         }
     }
 }

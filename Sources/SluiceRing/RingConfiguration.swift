@@ -19,18 +19,28 @@ public struct RingConfiguration: Hashable, Sendable {
         public var readURL: String?
         public var zone: String?
         public var weight: Double?
+        /// `"1.0"` for a node that only takes remote write 1.0 (Prometheus 2.x, VictoriaMetrics):
+        /// insert translates 2.0 requests for it. `"2.0"` sends 2.0 as received. Unset (the default)
+        /// sends 2.0 and falls back to 1.0 for good once the node answers 415, or 2xx without the
+        /// written-count headers every 2.0 receiver sends.
+        public var remoteWriteVersion: String?
 
-        public init(name: String, url: String, readURL: String? = nil, zone: String? = nil, weight: Double? = nil) {
+        public init(
+            name: String, url: String, readURL: String? = nil, zone: String? = nil, weight: Double? = nil,
+            remoteWriteVersion: String? = nil
+        ) {
             self.name = name
             self.url = url
             self.readURL = readURL
             self.zone = zone
             self.weight = weight
+            self.remoteWriteVersion = remoteWriteVersion
         }
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, url, zone, weight
             case readURL = "read_url"
+            case remoteWriteVersion = "remote_write_version"
         }
     }
 
@@ -131,6 +141,9 @@ public struct RingConfiguration: Hashable, Sendable {
             try Self.checkURL(node.url, field: "url", node: node.name)
             if let readURL = node.readURL { try Self.checkURL(readURL, field: "read_url", node: node.name) }
             if let zone = node.zone, zone.isEmpty { throw RingError("node \(node.name) has an empty zone") }
+            if let version = node.remoteWriteVersion, version != "1.0", version != "2.0" {
+                throw RingError("node \(node.name) has remote_write_version \(version); it must be \"1.0\" or \"2.0\"")
+            }
         }
         return try makeRing()
     }
@@ -171,6 +184,7 @@ public struct RingConfiguration: Hashable, Sendable {
             if let zone = node.zone { fields.append("zone: \(Self.scalar(zone))") }
             if let weight = node.weight { fields.append("weight: \(weight)") }
             if let read = node.readURL { fields.append("read_url: \(Self.scalar(read))") }
+            if let version = node.remoteWriteVersion { fields.append("remote_write_version: \"\(version)\"") }
             out += "  - {\(fields.joined(separator: ", "))}\n"
         }
         return out

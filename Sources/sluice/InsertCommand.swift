@@ -45,6 +45,12 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most series in one request; 0 for no limit.")
     var maxSeriesPerRequest: Int = InsertConfiguration().limits.maxSeriesPerRequest
 
+    @Option(name: .long, help: "Per-tenant limits (YAML: defaults and overrides), reloaded when it changes.")
+    var overridesFile: String?
+
+    @Option(name: .long, help: "How often the overrides file is reread, in seconds.")
+    var overridesReloadInterval: Double = 10
+
     @Option(name: .long, help: "Headers carrying the tenant, first present wins (comma-separated).")
     var tenantHeader: String = InsertConfiguration().tenantHeaders.joined(separator: ",")
 
@@ -53,6 +59,9 @@ struct InsertCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Label added to every series with its tenant; empty to add none.")
     var tenantLabel: String = InsertConfiguration().tenantLabel ?? ""
+
+    @Option(name: .long, help: "Prometheus relabel_configs (YAML) applied to every series before it is placed.")
+    var relabelConfigFile: String?
 
     @Option(name: .long, help: "Timeout for one forward to one storage node, in seconds.")
     var forwardTimeout: Double = 10
@@ -86,9 +95,21 @@ struct InsertCommand: AsyncParsableCommand {
         configuration.limits.maxLabelNameLength = maxLabelNameLength
         configuration.limits.maxLabelValueLength = maxLabelValueLength
         configuration.limits.maxSeriesPerRequest = maxSeriesPerRequest
+        configuration.overridesFile = overridesFile
+        guard overridesReloadInterval > 0, overridesReloadInterval <= 86_400 else {
+            throw ValidationError("--overrides-reload-interval must be more than 0 and at most 86400 seconds")
+        }
+        configuration.overridesReloadInterval = .milliseconds(Int64(overridesReloadInterval * 1000))
         configuration.tenantHeaders = tenantHeader.split(separator: ",").map { String($0) }
         configuration.defaultTenant = defaultTenant
         configuration.tenantLabel = tenantLabel.isEmpty ? nil : tenantLabel
+        if let relabelConfigFile {
+            do {
+                configuration.relabelRules = try InsertConfiguration.relabelRules(file: relabelConfigFile)
+            } catch {
+                throw ValidationError("--relabel-config-file: \(error)")
+            }
+        }
         configuration.forwarder.timeout = .milliseconds(Int64(forwardTimeout * 1000))
         configuration.maxHintBytesPerNode = maxHintBytesPerNode
 

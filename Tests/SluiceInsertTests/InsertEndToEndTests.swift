@@ -91,6 +91,43 @@ struct InsertEndToEndTests {
         #expect(union.count == storable.count)
     }
 
+    // MARK: Real storage: remote write 2.0 to 1.0-only nodes
+
+    @Test(
+        "Remote write 2.0 to Prometheus 2.42 and VictoriaMetrics nodes: insert finds they are not 2.0 receivers and translates",
+        .enabled(if: hasPrometheus && hasVictoriaMetrics), .timeLimit(.minutes(3))
+    )
+    func remoteWrite2ReachesOneOnlyNodesTranslated() async throws {
+        let fixtures = try Fixtures()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // Neither checks Content-Type: each reads a 2.0 body as an empty 1.0 request and answers
+        // 204, storing nothing. The missing written-count headers give them away.
+        let peers = try makePeers(.prometheus, names: ["store-a", "store-b"], in: directory)
+            + makePeers(.victoriaMetrics, names: ["store-c"], in: directory)
+        defer { for peer in peers { peer.kill() } }
+        try await startAll(peers)
+
+        let ring = Self.ring(peers, replicationFactor: 2)
+        let v2Headers = [
+            ("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request"), ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "2.0.0"),
+        ]
+        try await withInsert(ring: ring, dataDirectory: directory.path + "/insert") { insert in
+            for (index, request) in fixtures.requests.enumerated() {
+                let body = Snappy.compress(RemoteWriteV2Encoder.encode(request))
+                let result = try await insert.write(body, headers: v2Headers)
+                #expect(result.status == 204, "fixture \(index): \(result.status) \(result.body)")
+                #expect(result.headers.first(name: "X-Prometheus-Remote-Write-Samples-Written") == String(request.sampleCount))
+                #expect(result.headers.first(name: "X-Prometheus-Remote-Write-Histograms-Written") == "0")
+            }
+        }
+        // Every series on exactly its two replicas with every sample (untranslated, nothing would
+        // be stored), and the instant values as sent.
+        try await expectPlacement(peers, ring: ring, fixtures: fixtures)
+        for peer in peers.prefix(2) { try await expectInstantValues(peer, fixtures: fixtures, requests: 0..<6, ring: ring) }
+    }
+
     // MARK: Real storage: a node down, then back
 
     @Test(
@@ -247,13 +284,18 @@ struct InsertEndToEndTests {
                 let mediaTypes: [(name: String, headers: [(String, String)])] = [
                     ("JSON", [("Content-Type", "application/json"), ("Content-Encoding", "snappy")]),
                     ("gzip", [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "gzip")]),
-                    ("remote write 2.0", [("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")]),
+                    ("unknown message", [("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v3.Request")]),
                 ]
                 for test in mediaTypes {
                     let result = try await insert.write(valid, headers: test.headers)
                     #expect(result.status == 415, "\(test.name): \(result.status) \(result.body)")
                     expectOneLine(result, test.name)
                 }
+
+                // A 1.0 body labelled 2.0 is refused, not acknowledged as an empty 2.0 request.
+                let mislabelled = try await insert.write(valid, headers: [("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")])
+                #expect(mislabelled.status == 400 && mislabelled.body.contains("1.0 fields"), "\(mislabelled.status) \(mislabelled.body)")
+                expectOneLine(mislabelled, "1.0 body labelled 2.0")
 
                 for (method, path) in [(HTTPMethod.GET, "/api/v1/write"), (.PUT, "/api/v1/write"), (.GET, "/api/v1/push")] {
                     let result = try await TestHTTP.send(method, insert.url + path, body: method == .PUT ? .bytes(valid) : nil)
