@@ -45,7 +45,7 @@ public final class LoadGenerator: Service, Sendable {
             url: configuration.url!, tenant: configuration.tenant, authorization: configuration.authorization,
             tls: try clientTLS(caFile: configuration.tlsCAFile),
             concurrency: min(configuration.concurrency, configuration.batchesPerTick),
-            timeoutSeconds: configuration.requestTimeout
+            timeoutSeconds: configuration.requestTimeout, remoteWriteVersion: configuration.remoteWriteVersion
         )
     }
 
@@ -120,7 +120,10 @@ public final class LoadGenerator: Service, Sendable {
         let batch = configuration.batch
         let mine = Array(stride(from: worker, to: batchesPerTick, by: workers))
         var templates = mine.map { index in
-            RequestTemplate(shape: shape, slots: index * batch..<min(shape.series, (index + 1) * batch), tick: 0)
+            RequestTemplate(
+                shape: shape, slots: index * batch..<min(shape.series, (index + 1) * batch), tick: 0,
+                remoteWriteVersion: configuration.remoteWriteVersion
+            )
         }
         let allocator = ByteBufferAllocator()
         let rate = counted ? configuration.targetRate : nil

@@ -87,8 +87,7 @@ public struct LoadgenConfiguration: Sendable {
         }
         guard (0...1).contains(outOfOrder) else { throw .invalid("--out-of-order is a fraction, 0…1") }
         switch remoteWriteVersion {
-        case 1: break
-        case 2: throw .invalid("--remote-write-version 2 is not supported yet; remote write 2.0 arrives with issue 8")
+        case 1, 2: break
         default: throw .invalid("--remote-write-version must be 1 or 2")
         }
         guard maxRetryTime >= 0, minBackoff > 0, maxBackoff >= minBackoff, requestTimeout > 0 else {

@@ -82,7 +82,10 @@ final class RemoteWriteSender: Sendable {
     private let headers: HTTPHeaders
     private let timeout: TimeAmount
 
-    init(url: String, tenant: String?, authorization: String?, tls: TLSConfiguration?, concurrency: Int, timeoutSeconds: Double) {
+    init(
+        url: String, tenant: String?, authorization: String?, tls: TLSConfiguration?, concurrency: Int, timeoutSeconds: Double,
+        remoteWriteVersion: Int = 1
+    ) {
         var configuration = HTTPClient.Configuration()
         if let tls { configuration.tlsConfiguration = tls }
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
@@ -94,9 +97,14 @@ final class RemoteWriteSender: Sendable {
         self.url = url
         self.timeout = .nanoseconds(Int64(timeoutSeconds * 1e9))
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/x-protobuf")
+        if remoteWriteVersion == 2 {
+            headers.add(name: "Content-Type", value: "application/x-protobuf;proto=io.prometheus.write.v2.Request")
+            headers.add(name: "X-Prometheus-Remote-Write-Version", value: "2.0.0")
+        } else {
+            headers.add(name: "Content-Type", value: "application/x-protobuf")
+            headers.add(name: "X-Prometheus-Remote-Write-Version", value: "0.1.0")
+        }
         headers.add(name: "Content-Encoding", value: "snappy")
-        headers.add(name: "X-Prometheus-Remote-Write-Version", value: "0.1.0")
         headers.add(name: "User-Agent", value: "sluice-loadgen")
         if let tenant { headers.add(name: "X-Scope-OrgID", value: tenant) }
         if let authorization { headers.add(name: "Authorization", value: authorization) }

@@ -61,7 +61,7 @@ struct LoadgenCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Fraction of samples sent out of order (1 ms before the previous one), to exercise rejections.")
     var outOfOrder: Double = 0
 
-    @Option(name: .long, help: "Remote-write protocol version: 1 (2 arrives with remote write 2.0 support).")
+    @Option(name: .long, help: "Remote-write protocol version: 1 (prometheus.WriteRequest) or 2 (io.prometheus.write.v2.Request, with a symbols table and per-series metadata).")
     var remoteWriteVersion: Int = 1
 
     @Option(name: .long, help: "Also write the report as JSON to this file.")

@@ -54,5 +54,19 @@ struct LoadgenClusterTests {
         )
         #expect(other.status == 0, "\(other.stdout)\n\(other.stderr)")
         #expect(other.stdout.contains("10 matched, 0 missing, 0 mismatched, 0 extra"), "\(other.stdout)")
+
+        // Remote write 2.0 end to end: insert passes 2.0 through to the storage nodes, and every
+        // acknowledged sample reads back through select.
+        let v2 = try await runSluice(
+            [
+                "loadgen", "--url", "http://127.0.0.1:\(insertPort)/api/v1/write", "--remote-write-version", "2",
+                "--series", "1000", "--metrics", "10", "--batch", "250", "--requests", "20", "--max", "--concurrency", "4",
+                "--churn", "5", "--tenant", "team-a", "--run-id", "rw2",
+                "--verify", "http://127.0.0.1:\(selectPort)/api/v1/read", "--progress", "none",
+            ],
+            timeout: .seconds(300)
+        )
+        #expect(v2.status == 0, "\(v2.stdout)\n\(v2.stderr)")
+        #expect(v2.stdout.contains("5,000 matched, 0 missing, 0 mismatched, 0 extra"), "\(v2.stdout)")
     }
 }

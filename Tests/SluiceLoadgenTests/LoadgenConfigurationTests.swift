@@ -54,7 +54,6 @@ import Testing
         Invalid("churn -1", mentions: "--churn") { $0.churnPercent = -1 },
         Invalid("out-of-order 2", mentions: "--out-of-order") { $0.outOfOrder = 2 },
         Invalid("out-of-order -0.1", mentions: "--out-of-order") { $0.outOfOrder = -0.1 },
-        Invalid("remote write 2", mentions: "--remote-write-version", "not supported yet") { $0.remoteWriteVersion = 2 },
         Invalid("remote write 3", mentions: "--remote-write-version") { $0.remoteWriteVersion = 3 },
         Invalid("remote write 0", mentions: "--remote-write-version") { $0.remoteWriteVersion = 0 },
         Invalid("verify with dry run", mentions: "--verify", "--dry-run") {

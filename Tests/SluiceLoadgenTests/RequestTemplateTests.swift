@@ -202,6 +202,27 @@ import Testing
         #expect(left.sampleCount + right.sampleCount == template.sampleCount)
     }
 
+    @Test(arguments: [0..<200, 1000..<1050, 0..<1])
+    func rendersRemoteWrite2WithSymbolsAndMetadata(slots: Range<Int>) throws {
+        let shape = Self.shape(churnPercent: 10)
+        var template = RequestTemplate(shape: shape, slots: slots, tick: 0, remoteWriteVersion: 2)
+        for tick in [0, 1, 7] {
+            template.refresh(shape: shape, tick: tick)
+            let raw = try Self.decompress(Self.render(&template, shape: shape, tick: tick))
+            #expect(raw == template.encoded)
+            // The insert tier's 2.0 scanner accepts it, and libprotobuf-c decodes what the shape says.
+            let summary = try raw.withUnsafeBytes { bytes in try WriteRequestV2Scanner().scan(bytes) { _ in } }
+            #expect(summary.series == slots.count && summary.samples == slots.count)
+            let decoded = try MessageCodec().decodeWriteRequestV2(raw)
+            let expected = Self.expected(shape: shape, slots: slots, tick: tick)
+            #expect(decoded.timeseries == expected.timeseries)
+            #expect(decoded.timeseries.map { $0.samples.map(\.value.bitPattern) } == expected.timeseries.map { $0.samples.map(\.value.bitPattern) })
+            #expect(decoded.metadata.count == slots.count)
+            #expect(decoded.metadata.map(\.type) == slots.map { shape.isCounter(slot: $0) ? .counter : .gauge })
+            #expect(decoded.metadata.allSatisfy { !$0.help.isEmpty })
+        }
+    }
+
     @Test func emptyTemplateRendersAnEmptyRequest() throws {
         let shape = Self.shape()
         var template = RequestTemplate(shape: shape, slots: 5..<5, tick: 0)

@@ -164,7 +164,7 @@ struct VerifyTests {
 
     @Test(arguments: [
         (["--url", "http://127.0.0.1:1/api/v1/write", "--rate", "10", "--max"], "give --rate or --max, not both"),
-        (["--url", "http://127.0.0.1:1/api/v1/write", "--remote-write-version", "2"], "not supported yet"),
+        (["--url", "http://127.0.0.1:1/api/v1/write", "--remote-write-version", "3"], "--remote-write-version must be 1 or 2"),
         (["--series", "10"], "--url is required"),
         (["--url", "127.0.0.1:9201"], "--url must be an http:// or https:// URL"),
         (["--url", "http://127.0.0.1:1/api/v1/write", "--churn", "150"], "--churn is a percentage"),
