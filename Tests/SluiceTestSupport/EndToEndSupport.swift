@@ -348,6 +348,9 @@ public final class PeerProcess: @unchecked Sendable {
     /// Set for a peer that serves HTTPS with a certificate from this test CA (`TestCertificates`).
     public var tlsCAFile: String?
 
+    /// Appended to the peer's own arguments, e.g. Prometheus feature flags.
+    public var extraArguments: [String] = []
+
     public var baseURL: String { "\(tlsCAFile == nil ? "http" : "https")://127.0.0.1:\(port)" }
     public var writeURL: String { baseURL + "/api/v1/write" }
     public var logPath: String { directory + "/peer.log" }
@@ -395,7 +398,7 @@ public final class PeerProcess: @unchecked Sendable {
         try log.seekToEnd()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: kind.executable)
-        process.arguments = arguments
+        process.arguments = arguments + extraArguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log
