@@ -24,3 +24,6 @@ bench-peers:
 
 fuzz:
 	Fuzz/run.sh
+
+check-deploy:
+	scripts/check-deploy.sh
