@@ -211,22 +211,7 @@ public final class WriteRequestScanner {
         for label in labels {
             let name = UnsafeRawBufferPointer(rebasing: body[label.name])
             let value = UnsafeRawBufferPointer(rebasing: body[label.value])
-            guard !name.isEmpty else { throw CodecError(.invalidSeries, "series has a label with an empty name") }
-            guard name.count <= limits.maxLabelNameLength else {
-                throw CodecError(.invalidSeries, "label name longer than \(limits.maxLabelNameLength) bytes")
-            }
-            guard Self.isValidLabelName(name) else {
-                throw CodecError(.invalidSeries, "invalid label name \"\(Self.printable(name))\"")
-            }
-            guard !value.isEmpty else {
-                throw CodecError(.invalidSeries, "label \(Self.printable(name)) has an empty value")
-            }
-            guard value.count <= limits.maxLabelValueLength else {
-                throw CodecError(.invalidSeries, "value of label \(Self.printable(name)) longer than \(limits.maxLabelValueLength) bytes")
-            }
-            guard Self.isValidLabelValue(value) else {
-                throw CodecError(.invalidSeries, "value of label \(Self.printable(name)) is not valid UTF-8 or holds a NUL byte")
-            }
+            try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false)
             if let previous {
                 let order = Self.compare(UnsafeRawBufferPointer(rebasing: body[previous]), name)
                 if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
@@ -241,6 +226,31 @@ public final class WriteRequestScanner {
             previous = label.name
         }
         guard hasName else { throw CodecError(.invalidSeries, "series has no __name__ label") }
+    }
+
+    /// The checks every label gets in both versions: a name and a value, non-empty, within the
+    /// limits, the value UTF-8 without NUL. Names follow 1.0's `[a-zA-Z_][a-zA-Z0-9_]*`, or with
+    /// `utf8Names` (2.0) any UTF-8 without NUL: libprotobuf-c's C strings would cut at a NUL.
+    @inline(__always)
+    static func checkLabel(
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limits: Limits, utf8Names: Bool
+    ) throws(CodecError) {
+        guard !name.isEmpty else { throw CodecError(.invalidSeries, "series has a label with an empty name") }
+        guard name.count <= limits.maxLabelNameLength else {
+            throw CodecError(.invalidSeries, "label name longer than \(limits.maxLabelNameLength) bytes")
+        }
+        guard utf8Names ? isValidLabelValue(name) : isValidLabelName(name) else {
+            throw CodecError(.invalidSeries, "invalid label name \"\(printable(name))\"")
+        }
+        guard !value.isEmpty else {
+            throw CodecError(.invalidSeries, "label \(printable(name)) has an empty value")
+        }
+        guard value.count <= limits.maxLabelValueLength else {
+            throw CodecError(.invalidSeries, "value of label \(printable(name)) longer than \(limits.maxLabelValueLength) bytes")
+        }
+        guard isValidLabelValue(value) else {
+            throw CodecError(.invalidSeries, "value of label \(printable(name)) is not valid UTF-8 or holds a NUL byte")
+        }
     }
 
     static let metricNameLabel: [UInt8] = Array("__name__".utf8)

@@ -242,7 +242,7 @@ public final class WriteRequestV2Scanner {
         )
     }
 
-    /// Labels sorted by name, checked against the rules and limits of 1.0.
+    /// Labels sorted by name, checked against the limits and the rules of `WriteRequestScanner.checkLabel`.
     private func validateLabels(_ body: UnsafeRawBufferPointer, _ labels: [LabelRef]) throws(CodecError) {
         let limits = self.limits
         guard labels.count <= limits.maxLabelNamesPerSeries else {
@@ -253,21 +253,8 @@ public final class WriteRequestV2Scanner {
         for label in labels {
             let name = symbol(label.name, in: body)
             let value = symbol(label.value, in: body)
-            guard !name.isEmpty else { throw CodecError(.invalidSeries, "series has a label with an empty name") }
-            guard name.count <= limits.maxLabelNameLength else {
-                throw CodecError(.invalidSeries, "label name longer than \(limits.maxLabelNameLength) bytes")
-            }
-            // 2.0 names are any UTF-8 (the spec's MUST; Prometheus 3's default), unlike 1.0's
-            // `[a-zA-Z_][a-zA-Z0-9_]*`. NUL stays out: libprotobuf-c's C strings would cut there.
-            guard WriteRequestScanner.isValidLabelValue(name) else {
-                throw CodecError(.invalidSeries, "label name \"\(WriteRequestScanner.printable(name))\" is not valid UTF-8 or holds a NUL byte")
-            }
-            guard !value.isEmpty else {
-                throw CodecError(.invalidSeries, "label \(WriteRequestScanner.printable(name)) has an empty value")
-            }
-            guard value.count <= limits.maxLabelValueLength else {
-                throw CodecError(.invalidSeries, "value of label \(WriteRequestScanner.printable(name)) longer than \(limits.maxLabelValueLength) bytes")
-            }
+            // 2.0 names are any UTF-8 (the spec's MUST; Prometheus 3's default), unlike 1.0's.
+            try WriteRequestScanner.checkLabel(name: name, value: value, limits: limits, utf8Names: true)
             if let previous, WriteRequestScanner.compare(previous, name) == 0 {
                 throw CodecError(.invalidSeries, "duplicate label name \(WriteRequestScanner.printable(name))")
             }

@@ -52,10 +52,7 @@ public final class RequestRouter {
             return try routeRelabeled(tenant: tenant, tenantLabel: tenantLabel, ring: ring, rules: relabel, scanner: scanner)
         }
         let nodeCount = ring.nodes.count
-        while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
-        for i in 0..<nodeCount { nodeBodies[i].removeAll() }
-        nodeSamples = Array(repeating: 0, count: nodeCount)
-        replicaSets.removeAll(keepingCapacity: true)
+        beginRequest(nodeCount: nodeCount)
         prepareTenantField(tenant: tenant, label: tenantLabel)
 
         let body = decompressed.bytes
@@ -127,6 +124,14 @@ public final class RequestRouter {
 
         // `nodeSamples` is still the local here: the defer swaps it back after the return value is built.
         return RoutedRequest(parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets), summary: summary)
+    }
+
+    /// Empties the per-node bodies and counts for a request over `nodeCount` nodes.
+    func beginRequest(nodeCount: Int) {
+        while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
+        for i in 0..<nodeCount { nodeBodies[i].removeAll() }
+        nodeSamples = Array(repeating: 0, count: nodeCount)
+        replicaSets.removeAll(keepingCapacity: true)
     }
 
     /// Every non-empty node body, snappy-compressed.

@@ -18,10 +18,7 @@ extension RequestRouter {
         scanner: WriteRequestScanner
     ) throws(CodecError) -> RoutedRequest {
         let nodeCount = ring.nodes.count
-        while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
-        for i in 0..<nodeCount { nodeBodies[i].removeAll() }
-        nodeSamples = Array(repeating: 0, count: nodeCount)
-        replicaSets.removeAll(keepingCapacity: true)
+        beginRequest(nodeCount: nodeCount)
 
         let body = decompressed.bytes
         var message: [UInt8] = []
@@ -78,10 +75,7 @@ extension RequestRouter {
         rules: RelabelRules
     ) throws(CodecError) -> RoutedRequest {
         let nodeCount = ring.nodes.count
-        while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
-        for i in 0..<nodeCount { nodeBodies[i].removeAll() }
-        nodeSamples = Array(repeating: 0, count: nodeCount)
-        replicaSets.removeAll(keepingCapacity: true)
+        beginRequest(nodeCount: nodeCount)
 
         let body = decompressed.bytes
         let scanner = scannerV2
@@ -132,29 +126,12 @@ extension RequestRouter {
             for label in Self.withTenant(placed, tenant: tenant, label: tenantLabel) {
                 refs.append(.init(name: symbolCount + intern(label.name), value: symbolCount + intern(label.value)))
             }
-            for node in replicas {
-                let out = nodeBodies[node]
-                nodeSamples[node] += series.samples + series.histograms
-                if v2Nodes.contains(node) {
-                    if !started[node] {
-                        scanner.appendSymbols(body, extra: extra, to: out)
-                        started[node] = true
-                    }
-                    scanner.appendV2Series(series, labels: refs[...], body: body, to: out)
-                } else {
-                    try scanner.appendV1Series(series, labels: refs[...], extra: extra, body: body, scratch: scratch, to: out)
-                    try scanner.appendV1Metadata(series, body: body, scratch: scratch, to: out)
-                }
-            }
+            try appendV2(
+                series, labels: refs[...], to: replicas, v2Nodes: v2Nodes, extra: extra, body: body, scratch: scratch,
+                started: &started
+            )
         }
-        var routed = RoutedRequest(
-            parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets),
-            summary: .init(
-                series: summary.series, samples: summary.samples, exemplars: summary.exemplars,
-                histograms: summary.histograms)
-        )
-        routed.v2Nodes = v2Nodes.intersection(routed.parts.map(\.node))
-        return routed
+        return finishV2(summary, nodeCount: nodeCount, v2Nodes: v2Nodes)
     }
 
     /// Placement for one series: its tenant and relabeled labels, never the injected tenant label.

@@ -24,14 +24,10 @@ extension RequestRouter {
             return try routeV2Relabeled(tenant: tenant, tenantLabel: tenantLabel, ring: ring, v2Nodes: v2Nodes, rules: relabel)
         }
         let nodeCount = ring.nodes.count
-        while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
-        for i in 0..<nodeCount { nodeBodies[i].removeAll() }
-        nodeSamples = Array(repeating: 0, count: nodeCount)
-        replicaSets.removeAll(keepingCapacity: true)
+        beginRequest(nodeCount: nodeCount)
 
         let body = decompressed.bytes
         let scanner = scannerV2
-        let nodeBodies = self.nodeBodies
         let tenantBytes = Array(tenant.utf8)
         let tenantLabelBytes = tenantLabel.map { Array($0.utf8) }
         let extra: [[UInt8]] = tenantLabelBytes.map { [$0, tenantBytes] } ?? []
@@ -69,21 +65,39 @@ extension RequestRouter {
             if !inserted { labels.append(.init(name: symbolCount, value: symbolCount + 1)) }
             ring.replicas(for: hasher.finish(), into: &replicas)
             replicaSets.insert(NodeSet(replicas))
-            for node in replicas {
-                let out = nodeBodies[node]
-                nodeSamples[node] += series.samples + series.histograms
-                if v2Nodes.contains(node) {
-                    if !started[node] {
-                        scanner.appendSymbols(body, extra: extra, to: out)
-                        started[node] = true
-                    }
-                    scanner.appendV2Series(series, labels: labels[...], body: body, to: out)
-                } else {
-                    try scanner.appendV1Series(series, labels: labels[...], extra: extra, body: body, scratch: scratch, to: out)
-                    try scanner.appendV1Metadata(series, body: body, scratch: scratch, to: out)
+            try appendV2(
+                series, labels: labels[...], to: replicas, v2Nodes: v2Nodes, extra: extra, body: body, scratch: scratch,
+                started: &started
+            )
+        }
+        return finishV2(summary, nodeCount: nodeCount, v2Nodes: v2Nodes)
+    }
+
+    /// Appends one scanned series, with `labels`, to the bodies of `replicas`: as 2.0 for `v2Nodes`
+    /// (each body starting with the symbols table and `extra`), translated to 1.0 for the rest.
+    func appendV2(
+        _ series: borrowing WriteRequestV2Scanner.Series, labels: ArraySlice<WriteRequestV2Scanner.LabelRef>, to replicas: [Int],
+        v2Nodes: Set<Int>, extra: [[UInt8]], body: UnsafeRawBufferPointer, scratch: ByteScratch, started: inout [Bool]
+    ) throws(CodecError) {
+        let scanner = scannerV2
+        for node in replicas {
+            let out = nodeBodies[node]
+            nodeSamples[node] += series.samples + series.histograms
+            if v2Nodes.contains(node) {
+                if !started[node] {
+                    scanner.appendSymbols(body, extra: extra, to: out)
+                    started[node] = true
                 }
+                scanner.appendV2Series(series, labels: labels, body: body, to: out)
+            } else {
+                try scanner.appendV1Series(series, labels: labels, extra: extra, body: body, scratch: scratch, to: out)
+                try scanner.appendV1Metadata(series, body: body, scratch: scratch, to: out)
             }
         }
+    }
+
+    /// The routed request: compressed parts, replica sets, and which parts are 2.0.
+    func finishV2(_ summary: WriteRequestV2Scanner.Summary, nodeCount: Int, v2Nodes: Set<Int>) -> RoutedRequest {
         var routed = RoutedRequest(
             parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets),
             summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms)
