@@ -120,33 +120,8 @@ struct SelectExemplarMetadataAPI: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Every node's 200 body for `pathAndQuery`; a node's 4xx is the client's error, failures count
-    /// towards completeness as in `SelectQueryAPI`.
     private func gather(_ pathAndQuery: String) async throws -> ([[UInt8]], HTTPFields) {
-        let outcomes = await withTaskGroup(of: (String, Result<[UInt8], QueryAPIFailure>).self) { group in
-            for node in fanOut.nodes {
-                group.addTask { (node.name, await reader.get(pathAndQuery, from: node)) }
-            }
-            var all: [(String, Result<[UInt8], QueryAPIFailure>)] = []
-            for await outcome in group { all.append(outcome) }
-            return all
-        }
-        var bodies: [[UInt8]] = []
-        var failed: [String] = []
-        for (name, outcome) in outcomes {
-            switch outcome {
-            case .success(let body):
-                metrics.node(name, result: "ok")
-                bodies.append(body)
-            case .failure(.rejected(_, let body)):
-                metrics.node(name, result: "rejected")
-                throw APIError("storage node \(name) rejected the query: \(NodeReader.errorText(body))")
-            case .failure(.failed(let message)):
-                metrics.node(name, result: "failed")
-                failed.append(message)
-            }
-        }
-        return (bodies, try fanOut.check(failed: failed))
+        try await fanOut.gather(pathAndQuery, reader: reader)
     }
 
     private func answer(_ request: Request, _ body: (String) async throws -> (String, HTTPFields)) async -> Response {
@@ -158,12 +133,8 @@ struct SelectExemplarMetadataAPI: Sendable {
             let (text, extra) = try await body(tenant)
             json = text
             headers.append(contentsOf: extra)
-        } catch let error as APIError {
-            (status, json) = (.badRequest, PromAPIJSON.error(type: "bad_data", message: error.message))
-        } catch let error as HTTPFailure {
-            (status, json) = (error.status, PromAPIJSON.error(type: error.status == .serviceUnavailable ? "unavailable" : "bad_data", message: error.message))
         } catch {
-            (status, json) = (.internalServerError, PromAPIJSON.error(type: "internal", message: "\(error)"))
+            (status, json) = SelectQueryAPI.failure(error)
         }
         metrics.request(handler: "api", code: Int(status.code))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))

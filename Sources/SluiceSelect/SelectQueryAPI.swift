@@ -66,30 +66,7 @@ struct SelectQueryAPI: Sendable {
         let extra = configuration.tenantLabel.map { [LabelMatcher(.equal, name: $0, value: tenant)] } ?? []
         let query = parameters.queryString(adding: extra)
         let pathAndQuery = query.isEmpty ? path : path + "?" + query
-        let outcomes = await withTaskGroup(of: (String, Result<[UInt8], QueryAPIFailure>).self) { group in
-            for node in fanOut.nodes {
-                group.addTask { (node.name, await reader.get(pathAndQuery, from: node)) }
-            }
-            var all: [(String, Result<[UInt8], QueryAPIFailure>)] = []
-            for await outcome in group { all.append(outcome) }
-            return all
-        }
-        var bodies: [[UInt8]] = []
-        var failed: [String] = []
-        for (name, outcome) in outcomes {
-            switch outcome {
-            case .success(let body):
-                metrics.node(name, result: "ok")
-                bodies.append(body)
-            case .failure(.rejected(_, let body)):
-                metrics.node(name, result: "rejected")
-                throw APIError("storage node \(name) rejected the query: \(NodeReader.errorText(body))")
-            case .failure(.failed(let message)):
-                metrics.node(name, result: "failed")
-                failed.append(message)
-            }
-        }
-        return (bodies, try fanOut.check(failed: failed))
+        return try await fanOut.gather(pathAndQuery, reader: reader)
     }
 
     private func answer(_ request: Request, _ body: (APIParameters, String) async throws -> (String, HTTPFields)) async -> Response {
@@ -102,15 +79,21 @@ struct SelectQueryAPI: Sendable {
             let (text, extra) = try await body(parameters, tenant)
             json = text
             headers.append(contentsOf: extra)
-        } catch let error as APIError {
-            (status, json) = (.badRequest, PromAPIJSON.error(type: "bad_data", message: error.message))
-        } catch let error as HTTPFailure {
-            (status, json) = (error.status, PromAPIJSON.error(type: error.status == .serviceUnavailable ? "unavailable" : "bad_data", message: error.message))
         } catch {
-            (status, json) = (.internalServerError, PromAPIJSON.error(type: "internal", message: "\(error)"))
+            (status, json) = Self.failure(error)
         }
         metrics.request(handler: "api", code: Int(status.code))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    /// A failed API request as Prometheus answers it: 400 `bad_data`, 503 `unavailable`, 500 `internal`.
+    static func failure(_ error: any Error) -> (HTTPResponse.Status, String) {
+        switch error {
+        case let error as APIError: (.badRequest, PromAPIJSON.error(type: "bad_data", message: error.message))
+        case let error as HTTPFailure:
+            (error.status, PromAPIJSON.error(type: error.status == .serviceUnavailable ? "unavailable" : "bad_data", message: error.message))
+        default: (.internalServerError, PromAPIJSON.error(type: "internal", message: "\(error)"))
+        }
     }
 
     private func sortedByBytes(_ strings: Set<String>) -> [String] {

@@ -29,6 +29,35 @@ struct FanOut: Sendable {
         headers[HTTPField.Name("Warning")!] = "299 sluice \"partial response: \(summary.replacing("\"", with: "'"))\""
         return headers
     }
+
+    /// Every node's 200 body for a query-API `pathAndQuery`. A node's 4xx is the client's error
+    /// (`APIError`); failed nodes count towards completeness (`check`).
+    func gather(_ pathAndQuery: String, reader: NodeReader) async throws -> ([[UInt8]], HTTPFields) {
+        let outcomes = await withTaskGroup(of: (String, Result<[UInt8], QueryAPIFailure>).self) { group in
+            for node in nodes {
+                group.addTask { (node.name, await reader.get(pathAndQuery, from: node)) }
+            }
+            var all: [(String, Result<[UInt8], QueryAPIFailure>)] = []
+            for await outcome in group { all.append(outcome) }
+            return all
+        }
+        var bodies: [[UInt8]] = []
+        var failed: [String] = []
+        for (name, outcome) in outcomes {
+            switch outcome {
+            case .success(let body):
+                metrics.node(name, result: "ok")
+                bodies.append(body)
+            case .failure(.rejected(_, let body)):
+                metrics.node(name, result: "rejected")
+                throw APIError("storage node \(name) rejected the query: \(NodeReader.errorText(body))")
+            case .failure(.failed(let message)):
+                metrics.node(name, result: "failed")
+                failed.append(message)
+            }
+        }
+        return (bodies, try check(failed: failed))
+    }
 }
 
 /// `POST /api/v1/read` across the ring: the same queries to every node, answers merged by label set,
