@@ -374,7 +374,8 @@ struct ProtobufReader {
     mutating func nextKey() throws(CodecError) -> (UInt64, WireType)? {
         guard offset < end else { return nil }
         let key = try readVarint()
-        guard let wireType = WireType(rawValue: UInt8(key & 7)), key >> 3 != 0 else {
+        // Field numbers run from 1 to 2^29 - 1; libprotobuf-c rejects anything else.
+        guard let wireType = WireType(rawValue: UInt8(key & 7)), key >> 3 != 0, key >> 3 <= 0x1FFF_FFFF else {
             throw CodecError(.protobufInvalid, "invalid field key \(key)")
         }
         return (key >> 3, wireType)

@@ -81,4 +81,13 @@ import Testing
         // Fixed: the scanner now checks exemplars, histograms and metadata to their last field.
         #expect(throws: CodecError.self) { try WriteRequestScannerTests.scan(body) }
     }
+
+    /// Found by FuzzRemoteWrite's 2.0 check within 100 runs: a field key whose number is past
+    /// 2^29 - 1 (here `d0 d0 d0 d0 d0 d0 21`), which libprotobuf-c rejects and the scanners skipped.
+    @Test func aFieldNumberPastTheProtobufMaximumIsRejected() throws {
+        let body: [UInt8] = [0xD0, 0xD0, 0xD0, 0xD0, 0xD0, 0xD0, 0x21, 0xD0, 0xD0, 0xD0, 0xD0, 0xD2, 0xAC, 0x00]
+        #expect(throws: CodecError.self) { try MessageCodec().decodeWriteRequestV2(body) }
+        #expect(throws: CodecError.self) { try body.withUnsafeBytes { raw in try WriteRequestV2Scanner().scan(raw) { _ in } } }
+        #expect(throws: CodecError.self) { try WriteRequestScannerTests.scan(body) }
+    }
 }
