@@ -373,9 +373,11 @@ struct ProtobufReader {
     @inline(__always)
     mutating func nextKey() throws(CodecError) -> (UInt64, WireType)? {
         guard offset < end else { return nil }
+        let start = offset
         let key = try readVarint()
-        // Field numbers run from 1 to 2^29 - 1; libprotobuf-c rejects anything else.
-        guard let wireType = WireType(rawValue: UInt8(key & 7)), key >> 3 != 0, key >> 3 <= 0x1FFF_FFFF else {
+        // Field numbers run from 1 to 2^29 - 1, and libprotobuf-c reads a key in at most 5 bytes
+        // (a padded, longer encoding of a small key included): it rejects anything else.
+        guard let wireType = WireType(rawValue: UInt8(key & 7)), key >> 3 != 0, key >> 3 <= 0x1FFF_FFFF, offset - start <= 5 else {
             throw CodecError(.protobufInvalid, "invalid field key \(key)")
         }
         return (key >> 3, wireType)
@@ -397,7 +399,10 @@ struct ProtobufReader {
 
     @inline(__always)
     mutating func readLengthDelimited() throws(CodecError) -> Range<Int> {
+        let prefixStart = offset
         let length = try readVarint()
+        // libprotobuf-c reads a length prefix in at most 5 bytes, as it does a key.
+        guard offset - prefixStart <= 5 else { throw CodecError(.protobufInvalid, "length prefix longer than 5 bytes") }
         guard length <= UInt64(end - offset) else {
             throw CodecError(.protobufInvalid, "length \(length) runs past the end of the message")
         }

@@ -90,4 +90,13 @@ import Testing
         #expect(throws: CodecError.self) { try body.withUnsafeBytes { raw in try WriteRequestV2Scanner().scan(raw) { _ in } } }
         #expect(throws: CodecError.self) { try WriteRequestScannerTests.scan(body) }
     }
+
+    /// Found by the same check after 585,000 runs: a key written in 7 bytes (`f1 80 80 80 80 80 00`, a
+    /// padded 113). libprotobuf-c reads keys in at most 5 bytes and rejects it.
+    @Test func aFieldKeyLongerThanFiveBytesIsRejected() throws {
+        let body: [UInt8] = [0x80, 0x04, 0x22, 0xF1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 0x0E]
+        #expect(throws: CodecError.self) { try MessageCodec().decodeWriteRequestV2(body) }
+        #expect(throws: CodecError.self) { try body.withUnsafeBytes { raw in try WriteRequestV2Scanner().scan(raw) { _ in } } }
+        #expect(throws: CodecError.self) { try WriteRequestScannerTests.scan(body) }
+    }
 }
