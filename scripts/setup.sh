@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(libsnappy-dev libprotobuf-c-dev protobuf-c-compiler pkg-config)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(prometheus victoria-metrics prometheus-node-exporter curl)
+  packages+=(prometheus victoria-metrics prometheus-node-exporter curl etcd-server)
 fi
 
 missing=()

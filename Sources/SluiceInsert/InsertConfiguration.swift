@@ -41,6 +41,8 @@ public struct InsertConfiguration: Sendable {
     /// Prometheus `relabel_configs` applied to every series before placement (`--relabel-config-file`);
     /// nil forwards series with their labels as sent.
     public var relabelRules: RelabelRules?
+    /// HA-pair deduplication (`--ha-tracker`); nil forwards every replica's writes.
+    public var haTracker: HATrackerConfiguration?
 
     public var forwarder = WriteForwarder.Configuration()
     public var nodeHealth = NodeHealth.Configuration()

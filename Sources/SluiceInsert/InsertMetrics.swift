@@ -62,6 +62,14 @@ struct InsertMetrics: Sendable {
         registry.makeCounter(descriptor: describe("sluice_insert_limited_requests_total", "Write requests refused by a per-tenant limit, by reason."), labels: [("tenant", tenant), ("reason", reason)]).increment()
     }
 
+    func haDeduplicated(tenant: String, cluster: String, samples: Int) {
+        registry.makeCounter(descriptor: describe("sluice_insert_ha_deduplicated_samples_total", "Samples dropped because their HA replica is not the elected one."), labels: [("tenant", tenant), ("cluster", cluster)]).increment(by: Int64(samples))
+    }
+
+    func haElectedReplicaChange(tenant: String, cluster: String) {
+        registry.makeCounter(descriptor: describe("sluice_insert_ha_elected_replica_changes_total", "Times another replica of an HA pair was elected, its predecessor having gone silent."), labels: [("tenant", tenant), ("cluster", cluster)]).increment()
+    }
+
     func overridesReload(result: String) {
         registry.makeCounter(descriptor: describe("sluice_insert_overrides_reloads_total", "Overrides file reloads, by result."), labels: [("result", result)]).increment()
     }

@@ -16,6 +16,8 @@ public struct InsertServer: Sendable {
     /// Every tenant's limits and token buckets; the overrides watcher replaces the limits.
     public let tenantLimits: TenantLimiter
     let overridesWatcher: OverridesWatcher?
+    /// Where HA elections live, with `--ha-tracker`.
+    let haElections: (any HAElectionStore)?
     let forwarder: WriteForwarder
     let metrics: InsertMetrics
     let logger: Logger
@@ -49,6 +51,11 @@ public struct InsertServer: Sendable {
         var hintConfiguration = HintStore.Configuration()
         hintConfiguration.queue.maxBytes = configuration.maxHintBytesPerNode
         self.hints = try HintStore(dataDirectory: configuration.dataDirectory, configuration: hintConfiguration, logger: logger)
+        self.haElections = configuration.haTracker.map { ha -> any HAElectionStore in
+            ha.etcdEndpoints.isEmpty
+                ? InMemoryHAElectionStore(failoverTimeout: ha.failoverTimeout)
+                : EtcdHAElectionStore(endpoints: ha.etcdEndpoints, failoverTimeout: ha.failoverTimeout, updateTimeout: ha.updateTimeout)
+        }
     }
 
     /// Ring changes from the watcher: refresh the ring gauges and count the reload.
@@ -80,6 +87,9 @@ public struct InsertServer: Sendable {
             routers: RouterPool(),
             tenantLimits: tenantLimits,
             tenants: TenantResolver(headerNames: configuration.tenantHeaders, defaultTenant: configuration.defaultTenant),
+            haTracker: configuration.haTracker.flatMap { ha in
+                haElections.map { HATracker(configuration: ha, store: $0, logger: logger) }
+            },
             logger: logger
         )
         for path in Self.writePaths {
@@ -105,7 +115,7 @@ public struct InsertServer: Sendable {
     public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let overrides: [any Service] = overridesWatcher.map { [$0] } ?? []
         return [
-            ForwarderShutdown(forwarder: forwarder, hints: hints),
+            ForwarderShutdown(forwarder: forwarder, hints: hints, etcd: haElections as? EtcdHAElectionStore),
             application(onServerRunning: onServerRunning),
             HintReplayer(
                 store: hints, nodes: nodes, forwarder: forwarder, metrics: metrics, logger: logger,
@@ -119,10 +129,12 @@ public struct InsertServer: Sendable {
 struct ForwarderShutdown: Service {
     let forwarder: WriteForwarder
     let hints: HintStore
+    let etcd: EtcdHAElectionStore?
 
     func run() async throws {
         try? await gracefulShutdown()
         try await forwarder.shutdown()
+        try await etcd?.shutdown()
         hints.close()
     }
 }

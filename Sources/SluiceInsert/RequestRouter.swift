@@ -21,7 +21,7 @@ public struct RoutedRequest: Sendable {
 public final class RequestRouter {
     /// The decompressed body to route; fill it with `Snappy.decompress(_:into:limit:)`.
     public let decompressed = ByteScratch(capacity: 256 * 1024)
-    private let scanner: WriteRequestScanner
+    let scanner: WriteRequestScanner
     let scannerV2: WriteRequestV2Scanner
     var hasher = SeriesKeyHasher()
     var replicas: [Int] = []
@@ -42,14 +42,18 @@ public final class RequestRouter {
     ///   - tenantLabel: the label name to add with the tenant as its value, or nil to add none. A
     ///     series that already carries it has it replaced: a client cannot write into another tenant.
     ///   - relabel: rules applied to each series before placement; nil keeps the zero-copy path.
+    ///   - dropLabel: a label removed from every series before placement and relabeling: the HA
+    ///     tracker's replica label, so both replicas' series are one series on the same nodes.
     public func route(
         tenant: String,
         tenantLabel: String?,
         ring: HashRing,
-        relabel: RelabelRules? = nil
+        relabel: RelabelRules? = nil,
+        dropLabel: String? = nil
     ) throws(CodecError) -> RoutedRequest {
         if let relabel, !relabel.isEmpty {
-            return try routeRelabeled(tenant: tenant, tenantLabel: tenantLabel, ring: ring, rules: relabel, scanner: scanner)
+            return try routeRelabeled(
+                tenant: tenant, tenantLabel: tenantLabel, ring: ring, rules: relabel, dropLabel: dropLabel, scanner: scanner)
         }
         let nodeCount = ring.nodes.count
         beginRequest(nodeCount: nodeCount)
@@ -58,6 +62,7 @@ public final class RequestRouter {
         let body = decompressed.bytes
         let tenantBytes = Array(tenant.utf8)
         let tenantLabelBytes = Array((tenantLabel ?? "").utf8)
+        let dropLabelBytes = dropLabel.map { Array($0.utf8) }
         // The per-series loop works on locals: each access to a class's stored property is a dynamic
         // exclusivity check, and the loop touches these several times per series.
         var hasher = SeriesKeyHasher.empty
@@ -80,9 +85,14 @@ public final class RequestRouter {
                 // Placement: tenant plus the series' own labels, never the injected one.
                 tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
                 var replaced: Range<Int>? = nil
+                var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
                 for label in series.labels {
                     let name = UnsafeRawBufferPointer(rebasing: body[label.name])
+                    if let dropLabelBytes, Self.compare(name, dropLabelBytes) == 0 {
+                        dropped = label.field
+                        continue
+                    }
                     if tenantLabel != nil {
                         let order = Self.compare(name, tenantLabelBytes)
                         if order == 0 { replaced = label.field; continue }
@@ -94,23 +104,23 @@ public final class RequestRouter {
                 replicaSets.insert(NodeSet(replicas))
                 for node in replicas { nodeSamples[node] += series.samples + series.histograms }
 
-                if tenantLabel == nil {
+                if tenantLabel == nil && dropped == nil {
                     for node in replicas { Self.appendField(1, body[series.message], to: nodeBodies[node]) }
                     return
                 }
                 // Splice: bytes before the insertion point, the tenant label, the rest, minus any
-                // tenant label the series already had.
+                // tenant label the series already had and the dropped label.
                 let message = series.message
                 let at = insertAt ?? (series.labels.last.map { $0.field.upperBound } ?? message.lowerBound)
-                let removed = replaced?.count ?? 0
+                let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
                 let length = message.count - removed + tenantField.count
                 for node in replicas {
                     let out = nodeBodies[node]
                     out.append(0x0A)
                     Varint.append(UInt64(length), to: out)
-                    Self.appendSkipping(replaced, body[message.lowerBound..<at], to: out)
+                    Self.appendSkipping(replaced, dropped, body[message.lowerBound..<at], to: out)
                     tenantField.withUnsafeBytes { out.append($0) }
-                    Self.appendSkipping(replaced, body[at..<message.upperBound], to: out)
+                    Self.appendSkipping(replaced, dropped, body[at..<message.upperBound], to: out)
                 }
         }
 
@@ -196,6 +206,20 @@ public final class RequestRouter {
         if skip.upperBound < bytes.endIndex {
             out.append(UnsafeRawBufferPointer(rebasing: base[skip.upperBound..<bytes.endIndex]))
         }
+    }
+
+    /// Appends `bytes` leaving out the parts that overlap `skip` and `other`.
+    @inline(__always)
+    private static func appendSkipping(
+        _ skip: Range<Int>?, _ other: Range<Int>?, _ bytes: Slice<UnsafeRawBufferPointer>, to out: ByteScratch
+    ) {
+        guard let skip, skip.overlaps(bytes.startIndex..<bytes.endIndex) else {
+            appendSkipping(other, bytes, to: out)
+            return
+        }
+        let base = bytes.base
+        if bytes.startIndex < skip.lowerBound { appendSkipping(other, base[bytes.startIndex..<skip.lowerBound], to: out) }
+        if skip.upperBound < bytes.endIndex { appendSkipping(other, base[skip.upperBound..<bytes.endIndex], to: out) }
     }
 
     @inline(__always)

@@ -15,6 +15,7 @@ extension RequestRouter {
         tenantLabel: String?,
         ring: HashRing,
         rules: RelabelRules,
+        dropLabel: String?,
         scanner: WriteRequestScanner
     ) throws(CodecError) -> RoutedRequest {
         let nodeCount = ring.nodes.count
@@ -26,7 +27,9 @@ extension RequestRouter {
             var input: [Label] = []
             input.reserveCapacity(series.labels.count)
             for label in series.labels {
-                input.append(Label(name: Self.string(body[label.name]), value: Self.string(body[label.value])))
+                let name = Self.string(body[label.name])
+                if name == dropLabel { continue }
+                input.append(Label(name: name, value: Self.string(body[label.value])))
             }
             guard let placed = Self.relabel(input, rules: rules, tenantLabel: tenantLabel) else { return }
             hashPlacement(tenant: tenant, labels: placed, ring: ring)
@@ -72,7 +75,8 @@ extension RequestRouter {
         tenantLabel: String?,
         ring: HashRing,
         v2Nodes: Set<Int>,
-        rules: RelabelRules
+        rules: RelabelRules,
+        dropLabel: String?
     ) throws(CodecError) -> RoutedRequest {
         let nodeCount = ring.nodes.count
         beginRequest(nodeCount: nodeCount)
@@ -100,10 +104,9 @@ extension RequestRouter {
             var input: [Label] = []
             input.reserveCapacity(series.labels.count)
             for label in series.labels {
-                input.append(
-                    Label(
-                        name: Self.string(scanner.symbol(label.name, in: body)),
-                        value: Self.string(scanner.symbol(label.value, in: body))))
+                let name = Self.string(scanner.symbol(label.name, in: body))
+                if name == dropLabel { continue }
+                input.append(Label(name: name, value: Self.string(scanner.symbol(label.value, in: body))))
             }
             let placed = Self.relabel(input, rules: rules, tenantLabel: tenantLabel)
             for label in placed ?? [] {

@@ -18,10 +18,12 @@ extension RequestRouter {
         tenantLabel: String?,
         ring: HashRing,
         v2Nodes: Set<Int>,
-        relabel: RelabelRules? = nil
+        relabel: RelabelRules? = nil,
+        dropLabel: String? = nil
     ) throws(CodecError) -> RoutedRequest {
         if let relabel, !relabel.isEmpty {
-            return try routeV2Relabeled(tenant: tenant, tenantLabel: tenantLabel, ring: ring, v2Nodes: v2Nodes, rules: relabel)
+            return try routeV2Relabeled(
+                tenant: tenant, tenantLabel: tenantLabel, ring: ring, v2Nodes: v2Nodes, rules: relabel, dropLabel: dropLabel)
         }
         let nodeCount = ring.nodes.count
         beginRequest(nodeCount: nodeCount)
@@ -30,6 +32,7 @@ extension RequestRouter {
         let scanner = scannerV2
         let tenantBytes = Array(tenant.utf8)
         let tenantLabelBytes = tenantLabel.map { Array($0.utf8) }
+        let dropLabelBytes = dropLabel.map { Array($0.utf8) }
         let extra: [[UInt8]] = tenantLabelBytes.map { [$0, tenantBytes] } ?? []
         let scratch = ByteScratch(capacity: 4096)
         var started = Array(repeating: false, count: nodeCount)
@@ -51,6 +54,7 @@ extension RequestRouter {
             var inserted = tenantLabelBytes == nil
             for label in series.labels {
                 let name = scanner.symbol(label.name, in: body)
+                if let dropLabelBytes, Self.compare(name, dropLabelBytes) == 0 { continue }
                 if let tenantLabelBytes {
                     let order = Self.compare(name, tenantLabelBytes)
                     if order == 0 { continue }

@@ -61,6 +61,8 @@ struct WriteHandler: Sendable {
     let routers: RouterPool
     let tenantLimits: TenantLimiter
     let tenants: TenantResolver
+    /// Set with `--ha-tracker`.
+    let haTracker: HATracker?
     let logger: Logger
 
     func handle(_ request: Request) async -> Response {
@@ -75,8 +77,7 @@ struct WriteHandler: Sendable {
         var response: Response
         do {
             result.version = try RemoteWriteHeaders.negotiate(request)
-            try await write(request, tenant: tenant, result: &result)
-            response = Response(status: .noContent)
+            response = Response(status: try await write(request, tenant: tenant, result: &result))
         } catch {
             if error.status.code >= 500 {
                 logger.warning("write failed", metadata: ["tenant": "\(tenant)", "error": "\(error.message)"])
@@ -106,7 +107,9 @@ struct WriteHandler: Sendable {
         var written = WriteForwarder.Written(samples: 0, histograms: 0, exemplars: 0)
     }
 
-    private func write(_ request: Request, tenant: String, result: inout WriteResult) async throws(HTTPFailure) {
+    /// 204 once stored; 202 for a request from an HA replica that is not the elected one, which is
+    /// dropped.
+    private func write(_ request: Request, tenant: String, result: inout WriteResult) async throws(HTTPFailure) -> HTTPResponse.Status {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
             throw HTTPFailure(.contentTooLarge, "body of \(length) bytes exceeds the limit of \(configuration.maxBodyBytes) bytes")
         }
@@ -139,26 +142,12 @@ struct WriteHandler: Sendable {
         guard limiter.acquireBytes(decodedBytes) else { throw tooManyRequests("too many bytes in flight") }
         defer { limiter.releaseBytes(decodedBytes) }
         let version = result.version
-        let route = { (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
-            do throws(CodecError) {
-                switch version {
-                case .v1:
-                    return try router.route(
-                        tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring,
-                        relabel: configuration.relabelRules)
-                case .v2:
-                    return try router.routeV2(
-                        tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring, v2Nodes: v2Nodes,
-                        relabel: configuration.relabelRules
-                    )
-                }
-            } catch {
-                if let rejection = LimitRejection(error, tenant: tenant) {
-                    metrics.limited(tenant: tenant, reason: rejection.reason)
-                    throw rejection.failure
-                }
-                throw HTTPFailure(error)
+        let failure = { (error: CodecError) -> HTTPFailure in
+            if let rejection = LimitRejection(error, tenant: tenant) {
+                metrics.limited(tenant: tenant, reason: rejection.reason)
+                return rejection.failure
             }
+            return HTTPFailure(error)
         }
         do {
             try body.withUnsafeReadableBytes { (raw) throws(CodecError) in
@@ -166,6 +155,50 @@ struct WriteHandler: Sendable {
             }
         } catch {
             throw HTTPFailure(error)
+        }
+        // HA pairs: decided before routing, so a request from the replica that is not elected forwards
+        // nothing.
+        var dropLabel: String? = nil
+        if let haTracker {
+            let labels: (cluster: String, replica: String)?
+            do throws(CodecError) {
+                labels = try router.haLabels(
+                    clusterLabel: haTracker.configuration.clusterLabel, replicaLabel: haTracker.configuration.replicaLabel,
+                    v2: version == .v2)
+            } catch {
+                throw failure(error)
+            }
+            if let labels {
+                guard try await haTracker.accepts(tenant: tenant, cluster: labels.cluster, replica: labels.replica, metrics: metrics) else {
+                    // Counted as received, and for 2.0 reported written: the elected replica writes the same.
+                    do throws(CodecError) {
+                        result.written = try router.counts(v2: version == .v2)
+                    } catch {
+                        throw failure(error)
+                    }
+                    result.samples = result.written.samples + result.written.histograms
+                    metrics.haDeduplicated(tenant: tenant, cluster: labels.cluster, samples: result.samples)
+                    return .accepted
+                }
+                dropLabel = haTracker.configuration.replicaLabel
+            }
+        }
+        let route = { (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+            do throws(CodecError) {
+                switch version {
+                case .v1:
+                    return try router.route(
+                        tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring,
+                        relabel: configuration.relabelRules, dropLabel: dropLabel)
+                case .v2:
+                    return try router.routeV2(
+                        tenant: tenant, tenantLabel: configuration.tenantLabel, ring: membership.ring, v2Nodes: v2Nodes,
+                        relabel: configuration.relabelRules, dropLabel: dropLabel
+                    )
+                }
+            } catch {
+                throw failure(error)
+            }
         }
         let v2Nodes = Set(membership.nodes.indices.filter { membership.nodes[$0].takesV2 })
         var routed = try route(v2Nodes)
@@ -229,6 +262,7 @@ struct WriteHandler: Sendable {
                     metrics.hints(node: name, event: "lost")
                 }
             }
+            return .noContent
         case .invalid(let message):
             metrics.quorumFailure(kind: "invalid")
             result.written = Self.reportedWritten(answers, parts: routed.parts.count, replicationFactor: membership.configuration.replicationFactor)

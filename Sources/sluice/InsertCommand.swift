@@ -69,6 +69,24 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Most bytes of hints queued per storage node.")
     var maxHintBytesPerNode: Int = InsertConfiguration().maxHintBytesPerNode
 
+    @Flag(name: .long, help: "Deduplicate HA pairs of Prometheus: per tenant and cluster, keep only the elected replica's writes.")
+    var haTracker = false
+
+    @Option(name: .long, help: "Label naming the HA pair (cluster) of a write's series.")
+    var haClusterLabel: String = HATrackerConfiguration().clusterLabel
+
+    @Option(name: .long, help: "Label naming the replica within the pair; removed from accepted series.")
+    var haReplicaLabel: String = HATrackerConfiguration().replicaLabel
+
+    @Option(name: .long, help: "Elect another replica once the elected one has sent nothing for this long.")
+    var haFailoverTimeout: String = "30s"
+
+    @Option(name: .long, help: "How often the elected replica's last write is recorded in the election store; below --ha-failover-timeout.")
+    var haUpdateTimeout: String = "15s"
+
+    @Option(name: .long, help: "etcd client URLs (comma-separated http://host:port) shared by every insert node for HA elections; unset keeps them in this process.")
+    var haEtcdEndpoints: String?
+
     @OptionGroup var server: ServerOptions
 
     @OptionGroup var access: AccessOptions
@@ -112,6 +130,24 @@ struct InsertCommand: AsyncParsableCommand {
         }
         configuration.forwarder.timeout = .milliseconds(Int64(forwardTimeout * 1000))
         configuration.maxHintBytesPerNode = maxHintBytesPerNode
+        if haTracker {
+            var ha = HATrackerConfiguration()
+            guard !haClusterLabel.isEmpty, !haReplicaLabel.isEmpty, haClusterLabel != haReplicaLabel else {
+                throw ValidationError("--ha-cluster-label and --ha-replica-label must be two different non-empty labels")
+            }
+            ha.clusterLabel = haClusterLabel
+            ha.replicaLabel = haReplicaLabel
+            ha.failoverTimeout = try parsePositiveDuration(haFailoverTimeout, flag: "--ha-failover-timeout")
+            ha.updateTimeout = try parsePositiveDuration(haUpdateTimeout, flag: "--ha-update-timeout")
+            guard ha.updateTimeout < ha.failoverTimeout else {
+                throw ValidationError("--ha-update-timeout must be below --ha-failover-timeout")
+            }
+            ha.etcdEndpoints = (haEtcdEndpoints ?? "").split(separator: ",").map { String($0.filter { $0 != " " }) }
+            guard ha.etcdEndpoints.allSatisfy({ $0.hasPrefix("http://") || $0.hasPrefix("https://") }) else {
+                throw ValidationError("--ha-etcd-endpoints must be http:// or https:// URLs")
+            }
+            configuration.haTracker = ha
+        }
 
         let box = ServerBox()
         let watcher = try RingFileWatcher(
