@@ -160,14 +160,9 @@ final class UpProcess: @unchecked Sendable {
     func kill() {
         lock.withLock {
             guard let process, process.isRunning else { return }
-            killProcess(process.processIdentifier)
-            process.waitUntilExit()
+            killAndReap(process)
         }
     }
-}
-
-private func killProcess(_ pid: Int32) {
-    _ = kill(pid, SIGKILL)
 }
 
 extension PromQL {

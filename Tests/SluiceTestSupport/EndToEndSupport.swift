@@ -433,8 +433,7 @@ public final class PeerProcess: @unchecked Sendable {
     public func kill() {
         lock.withLock {
             guard let process, process.isRunning else { return }
-            sendSignal(SIGKILL, to: process.processIdentifier)
-            process.waitUntilExit()
+            killAndReap(process)
         }
     }
 
@@ -634,3 +633,19 @@ public enum RawProtobuf {
     }
 }
 
+/// SIGKILL `process` and wait for it, boundedly. Foundation reaps children on its own, and once in a
+/// CI run it never did: the child stayed a zombie and `waitUntilExit()` spun for good, hanging the
+/// whole run. After 5 s the child is reaped here instead; after 10 s it is left.
+public func killAndReap(_ process: Process) {
+    let pid = process.processIdentifier
+    _ = kill(pid, SIGKILL)
+    let clock = ContinuousClock()
+    let start = clock.now
+    while process.isRunning, clock.now - start < .seconds(10) {
+        if clock.now - start > .seconds(5) {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return }
+        }
+        usleep(10_000)
+    }
+}
