@@ -175,7 +175,7 @@ enum WALRecordCodec {
 
     /// Decodes exactly one record; trailing bytes are an error.
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> WALRecord {
-        var reader = Reader(bytes: bytes)
+        var reader = WALPayloadReader(bytes: bytes)
         guard let type = reader.byte() else {
             throw CodecError(.truncated, "WAL record is empty")
         }
@@ -315,134 +315,154 @@ enum WALRecordCodec {
     static func unzigzag(_ value: UInt64) -> Int64 {
         Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1)
     }
+}
 
-    /// A cursor over untrusted bytes.
-    private struct Reader {
-        let bytes: UnsafeRawBufferPointer
-        var offset = 0
+/// A cursor over an untrusted WAL payload, for every record type: each count and length is checked
+/// against the bytes left before anything is allocated.
+struct WALPayloadReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
 
-        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(bytes: UnsafeRawBufferPointer, offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
 
-        var remaining: Int { bytes.count - offset }
-        var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
+    var isAtEnd: Bool { offset == bytes.count }
 
-        mutating func byte() -> UInt8? {
-            guard offset < bytes.count else { return nil }
-            defer { offset += 1 }
-            return bytes[offset]
+    mutating func byte() -> UInt8? {
+        guard offset < bytes.count else { return nil }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func uvarint() throws(CodecError) -> UInt64 {
+        guard let value = try Varint.read(bytes, at: &offset) else {
+            throw CodecError(.truncated, "WAL record ends inside a varint")
         }
+        return value
+    }
 
-        mutating func uvarint() throws(CodecError) -> UInt64 {
-            guard let value = try Varint.read(bytes, at: &offset) else {
-                throw CodecError(.truncated, "WAL record ends inside a varint")
+    /// A count of items that each take at least `minimumBytesEach`, checked against what is left
+    /// so that a damaged count cannot make the decoder reserve gigabytes.
+    mutating func count(minimumBytesEach: Int, _ what: StaticString) throws(CodecError) -> Int {
+        let value = try uvarint()
+        guard value <= UInt64(remaining / minimumBytesEach) else {
+            throw CodecError(.truncated, "WAL record declares \(value) \(what) in \(remaining) bytes")
+        }
+        return Int(value)
+    }
+
+    mutating func string() throws(CodecError) -> String {
+        let length = try uvarint()
+        guard length <= UInt64(remaining) else {
+            throw CodecError(.truncated, "WAL label of \(length) bytes passes the record's end")
+        }
+        let start = offset
+        offset += Int(length)
+        let utf8 = UnsafeRawBufferPointer(rebasing: bytes[start..<offset]).assumingMemoryBound(to: UInt8.self)
+        guard let string = String(validating: utf8, as: UTF8.self) else {
+            throw CodecError(.invalidSeries, "WAL label is not valid UTF-8")
+        }
+        return string
+    }
+
+    mutating func uint64LE() throws(CodecError) -> UInt64 {
+        guard remaining >= 8 else {
+            throw CodecError(.truncated, "WAL record ends inside a sample value")
+        }
+        defer { offset += 8 }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    mutating func double() throws(CodecError) -> Double { Double(bitPattern: try uint64LE()) }
+
+    /// A zig-zag varint that must fit an `Int32`: a wider value is damage, not something to trap on.
+    mutating func int32() throws(CodecError) -> Int32 {
+        guard let value = Int32(exactly: WALRecordCodec.unzigzag(try uvarint())) else {
+            throw CodecError(.chunkCorrupt, "WAL histogram field overflows 32 bits")
+        }
+        return value
+    }
+
+    /// A count, then that many name and value strings.
+    mutating func labels() throws(CodecError) -> [Label] {
+        let count = try self.count(minimumBytesEach: 2, "labels")
+        var labels: [Label] = []
+        labels.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = try string()
+            labels.append(Label(name: name, value: try string()))
+        }
+        return labels
+    }
+
+    func finish() throws(CodecError) {
+        guard remaining == 0 else { throw CodecError(.chunkCorrupt, "WAL record has \(remaining) trailing bytes") }
+    }
+
+    mutating func histogram(timestamp: Int64) throws(CodecError) -> Histogram {
+        guard let kinds = byte() else { throw CodecError(.truncated, "WAL record ends inside a histogram") }
+        guard kinds & 0xF0 == 0, kinds & 3 != 3, kinds >> 2 != 3 else {
+            throw CodecError(.chunkCorrupt, "WAL histogram has unknown count kinds \(kinds)")
+        }
+        let count = try self.count(kind: kinds & 3)
+        let zeroCount = try self.count(kind: kinds >> 2)
+        let sum = try double()
+        let schema = try int32()
+        let zeroThreshold = try double()
+        let negativeSpans = try spans()
+        let negativeDeltas = try deltas()
+        let negativeCounts = try doubles()
+        let positiveSpans = try spans()
+        let positiveDeltas = try deltas()
+        let positiveCounts = try doubles()
+        let resetHint = try int32()
+        let customValues = try doubles()
+        return Histogram(
+            count: count, sum: sum, schema: schema, zeroThreshold: zeroThreshold, zeroCount: zeroCount,
+            negativeSpans: negativeSpans, negativeDeltas: negativeDeltas, negativeCounts: negativeCounts,
+            positiveSpans: positiveSpans, positiveDeltas: positiveDeltas, positiveCounts: positiveCounts,
+            resetHint: resetHint, timestamp: timestamp, customValues: customValues
+        )
+    }
+
+    private mutating func count(kind: UInt8) throws(CodecError) -> Histogram.Count? {
+        switch kind {
+        case 1: .int(try uvarint())
+        case 2: .float(try double())
+        default: nil
+        }
+    }
+
+    private mutating func doubles() throws(CodecError) -> [Double] {
+        let count = try self.count(minimumBytesEach: 8, "histogram floats")
+        var values: [Double] = []
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(try double()) }
+        return values
+    }
+
+    private mutating func deltas() throws(CodecError) -> [Int64] {
+        let count = try self.count(minimumBytesEach: 1, "histogram deltas")
+        var values: [Int64] = []
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(WALRecordCodec.unzigzag(try uvarint())) }
+        return values
+    }
+
+    private mutating func spans() throws(CodecError) -> [BucketSpan] {
+        let count = try self.count(minimumBytesEach: 2, "histogram spans")
+        var spans: [BucketSpan] = []
+        spans.reserveCapacity(count)
+        for _ in 0..<count {
+            let offset = try int32()
+            guard let length = UInt32(exactly: try uvarint()) else {
+                throw CodecError(.chunkCorrupt, "WAL histogram span length overflows 32 bits")
             }
-            return value
+            spans.append(BucketSpan(offset: offset, length: length))
         }
-
-        /// A count of items that each take at least `minimumBytesEach`, checked against what is left
-        /// so that a damaged count cannot make the decoder reserve gigabytes.
-        mutating func count(minimumBytesEach: Int, _ what: StaticString) throws(CodecError) -> Int {
-            let value = try uvarint()
-            guard value <= UInt64(remaining / minimumBytesEach) else {
-                throw CodecError(.truncated, "WAL record declares \(value) \(what) in \(remaining) bytes")
-            }
-            return Int(value)
-        }
-
-        mutating func string() throws(CodecError) -> String {
-            let length = try uvarint()
-            guard length <= UInt64(remaining) else {
-                throw CodecError(.truncated, "WAL label of \(length) bytes passes the record's end")
-            }
-            let start = offset
-            offset += Int(length)
-            let utf8 = UnsafeRawBufferPointer(rebasing: bytes[start..<offset]).assumingMemoryBound(to: UInt8.self)
-            guard let string = String(validating: utf8, as: UTF8.self) else {
-                throw CodecError(.invalidSeries, "WAL label is not valid UTF-8")
-            }
-            return string
-        }
-
-        mutating func uint64LE() throws(CodecError) -> UInt64 {
-            guard remaining >= 8 else {
-                throw CodecError(.truncated, "WAL record ends inside a sample value")
-            }
-            defer { offset += 8 }
-            return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-        }
-
-        mutating func double() throws(CodecError) -> Double { Double(bitPattern: try uint64LE()) }
-
-        /// A zig-zag varint that must fit an `Int32`: a wider value is damage, not something to trap on.
-        mutating func int32() throws(CodecError) -> Int32 {
-            guard let value = Int32(exactly: unzigzag(try uvarint())) else {
-                throw CodecError(.chunkCorrupt, "WAL histogram field overflows 32 bits")
-            }
-            return value
-        }
-
-        mutating func histogram(timestamp: Int64) throws(CodecError) -> Histogram {
-            guard let kinds = byte() else { throw CodecError(.truncated, "WAL record ends inside a histogram") }
-            guard kinds & 0xF0 == 0, kinds & 3 != 3, kinds >> 2 != 3 else {
-                throw CodecError(.chunkCorrupt, "WAL histogram has unknown count kinds \(kinds)")
-            }
-            let count = try self.count(kind: kinds & 3)
-            let zeroCount = try self.count(kind: kinds >> 2)
-            let sum = try double()
-            let schema = try int32()
-            let zeroThreshold = try double()
-            let negativeSpans = try spans()
-            let negativeDeltas = try deltas()
-            let negativeCounts = try doubles()
-            let positiveSpans = try spans()
-            let positiveDeltas = try deltas()
-            let positiveCounts = try doubles()
-            let resetHint = try int32()
-            let customValues = try doubles()
-            return Histogram(
-                count: count, sum: sum, schema: schema, zeroThreshold: zeroThreshold, zeroCount: zeroCount,
-                negativeSpans: negativeSpans, negativeDeltas: negativeDeltas, negativeCounts: negativeCounts,
-                positiveSpans: positiveSpans, positiveDeltas: positiveDeltas, positiveCounts: positiveCounts,
-                resetHint: resetHint, timestamp: timestamp, customValues: customValues
-            )
-        }
-
-        private mutating func count(kind: UInt8) throws(CodecError) -> Histogram.Count? {
-            switch kind {
-            case 1: .int(try uvarint())
-            case 2: .float(try double())
-            default: nil
-            }
-        }
-
-        private mutating func doubles() throws(CodecError) -> [Double] {
-            let count = try self.count(minimumBytesEach: 8, "histogram floats")
-            var values: [Double] = []
-            values.reserveCapacity(count)
-            for _ in 0..<count { values.append(try double()) }
-            return values
-        }
-
-        private mutating func deltas() throws(CodecError) -> [Int64] {
-            let count = try self.count(minimumBytesEach: 1, "histogram deltas")
-            var values: [Int64] = []
-            values.reserveCapacity(count)
-            for _ in 0..<count { values.append(unzigzag(try uvarint())) }
-            return values
-        }
-
-        private mutating func spans() throws(CodecError) -> [BucketSpan] {
-            let count = try self.count(minimumBytesEach: 2, "histogram spans")
-            var spans: [BucketSpan] = []
-            spans.reserveCapacity(count)
-            for _ in 0..<count {
-                let offset = try int32()
-                guard let length = UInt32(exactly: try uvarint()) else {
-                    throw CodecError(.chunkCorrupt, "WAL histogram span length overflows 32 bits")
-                }
-                spans.append(BucketSpan(offset: offset, length: length))
-            }
-            return spans
-        }
+        return spans
     }
 }
