@@ -51,7 +51,8 @@ struct RingFileWatcherTests {
             #expect(watcher.current.snapshot.ring.nodes.count == 4)
             #expect(watcher.current.snapshot.configuration.nodes.last?.name == "store-4")
             #expect(watcher.reloads == 1)
-            #expect(changes.withLock { $0 } == [2])
+            // The snapshot is published before onChange runs, so the callback is waited for too.
+            #expect(await eventually { changes.withLock { $0 } == [2] })
 
             // Garbage: rejected, logged with the file name, counted once however many polls see it.
             try writeFile("nodes: [{name: store-1, url: http://x\n", to: path)
@@ -92,7 +93,7 @@ struct RingFileWatcherTests {
             try writeFile(Self.ringFile(5, rf: 2), to: path)
             #expect(await eventually { watcher.current.snapshot.generation == 3 })
             #expect(watcher.current.snapshot.ring.replicationFactor == 2)
-            #expect(changes.withLock { $0 } == [2, 3])
+            #expect(await eventually { changes.withLock { $0 } == [2, 3] })
 
             group.cancelAll()
         }
