@@ -72,17 +72,13 @@ public struct HashRing: Sendable {
 
     public let nodes: [RingNode]
     public let replicationFactor: Int
-    /// Sorted token positions, and the node index owning each.
-    private let tokens: [UInt64]
-    private let owners: [Int32]
-    /// `bucketStart[b]` is the index of the first token whose top `bucketBits` bits are `b` or more,
-    /// with one extra entry equal to `tokens.count`: it narrows a lookup to the few tokens sharing a
-    /// key's top bits instead of a binary search over the whole ring.
-    private let bucketStart: [Int32]
-    private let bucketShift: UInt64
-    /// Zone index per node; all zero when no node names a zone.
-    private let zoneOfNode: [Int32]
-    private let zoneCount: Int
+    /// Placement itself: the replica set of every token, numbered (the clockwise walk from that
+    /// token, done once when the ring is built), and a bucket index over the tokens, so that placing
+    /// a series is one or two table reads. Rings have few distinct sets: at most N × (N−1) × … (RF
+    /// factors), and never more than tokens.
+    public let placement: PlacementTable
+    /// The members of each replica set as a bitset: what a request's quorum is judged over.
+    public let replicaSetNodes: [NodeSet]
 
     public init(
         nodes: [RingNode],
@@ -90,6 +86,7 @@ public struct HashRing: Sendable {
         tokensPerNode: Int = HashRing.defaultTokensPerNode
     ) throws(RingError) {
         guard !nodes.isEmpty else { throw RingError("the ring has no nodes") }
+        guard nodes.count <= NodeSet.capacity else { throw RingError("the ring has \(nodes.count) nodes; at most \(NodeSet.capacity) are allowed") }
         guard replicationFactor >= 1 else { throw RingError("replication_factor must be at least 1") }
         guard replicationFactor <= nodes.count else {
             throw RingError("replication_factor \(replicationFactor) exceeds the \(nodes.count) nodes in the ring")
@@ -106,6 +103,7 @@ public struct HashRing: Sendable {
             }
         }
 
+        // Zone index per node; all zero when no node names a zone.
         var zones: [String: Int32] = [:]
         let zoneOfNode = nodes.map { node -> Int32 in
             guard let zone = node.zone else { return 0 }
@@ -136,7 +134,7 @@ public struct HashRing: Sendable {
         // values, so buckets hold one or two each: counting them, placing them and ordering each
         // bucket is linear, where a comparison sort of 164k tokens dominated reloads (and tests).
         // About one token per bucket (2^bits is the power of two at or above the token count),
-        // capped at 4 MB of index; beyond that a bucket holds a few tokens.
+        // capped at 2^20 buckets; beyond that a bucket holds a few tokens.
         let bucketBits = max(1, min(20, Int.bitWidth - (totalTokens - 1).leadingZeroBitCount))
         let bucketShift = UInt64(64 - bucketBits)
         let bucketCount = 1 << bucketBits
@@ -160,64 +158,99 @@ public struct HashRing: Sendable {
             sorted[Int(bucketStart[bucket])..<Int(bucketStart[bucket + 1])].sort(by: precedes)
         }
 
+        let tokens = sorted.map(\.token)
+        let owners = sorted.map(\.node)
+        let zoneCount = max(zones.count, 1)
+
+        // Number every token's replica set. RF ≤ 8 over at most 256 nodes packs a set into one word.
+        var setOfToken = [UInt32](repeating: 0, count: tokens.count)
+        var setMembers: [Int32] = []
+        var replicaSetNodes: [NodeSet] = []
+        var packedIDs: [UInt64: UInt32] = [:]
+        var listIDs: [[Int32]: UInt32] = [:]
+        var walk: [Int32] = []
+        walk.reserveCapacity(replicationFactor)
+        for index in tokens.indices {
+            Self.walk(from: index, owners: owners, zoneOfNode: zoneOfNode, zonesWanted: min(replicationFactor, zoneCount),
+                      replicationFactor: replicationFactor, into: &walk)
+            let fresh = UInt32(replicaSetNodes.count)
+            let id: UInt32
+            if replicationFactor <= 8 {
+                let packed = walk.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                id = packedIDs[packed, default: fresh]
+                if id == fresh { packedIDs[packed] = fresh }
+            } else {
+                id = listIDs[walk, default: fresh]
+                if id == fresh { listIDs[walk] = fresh }
+            }
+            if id == fresh {
+                setMembers += walk
+                replicaSetNodes.append(NodeSet(walk.lazy.map { Int($0) }))
+            }
+            setOfToken[index] = id
+        }
+
         self.nodes = nodes
         self.replicationFactor = replicationFactor
-        self.tokens = sorted.map(\.token)
-        self.owners = sorted.map(\.node)
-        self.bucketStart = bucketStart
-        self.bucketShift = bucketShift
-        self.zoneOfNode = zoneOfNode
-        self.zoneCount = max(zones.count, 1)
+        self.placement = PlacementTable(
+            tokens: tokens, setOfToken: setOfToken, setMembers: setMembers, replicationFactor: replicationFactor)
+        self.replicaSetNodes = replicaSetNodes
     }
 
-    public var tokenCount: Int { tokens.count }
-
-    /// Index of the first token at or after `hash`, wrapping to 0 past the last token.
-    private func firstTokenIndex(_ hash: UInt64) -> Int {
-        let bucket = Int(hash >> bucketShift)
-        var low = Int(bucketStart[bucket])
-        var high = Int(bucketStart[bucket + 1])
-        // Every token in a later bucket is above `hash`, so when none in this bucket is at or after
-        // it the answer is `high`, the first token of the next non-empty bucket.
-        while low < high {
-            let mid = (low + high) >> 1
-            if tokens[mid] < hash { low = mid + 1 } else { high = mid }
-        }
-        return low == tokens.count ? 0 : low
-    }
-
-    /// The index of the node owning the first replica: all a caller needs at RF 1, and what
-    /// balance is measured on.
-    public func primary(for hash: UInt64) -> Int {
-        Int(owners[firstTokenIndex(hash)])
-    }
-
-    /// The node indices holding the series whose key hashes to `hash`, primary first.
-    ///
-    /// Walks clockwise taking only nodes in zones not yet used until `min(RF, zones)` zones are
-    /// covered, then any node not yet taken. Writes into `replicas` (cleared first) so the hot path
-    /// reuses one array.
-    public func replicas(for hash: UInt64, into replicas: inout [Int]) {
+    /// The replica set that starts at token `start`: walks clockwise taking only nodes in zones not
+    /// yet used until `zonesWanted` zones are covered, then any node not yet taken.
+    private static func walk(
+        from start: Int, owners: [Int32], zoneOfNode: [Int32], zonesWanted: Int, replicationFactor: Int, into replicas: inout [Int32]
+    ) {
         replicas.removeAll(keepingCapacity: true)
-        let zonesWanted = min(replicationFactor, zoneCount)
-        var index = firstTokenIndex(hash)
+        var index = start
         // Two laps always suffice: after one, every node and so every zone has been seen.
-        for _ in 0..<(2 * tokens.count) {
-            let node = Int(owners[index])
+        for _ in 0..<(2 * owners.count) {
+            let node = owners[index]
             // RF is small, so scanning the replicas taken beats keeping sets of nodes and zones.
             var taken = false
             var zoneTaken = false
             for replica in replicas {
                 if replica == node { taken = true }
-                if zoneOfNode[replica] == zoneOfNode[node] { zoneTaken = true }
+                if zoneOfNode[Int(replica)] == zoneOfNode[Int(node)] { zoneTaken = true }
             }
             if !taken && (!zoneTaken || replicas.count >= zonesWanted) {
                 replicas.append(node)
                 if replicas.count == replicationFactor { return }
             }
             index += 1
-            if index == tokens.count { index = 0 }
+            if index == owners.count { index = 0 }
         }
+    }
+
+    public var tokenCount: Int { placement.tokenCount }
+
+    /// The index of the node owning the first replica: all a caller needs at RF 1, and what
+    /// balance is measured on.
+    public func primary(for hash: UInt64) -> Int {
+        Int(placement.members(ofReplicaSet: placement.replicaSet(for: hash))[0])
+    }
+
+    /// How many distinct replica sets the ring has; `replicaSet(for:)` answers below it.
+    public var replicaSetCount: Int { replicaSetNodes.count }
+
+    /// The number of the replica set holding the series whose key hashes to `hash`. Its members
+    /// are `members(ofReplicaSet:)`; hot loops read both from `placement` directly.
+    public func replicaSet(for hash: UInt64) -> Int {
+        placement.replicaSet(for: hash)
+    }
+
+    /// The node indices of replica set `set`, primary first.
+    public func members(ofReplicaSet set: Int) -> [Int] {
+        placement.members(ofReplicaSet: set).map { Int($0) }
+    }
+
+    /// The node indices holding the series whose key hashes to `hash`, primary first: the walk
+    /// clockwise from its token, taking nodes in distinct zones first. Writes into `replicas`
+    /// (cleared first) so a caller can reuse one array.
+    public func replicas(for hash: UInt64, into replicas: inout [Int]) {
+        replicas.removeAll(keepingCapacity: true)
+        for node in placement.members(ofReplicaSet: placement.replicaSet(for: hash)) { replicas.append(Int(node)) }
     }
 
     /// Convenience for cold paths and tests.

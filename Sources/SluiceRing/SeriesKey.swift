@@ -3,43 +3,130 @@
 /// Each string is followed by 0xFF, a byte UTF-8 never produces, so ("ab","c") and ("a","bc") differ.
 /// Labels must be given sorted by name (remote write 1.0 requires it; the 2.0 path sorts first), so
 /// the order a request lists them in never changes placement.
+///
+/// The hash is streamed: pieces are fed to xxHash64's four lanes 32 bytes at a time as they come, and
+/// only the unfinished stripe waits, inline in a 64-byte window. No key is assembled in a buffer, so
+/// a series costs one pass over its label bytes and no allocation; a piece shorter than 32 bytes
+/// (nearly every label name and value) is one copy into the window. The result is bit for bit
+/// `XXHash64.hash` of the concatenated key (SeriesKeyStreamingTests checks it on random pieces).
 public struct SeriesKeyHasher: Sendable {
-    private var buffer: [UInt8] = []
+    @usableFromInline var v1: UInt64 = 0
+    @usableFromInline var v2: UInt64 = 0
+    @usableFromInline var v3: UInt64 = 0
+    @usableFromInline var v4: UInt64 = 0
+    /// Bytes fed so far.
+    @usableFromInline var total: Int = 0
+    /// Bytes not yet hashed: the first `windowCount` (always fewer than 32 between calls).
+    @usableFromInline var window: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    @usableFromInline var windowCount: Int = 0
 
-    /// An empty hasher that allocates nothing until first used.
-    public static var empty: SeriesKeyHasher { SeriesKeyHasher(reserving: 0) }
+    /// An empty hasher. Kept for callers that swap one in and out of a worker.
+    public static var empty: SeriesKeyHasher { SeriesKeyHasher() }
 
-    private init(reserving: Int) {
-        buffer.reserveCapacity(reserving)
-    }
-
-    public init() {
-        buffer.reserveCapacity(1024)
-    }
+    public init() {}
 
     /// Starts a key for `tenant`.
+    @inlinable
     public mutating func start(tenant: UnsafeRawBufferPointer) {
-        buffer.removeAll(keepingCapacity: true)
-        buffer.append(contentsOf: Self.typed(tenant))
-        buffer.append(0xFF)
+        v1 = XXHash64.prime1 &+ XXHash64.prime2
+        v2 = XXHash64.prime2
+        v3 = 0
+        v4 = 0 &- XXHash64.prime1
+        total = 0
+        windowCount = 0
+        feedPiece(tenant)
     }
 
+    @inlinable @inline(__always)
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        buffer.append(contentsOf: Self.typed(name))
-        buffer.append(0xFF)
-        buffer.append(contentsOf: Self.typed(value))
-        buffer.append(0xFF)
+        feedPiece(name)
+        feedPiece(value)
     }
 
-    /// A typed view has contiguous storage, so `append(contentsOf:)` is one memcpy rather than a
-    /// byte-by-byte generic copy (measured: 6% of the insert hot path before).
-    @inline(__always)
-    private static func typed(_ raw: UnsafeRawBufferPointer) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: raw.baseAddress?.assumingMemoryBound(to: UInt8.self), count: raw.count)
+    /// Feeds `bytes` and the 0xFF that ends every piece.
+    @inlinable @inline(__always)
+    mutating func feedPiece(_ bytes: UnsafeRawBufferPointer) {
+        let count = bytes.count
+        guard count < 32 else {
+            feedLong(bytes)
+            return
+        }
+        // The window holds fewer than 32 bytes, so 31 more and the 0xFF still fit in its 64.
+        let at = windowCount
+        withUnsafeMutableBytes(of: &window) { window in
+            if count > 0 { (window.baseAddress! + at).copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            window[at + count] = 0xFF
+        }
+        windowCount = at + count + 1
+        total += count + 1
+        if windowCount >= 32 { consumeStripe() }
     }
 
+    /// Hashes the window's first 32 bytes and moves the rest down.
+    @inlinable @inline(__always)
+    mutating func consumeStripe() {
+        v1 = XXHash64.round(v1, UInt64(littleEndian: window.0))
+        v2 = XXHash64.round(v2, UInt64(littleEndian: window.1))
+        v3 = XXHash64.round(v3, UInt64(littleEndian: window.2))
+        v4 = XXHash64.round(v4, UInt64(littleEndian: window.3))
+        window.0 = window.4
+        window.1 = window.5
+        window.2 = window.6
+        window.3 = window.7
+        windowCount -= 32
+    }
+
+    /// A piece of 32 bytes or more: fill the window's stripe, hash whole stripes straight from
+    /// `bytes`, keep the rest.
+    @usableFromInline
+    mutating func feedLong(_ bytes: UnsafeRawBufferPointer) {
+        var source = bytes.baseAddress!
+        var count = bytes.count
+        total += count
+        if windowCount > 0 {
+            let take = 32 - windowCount
+            let at = windowCount
+            withUnsafeMutableBytes(of: &window) { ($0.baseAddress! + at).copyMemory(from: source, byteCount: take) }
+            windowCount = 32
+            consumeStripe()
+            source += take
+            count -= take
+        }
+        while count >= 32 {
+            let stripe = UnsafeRawPointer(source)
+            v1 = XXHash64.round(v1, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+            v2 = XXHash64.round(v2, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            v3 = XXHash64.round(v3, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+            v4 = XXHash64.round(v4, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+            source += 32
+            count -= 32
+        }
+        let rest = count
+        withUnsafeMutableBytes(of: &window) { window in
+            if rest > 0 { window.baseAddress!.copyMemory(from: source, byteCount: rest) }
+            window[rest] = 0xFF
+        }
+        windowCount = rest + 1
+        total += 1
+        if windowCount == 32 { consumeStripe() }
+    }
+
+    @inlinable
     public func finish() -> UInt64 {
-        buffer.withUnsafeBytes { XXHash64.hash($0) }
+        var h: UInt64
+        if total >= 32 {
+            h = XXHash64.rotl(v1, 1) &+ XXHash64.rotl(v2, 7) &+ XXHash64.rotl(v3, 12) &+ XXHash64.rotl(v4, 18)
+            h = XXHash64.merge(h, v1)
+            h = XXHash64.merge(h, v2)
+            h = XXHash64.merge(h, v3)
+            h = XXHash64.merge(h, v4)
+        } else {
+            h = XXHash64.prime5
+        }
+        h = h &+ UInt64(total)
+        var rest = window
+        let count = windowCount
+        return withUnsafeBytes(of: &rest) { XXHash64.finalize(h, tail: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
     }
 
     /// Hashes a whole label set, sorting it first. For cold paths and tests.

@@ -48,6 +48,16 @@ public enum XXHash64 {
             h = seed &+ prime5
         }
         h = h &+ UInt64(count)
+        return finalize(h, tail: UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+    }
+
+    /// The last step of xxHash64: the bytes after the last whole 32-byte stripe (fewer than 32),
+    /// then the avalanche. `h` already holds the merged lanes (or seed + prime5) plus the length.
+    @inlinable
+    static func finalize(_ h: UInt64, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h = h
+        let count = bytes.count
+        var offset = 0
         while offset + 8 <= count {
             h ^= round(0, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
             h = rotl(h, 27) &* prime1 &+ prime4

@@ -1,3 +1,4 @@
+import SluiceRing
 import SluiceTestSupport
 import Testing
 @testable import SluiceInsert

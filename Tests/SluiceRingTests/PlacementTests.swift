@@ -190,4 +190,25 @@ import Testing
             try HashRing(nodes: [RingNode(name: "a", zone: "z"), RingNode(name: "b")], replicationFactor: 1)
         }
     }
+
+    /// Placement reads a table of replica sets built with the ring. Each set is the walk from its
+    /// tokens, so a series' set number, its members and its bitset always agree, and a ring of N
+    /// nodes at RF r has at most N!/(N−r)! ordered sets.
+    @Test("replica set table", arguments: [(3, 1, false), (3, 3, false), (6, 2, false), (6, 3, true)])
+    func replicaSetTable(nodes: Int, rf: Int, zoned: Bool) throws {
+        let ringNodes = zoned ? Self.zonedNodes : (0..<nodes).map { RingNode(name: "store-\($0)") }
+        let ring = try HashRing(nodes: ringNodes, replicationFactor: rf)
+        let bound = (0..<rf).reduce(1) { $0 * (nodes - $1) }
+        #expect(ring.replicaSetCount >= 1 && ring.replicaSetCount <= bound)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let hash = UInt64.random(in: .min ... .max, using: &generator)
+            let set = ring.replicaSet(for: hash)
+            let members = ring.members(ofReplicaSet: set).map { Int($0) }
+            #expect(members == ring.replicas(for: hash))
+            #expect(Set(members).count == rf)
+            #expect(ring.replicaSetNodes[set] == NodeSet(members))
+            #expect(members.first == ring.primary(for: hash))
+        }
+    }
 }
