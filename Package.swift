@@ -51,9 +51,13 @@ let package = Package(
         ),
 
         // MARK: Wire formats. No networking.
+        // Exclusivity is checked statically only: the scanners and `ByteScratch` are owned by one
+        // worker each and never shared (none is `Sendable`), and the dynamic checks on their class
+        // properties cost about a tenth of insert's CPU (BENCHMARKS.md, "Insert hot path").
         .target(
             name: "SluiceCodec",
-            dependencies: ["CSnappy", "CProtobufC", "CSluiceProto"]
+            dependencies: ["CSnappy", "CProtobufC", "CSluiceProto"],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
 
         // MARK: Placement. No networking.

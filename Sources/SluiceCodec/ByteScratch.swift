@@ -64,6 +64,29 @@ public final class ByteScratch {
         count += bytes.count
     }
 
+    /// Appends a length-delimited protobuf field with a one-byte key (`field` 1 to 15): the key, the
+    /// length as a uvarint and the bytes, with one capacity check. The forwarders' per-series copy.
+    public func appendLengthDelimited(field: UInt8, _ bytes: UnsafeRawBufferPointer) {
+        precondition(field >= 1 && field <= 15, "a one-byte key holds fields 1 to 15")
+        reserve(extra: 11 + bytes.count)
+        var out = storage + count
+        out.storeBytes(of: field << 3 | 2, as: UInt8.self)
+        out += 1
+        var length = UInt64(bytes.count)
+        while length >= 0x80 {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: length) | 0x80, as: UInt8.self)
+            length >>= 7
+            out += 1
+        }
+        out.storeBytes(of: UInt8(length), as: UInt8.self)
+        out += 1
+        if let base = bytes.baseAddress {
+            out.copyMemory(from: base, byteCount: bytes.count)
+            out += bytes.count
+        }
+        count = out - storage
+    }
+
     public func append(_ byte: UInt8) {
         reserve(extra: 1)
         storage.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)

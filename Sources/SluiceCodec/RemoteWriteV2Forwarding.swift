@@ -124,7 +124,7 @@ extension WriteRequestV2Scanner {
             default: try inner.skip(wireType)
             }
         }
-        guard let name = series.labels.first(where: { symbol($0.name, in: body).elementsEqual(WriteRequestScanner.metricNameLabel) }) else {
+        guard let name = series.labels.first(where: { WriteRequestScanner.isMetricNameLabel(symbol($0.name, in: body)) }) else {
             return false
         }
         scratch.removeAll()

@@ -77,6 +77,12 @@ public final class WriteRequestScanner {
     ) throws(CodecError) -> Summary {
         var summary = Summary()
         var reader = ProtobufReader(body)
+        // The label buffer and limits are locals for the whole request: every access to a class's
+        // stored property is a dynamic exclusivity check, which cost more than the parsing itself.
+        let limits = self.limits
+        var labels: [LabelRange] = []
+        swap(&labels, &self.labels)
+        defer { swap(&labels, &self.labels) }
         while let (field, wireType) = try reader.nextKey() {
             switch (field, wireType) {
             case (1, .lengthDelimited):
@@ -85,7 +91,7 @@ public final class WriteRequestScanner {
                 if limits.maxSeriesPerRequest > 0, summary.series > limits.maxSeriesPerRequest {
                     throw CodecError(.invalidSeries, "request has more than \(limits.maxSeriesPerRequest) series")
                 }
-                let series = try scanSeries(body, message)
+                let series = try Self.scanSeries(body, message, labels: &labels, limits: limits)
                 summary.samples += series.samples
                 summary.exemplars += series.exemplars
                 summary.histograms += series.histograms
@@ -105,24 +111,43 @@ public final class WriteRequestScanner {
         return summary
     }
 
-    private func scanSeries(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> Series {
-        // Work on a local array: every access to a class's stored property is a dynamic
-        // exclusivity check, which cost more than the parsing itself.
-        var labels: [LabelRange] = []
-        swap(&labels, &self.labels)
-        defer { swap(&labels, &self.labels) }
+    @inline(__always)
+    private static func scanSeries(
+        _ body: UnsafeRawBufferPointer, _ message: Range<Int>, labels: inout [LabelRange], limits: Limits
+    ) throws(CodecError) -> Series {
         labels.removeAll(keepingCapacity: true)
         var samples = 0
         var exemplars = 0
         var histograms = 0
         var reader = ProtobufReader(body, message)
         var fieldStart = reader.offset
-        while let (field, wireType) = try reader.nextKey() {
+        let end = message.upperBound
+        while fieldStart < end {
+            // The usual fields, a label (key 0x0A) or a sample (key 0x12) shorter than 128 bytes, are
+            // read without the general key and length decoding below, which would take them the same way.
+            let key = body[fieldStart]
+            if key == 0x0A || key == 0x12, fieldStart + 2 <= end {
+                let inner = fieldStart + 2..<fieldStart + 2 + Int(body[fieldStart + 1])
+                if body[fieldStart + 1] < 0x80, inner.upperBound <= end {
+                    if key == 0x0A {
+                        var label = try Self.scanLabel(body, inner)
+                        label.field = fieldStart..<inner.upperBound
+                        labels.append(label)
+                    } else {
+                        try ProtobufReader.validateSample(body, inner)
+                        samples += 1
+                    }
+                    fieldStart = inner.upperBound
+                    continue
+                }
+            }
+            reader.offset = fieldStart
+            guard let (field, wireType) = try reader.nextKey() else { break }
             defer { fieldStart = reader.offset }
             switch (field, wireType) {
             case (1, .lengthDelimited):
                 let labelMessage = try reader.readLengthDelimited()
-                var label = try scanLabel(body, labelMessage)
+                var label = try Self.scanLabel(body, labelMessage)
                 label.field = fieldStart..<labelMessage.upperBound
                 labels.append(label)
             case (2, .lengthDelimited):
@@ -140,7 +165,7 @@ public final class WriteRequestScanner {
                 try reader.skip(wireType)
             }
         }
-        try validateLabels(body, labels)
+        try validateLabels(body, labels, limits: limits)
         return Series(message: message, labels: labels[...], samples: samples, exemplars: exemplars, histograms: histograms)
     }
 
@@ -186,7 +211,22 @@ public final class WriteRequestScanner {
         }
     }
 
-    private func scanLabel(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> LabelRange {
+    @inline(__always)
+    private static func scanLabel(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> LabelRange {
+        // The shape every encoder writes: name (field 1), then value (field 2), each shorter than 128
+        // bytes, and nothing else. Anything different takes the general walk below.
+        let start = message.lowerBound
+        if message.count >= 4, body[start] == 0x0A {
+            let nameLength = Int(body[start + 1])
+            let valueKey = start + 2 + nameLength
+            if nameLength < 0x80, valueKey + 2 <= message.upperBound, body[valueKey] == 0x12 {
+                let valueLength = Int(body[valueKey + 1])
+                if valueLength < 0x80, valueKey + 2 + valueLength == message.upperBound {
+                    return LabelRange(
+                        field: message, name: start + 2..<valueKey, value: valueKey + 2..<message.upperBound)
+                }
+            }
+        }
         var name = message.lowerBound..<message.lowerBound
         var value = message.lowerBound..<message.lowerBound
         var reader = ProtobufReader(body, message)
@@ -201,8 +241,8 @@ public final class WriteRequestScanner {
         return LabelRange(field: message, name: name, value: value)
     }
 
-    private func validateLabels(_ body: UnsafeRawBufferPointer, _ labels: [LabelRange]) throws(CodecError) {
-        let limits = self.limits
+    @inline(__always)
+    private static func validateLabels(_ body: UnsafeRawBufferPointer, _ labels: [LabelRange], limits: Limits) throws(CodecError) {
         guard labels.count <= limits.maxLabelNamesPerSeries else {
             throw CodecError(.invalidSeries, "series has \(labels.count) labels, more than the limit of \(limits.maxLabelNamesPerSeries)")
         }
@@ -217,7 +257,7 @@ public final class WriteRequestScanner {
                 if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
                 if order > 0 { throw CodecError(.invalidSeries, "labels are not sorted by name at \(Self.printable(name))") }
             }
-            if name.elementsEqual(Self.metricNameLabel) {
+            if isMetricNameLabel(name) {
                 guard Self.isValidMetricName(value) else {
                     throw CodecError(.invalidSeries, "invalid metric name \"\(Self.printable(value))\"")
                 }
@@ -255,54 +295,80 @@ public final class WriteRequestScanner {
 
     static let metricNameLabel: [UInt8] = Array("__name__".utf8)
 
-    /// Bit b of the mask is set when ASCII byte b is allowed; bytes >= 128 never are.
-    @usableFromInline
-    struct ASCIISet: Sendable {
-        let low: UInt64
-        let high: UInt64
-
-        init(_ characters: String) {
-            var low: UInt64 = 0
-            var high: UInt64 = 0
-            for byte in characters.utf8 {
-                if byte < 64 { low |= 1 << UInt64(byte) } else { high |= 1 << UInt64(byte - 64) }
-            }
-            self.low = low
-            self.high = high
-        }
-
-        @inline(__always)
-        func contains(_ byte: UInt8) -> Bool {
-            byte < 64 ? (low >> UInt64(byte)) & 1 != 0 : byte < 128 && (high >> UInt64(byte &- 64)) & 1 != 0
-        }
+    /// Whether `name` is `__name__`: eight bytes compared as one word.
+    @inline(__always)
+    static func isMetricNameLabel(_ name: UnsafeRawBufferPointer) -> Bool {
+        name.count == 8 && name.loadUnaligned(as: UInt64.self) == UInt64(littleEndian: 0x5F5F_656D_616E_5F5F)
     }
 
     static let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
-    static let labelNameStart = ASCIISet(letters)
-    static let labelNameRest = ASCIISet(letters + "0123456789")
-    static let metricNameStart = ASCIISet(letters + ":")
-    static let metricNameRest = ASCIISet(letters + "0123456789:")
+
+    /// Whether `byte` may start a name: `[a-zA-Z_]`, and `:` too with `colon`. Decided by arithmetic
+    /// on the byte, with no table to load: `byte | 0x20` folds upper-case letters onto lower-case
+    /// ones and sends every other byte outside `a...z`.
+    @inline(__always)
+    static func isNameStart(_ byte: UInt8, colon: Bool) -> Bool {
+        (byte | 0x20) &- 0x61 < 26 || byte == 0x5F || (colon && byte == 0x3A)
+    }
+
+    /// Whether `byte` may follow in a name: `[a-zA-Z0-9_]`, and `:` too with `colon`.
+    @inline(__always)
+    static func isNameCharacter(_ byte: UInt8, colon: Bool) -> Bool {
+        (byte | 0x20) &- 0x61 < 26 || byte &- 0x30 < 10 || byte == 0x5F || (colon && byte == 0x3A)
+    }
 
     /// Prometheus' legacy rule: `[a-zA-Z_][a-zA-Z0-9_]*`.
     @inline(__always)
     static func isValidLabelName(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        matches(bytes, start: labelNameStart, rest: labelNameRest)
+        isName(bytes, colon: false)
     }
 
     /// Prometheus' legacy rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    @inline(__always)
     static func isValidMetricName(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        matches(bytes, start: metricNameStart, rest: metricNameRest)
+        isName(bytes, colon: true)
     }
 
     @inline(__always)
-    static func matches(_ bytes: UnsafeRawBufferPointer, start: ASCIISet, rest: ASCIISet) -> Bool {
-        guard let first = bytes.first, start.contains(first) else { return false }
+    static func isName(_ bytes: UnsafeRawBufferPointer, colon: Bool) -> Bool {
+        guard let first = bytes.first, isNameStart(first, colon: colon) else { return false }
+        // Eight bytes at a time, the last word overlapping the one before; shorter names byte by byte.
+        let count = bytes.count
+        if count >= 8 {
+            var i = 0
+            while i + 8 <= count {
+                guard isNameWord(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self), colon: colon) else { return false }
+                i += 8
+            }
+            return i == count || isNameWord(bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self), colon: colon)
+        }
         var i = 1
-        while i < bytes.count {
-            guard rest.contains(bytes[i]) else { return false }
+        while i < count {
+            guard isNameCharacter(bytes[i], colon: colon) else { return false }
             i += 1
         }
         return true
+    }
+
+    /// Whether all eight bytes of `word` are name characters (`isNameCharacter`), tested at once.
+    ///
+    /// For bytes below 128, `(127 + n − b)` has its top bit set exactly when b < n, and
+    /// `(b + 127 − m)` exactly when b > m; neither carries into the next byte. So each byte's top
+    /// bit says whether it lies strictly between m and n (the "hasbetween" bit trick), and the
+    /// classes are ORed: letters (with case folded by `| 0x20`), digits, `_`, and `:` when allowed.
+    @inline(__always)
+    static func isNameWord(_ word: UInt64, colon: Bool) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        guard word & high == 0 else { return false }
+        @inline(__always) func between(_ x: UInt64, _ m: UInt64, _ n: UInt64) -> UInt64 {
+            (ones &* (127 + n) &- x) & ~x & (x &+ ones &* (127 - m)) & high
+        }
+        var found = between(word | ones &* 0x20, 0x60, 0x7B)   // a-z, A-Z
+        found |= between(word, 0x2F, 0x3A)                        // 0-9
+        found |= between(word, 0x5E, 0x60)                        // _
+        if colon { found |= between(word, 0x39, 0x3B) }           // :
+        return found == high
     }
 
     /// UTF-8 without NUL. ASCII, the common case, is checked without decoding.
@@ -310,6 +376,19 @@ public final class WriteRequestScanner {
     static func isValidLabelValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var ascii = true
         var i = 0
+        // Eight bytes at a time: no byte with the top bit set, and no zero byte. A value of eight
+        // bytes or more ends with one word that overlaps the one before.
+        @inline(__always) func plain(_ word: UInt64) -> Bool {
+            let high: UInt64 = 0x8080_8080_8080_8080
+            return word & high == 0 && (word &- 0x0101_0101_0101_0101) & ~word & high == 0
+        }
+        if bytes.count >= 8 {
+            while i + 8 <= bytes.count {
+                guard plain(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) else { break }
+                i += 8
+            }
+            if i + 8 > bytes.count, plain(bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)) { return true }
+        }
         while i < bytes.count {
             let byte = bytes[i]
             if byte == 0 { return false }
@@ -331,9 +410,17 @@ public final class WriteRequestScanner {
     @inline(__always)
     static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
         let n = min(a.count, b.count)
-        if n > 0 {
-            let c = memcmp(a.baseAddress!, b.baseAddress!, n)
-            if c != 0 { return Int(c) }
+        // Label names are short: eight bytes at a time, as big-endian words, beats a call to memcmp.
+        var i = 0
+        while i + 8 <= n {
+            let x = UInt64(bigEndian: a.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let y = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if x != y { return x < y ? -1 : 1 }
+            i += 8
+        }
+        while i < n {
+            if a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
+            i += 1
         }
         return a.count - b.count
     }
@@ -428,7 +515,17 @@ struct ProtobufReader {
     }
 
     /// A `Sample`: value (double, field 1) and timestamp (int64, field 2), checked as libprotobuf-c would.
+    @inline(__always)
     static func validateSample(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(CodecError) {
+        // The usual shape: the value (key 0x09 and 8 bytes, left out when it is 0), then the
+        // timestamp (key 0x10 and a varint) ending the message. Anything else takes the general walk.
+        var offset = range.lowerBound
+        if range.count >= 11, bytes[offset] == 0x09 { offset += 9 }
+        if offset < range.upperBound, bytes[offset] == 0x10 {
+            offset += 1
+            let window = UnsafeRawBufferPointer(rebasing: bytes[..<range.upperBound])
+            if try Varint.read(window, at: &offset) != nil, offset == range.upperBound { return }
+        }
         var reader = ProtobufReader(bytes, range)
         while let (field, wireType) = try reader.nextKey() {
             switch (field, wireType) {

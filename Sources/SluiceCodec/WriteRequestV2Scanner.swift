@@ -258,7 +258,7 @@ public final class WriteRequestV2Scanner {
             if let previous, WriteRequestScanner.compare(previous, name) == 0 {
                 throw CodecError(.invalidSeries, "duplicate label name \(WriteRequestScanner.printable(name))")
             }
-            if name.elementsEqual(WriteRequestScanner.metricNameLabel) { hasName = true }
+            if WriteRequestScanner.isMetricNameLabel(name) { hasName = true }
             previous = name
         }
         guard hasName else { throw CodecError(.invalidSeries, "series has no __name__ label") }

@@ -151,4 +151,127 @@ import Testing
         #expect(throws: CodecError.self) { try Self.scan(bytes) }
         #expect(throws: CodecError.self) { try MessageCodec().decodeWriteRequest(bytes) }
     }
+
+    /// Name characters are classified by arithmetic, not a table: every byte must be judged as
+    /// Prometheus' character classes judge it.
+    @Test func nameCharacterClassesMatchPrometheus() {
+        let letters = Set(WriteRequestScanner.letters.utf8)
+        let digits = Set("0123456789".utf8)
+        for value in 0...255 {
+            let byte = UInt8(value)
+            for colon in [false, true] {
+                let start = letters.contains(byte) || (colon && byte == UInt8(ascii: ":"))
+                #expect(WriteRequestScanner.isNameStart(byte, colon: colon) == start, "byte \(byte)")
+                #expect(WriteRequestScanner.isNameCharacter(byte, colon: colon) == (start || digits.contains(byte)), "byte \(byte)")
+            }
+        }
+        for (text, label, metric) in [("a", true, true), ("_a1", true, true), ("1a", false, false), ("a:b", false, true),
+                                       (":a", false, true), ("", false, false), ("a-b", false, false), ("é", false, false)] {
+            Array(text.utf8).withUnsafeBytes { bytes in
+                #expect(WriteRequestScanner.isValidLabelName(bytes) == label, "\(text)")
+                #expect(WriteRequestScanner.isValidMetricName(bytes) == metric, "\(text)")
+            }
+        }
+    }
+
+    /// Names longer than eight bytes are checked a word at a time: every byte value at every place of
+    /// a word must be judged as the byte classifier judges it.
+    @Test func nameWordsAgreeWithTheByteClassifier() {
+        var generator = SystemRandomNumberGenerator()
+        let nameBytes = Array((WriteRequestScanner.letters + "0123456789:").utf8)
+        for colon in [false, true] {
+            for position in 0..<8 {
+                for value in 0...255 {
+                    var bytes = (0..<8).map { _ in nameBytes.randomElement(using: &generator)! }
+                    if !colon { bytes = bytes.map { $0 == UInt8(ascii: ":") ? UInt8(ascii: "_") : $0 } }
+                    bytes[position] = UInt8(value)
+                    let expected = bytes.allSatisfy { WriteRequestScanner.isNameCharacter($0, colon: colon) }
+                    let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    #expect(WriteRequestScanner.isNameWord(word, colon: colon) == expected, "\(bytes) colon \(colon)")
+                }
+            }
+        }
+        // Whole names of every length, with one bad byte at every place.
+        for length in 1...24 {
+            for position in 0..<length {
+                var name = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                name[position] = UInt8(ascii: "-")
+                name.withUnsafeBytes { #expect(!WriteRequestScanner.isValidLabelName($0)) }
+                name[position] = UInt8(ascii: "Z")
+                name.withUnsafeBytes { #expect(WriteRequestScanner.isValidLabelName($0)) }
+            }
+        }
+    }
+
+    /// The value check reads words, the last one overlapping: a bad byte anywhere, at every length,
+    /// is found.
+    @Test func labelValueCheckFindsABadByteAnywhere() {
+        for length in 1...40 {
+            for position in 0..<length {
+                for bad: [UInt8] in [[0], [0xFF], [0xC3, 0x28]] {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+                    bytes.replaceSubrange(position..<min(length, position + bad.count), with: bad.prefix(length - position))
+                    bytes.withUnsafeBytes { #expect(!WriteRequestScanner.isValidLabelValue($0), "\(bytes)") }
+                }
+                var good = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+                if position + 2 <= length { good.replaceSubrange(position..<position + 2, with: [0xC3, 0xA9]) }
+                good.withUnsafeBytes { #expect(WriteRequestScanner.isValidLabelValue($0), "\(good)") }
+            }
+        }
+    }
+
+    @Test func metricNameLabelIsRecognised() {
+        WriteRequestScanner.metricNameLabel.withUnsafeBytes { #expect(WriteRequestScanner.isMetricNameLabel($0)) }
+        Array("__name_".utf8).withUnsafeBytes { #expect(!WriteRequestScanner.isMetricNameLabel($0)) }
+        Array("__name__x".utf8).withUnsafeBytes { #expect(!WriteRequestScanner.isMetricNameLabel($0)) }
+    }
+
+    /// Labels and samples in the usual shape take a fast path; every other shape of the same message
+    /// must be judged as the full decoder judges it.
+    @Test func unusualShapesOfLabelsAndSamplesAgreeWithTheDecoder() {
+        func message(_ field: UInt8, _ inner: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [field << 3 | 2]
+            var n = inner.count
+            while n >= 0x80 { out.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+            out.append(UInt8(n))
+            return out + inner
+        }
+        func text(_ field: UInt8, _ string: String) -> [UInt8] { message(field, Array(string.utf8)) }
+        let name = text(1, "__name__") + text(2, "up")
+        let value: [UInt8] = [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F]
+        let labels: [[UInt8]] = [
+            name,
+            text(2, "up") + text(1, "__name__"),                       // value first
+            text(1, "__name__") + text(2, "up") + [0x18, 0x01],        // an unknown field after
+            text(1, "__name__") + text(2, String(repeating: "u", count: 200)), // a value of 2-byte length
+            text(1, "__name__") + text(2, "up") + text(2, "down"),     // the value twice: the last wins
+            text(1, "__name__"),                                       // no value
+            text(1, "__name__") + [0x12, 0x05, 0x75],                  // a value cut short
+            [0x0A, 0x08] + Array("__name__".utf8) + [0x10, 0x01],      // the value as a varint
+        ]
+        let samples: [[UInt8]] = [
+            value + [0x10, 0x01],
+            [0x10, 0x01],                                              // value 0, left out
+            value + [0x10] + [UInt8](repeating: 0xFF, count: 9) + [0x01], // timestamp -1
+            value + [0x10] + [UInt8](repeating: 0xFF, count: 9) + [0x02], // overflows 64 bits
+            value + [0x10, 0x81],                                      // timestamp cut short
+            value + [0x10, 0x01, 0x18, 0x01],                          // an unknown field after
+            [0x10, 0x01] + value,                                      // timestamp first
+            value,                                                     // no timestamp
+            [0x09, 0, 0],                                              // value cut short
+            value + [0x11, 0, 0, 0, 0, 0, 0, 0, 0],                    // field 2 as fixed64
+        ]
+        let codec = MessageCodec()
+        for label in labels {
+            for sample in samples {
+                let body = message(1, message(1, label) + message(2, sample))
+                let decoded = try? codec.decodeWriteRequest(body)
+                let scanned = try? Self.scan(body)
+                #expect(decoded != nil || scanned == nil, "label \(label) sample \(sample): the scanner accepts what the decoder rejects")
+                if let decoded, let scanned {
+                    #expect(scanned.1 == decoded.timeseries.map(\.labels))
+                }
+            }
+        }
+    }
 }
