@@ -13,6 +13,55 @@ public struct RoutedRequest: Sendable {
     public var v2Nodes: Set<Int> = []
 }
 
+/// The replica sets one request's series landed on, by the ring's set numbers: a flag per set and
+/// the list of those seen, so recording a series' set is an array read rather than a hash.
+struct PlacedSets {
+    private var seen: [Bool] = []
+    /// Samples and histograms placed on each set: every member node gets them.
+    private var samples: [Int] = []
+    private var list: [Int] = []
+    /// Metadata went to every node: the whole ring is one more set to judge the quorum over.
+    var allNodes = false
+
+    mutating func begin(setCount: Int) {
+        if seen.count == setCount {
+            for set in list {
+                seen[set] = false
+                samples[set] = 0
+            }
+        } else {
+            seen = Array(repeating: false, count: setCount)
+            samples = Array(repeating: 0, count: setCount)
+        }
+        list.removeAll(keepingCapacity: true)
+        allNodes = false
+    }
+
+    @inline(__always)
+    mutating func insert(_ set: Int, samples count: Int) {
+        if !seen[set] {
+            seen[set] = true
+            list.append(set)
+        }
+        samples[set] += count
+    }
+
+    /// Samples and histograms per node: what each node's part carries.
+    func samplesPerNode(_ ring: HashRing) -> [Int] {
+        var perNode = Array(repeating: 0, count: ring.nodes.count)
+        for set in list {
+            for node in ring.placement.members(ofReplicaSet: set) { perNode[Int(node)] += samples[set] }
+        }
+        return perNode
+    }
+
+    func nodeSets(_ ring: HashRing) -> [NodeSet] {
+        var sets = list.map { ring.replicaSetNodes[$0] }
+        if allNodes { sets.append(NodeSet(0..<ring.nodes.count)) }
+        return sets
+    }
+}
+
 /// Turns a remote-write body into per-node bodies without building messages.
 ///
 /// Each series' original `TimeSeries` bytes are copied into the bodies of its replicas, with the
@@ -26,8 +75,7 @@ public final class RequestRouter {
     var hasher = SeriesKeyHasher()
     var replicas: [Int] = []
     var nodeBodies: [ByteScratch] = []
-    var nodeSamples: [Int] = []
-    var replicaSets = Set<NodeSet>()
+    var placed = PlacedSets()
     private var tenantField: [UInt8] = []
 
     public init(limits: WriteRequestScanner.Limits = .init()) {
@@ -56,7 +104,7 @@ public final class RequestRouter {
                 tenant: tenant, tenantLabel: tenantLabel, ring: ring, rules: relabel, dropLabel: dropLabel, scanner: scanner)
         }
         let nodeCount = ring.nodes.count
-        beginRequest(nodeCount: nodeCount)
+        beginRequest(ring: ring)
         prepareTenantField(tenant: tenant, label: tenantLabel)
 
         let body = decompressed.bytes
@@ -65,25 +113,19 @@ public final class RequestRouter {
         let dropLabelBytes = dropLabel.map { Array($0.utf8) }
         // The per-series loop works on locals: each access to a class's stored property is a dynamic
         // exclusivity check, and the loop touches these several times per series.
-        var hasher = SeriesKeyHasher.empty
-        var replicas: [Int] = []
-        var nodeSamples: [Int] = []
-        var replicaSets = Set<NodeSet>()
-        swap(&hasher, &self.hasher)
-        swap(&replicas, &self.replicas)
-        swap(&nodeSamples, &self.nodeSamples)
-        swap(&replicaSets, &self.replicaSets)
-        defer {
-            swap(&hasher, &self.hasher)
-            swap(&replicas, &self.replicas)
-            swap(&nodeSamples, &self.nodeSamples)
-            swap(&replicaSets, &self.replicaSets)
-        }
+        var hasher = SeriesKeyHasher()
+        var placed = PlacedSets()
+        swap(&placed, &self.placed)
+        defer { swap(&placed, &self.placed) }
         let nodeBodies = self.nodeBodies
         let tenantField = self.tenantField
+        let placement = ring.placement
+        // Every key starts with the tenant: hash it once per request.
+        var seeded = SeriesKeyHasher()
+        tenantBytes.withUnsafeBytes { seeded.start(tenant: $0) }
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
                 // Placement: tenant plus the series' own labels, never the injected one.
-                tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
+                hasher = seeded
                 var replaced: Range<Int>? = nil
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
@@ -100,12 +142,13 @@ public final class RequestRouter {
                     }
                     hasher.add(name: name, value: UnsafeRawBufferPointer(rebasing: body[label.value]))
                 }
-                ring.replicas(for: hasher.finish(), into: &replicas)
-                replicaSets.insert(NodeSet(replicas))
-                for node in replicas { nodeSamples[node] += series.samples + series.histograms }
+                let set = placement.replicaSet(for: hasher.finish())
+                placed.insert(set, samples: series.samples + series.histograms)
+                let replicas = placement.members(ofReplicaSet: set)
 
                 if tenantLabel == nil && dropped == nil {
-                    for node in replicas { Self.appendField(1, body[series.message], to: nodeBodies[node]) }
+                    let message = UnsafeRawBufferPointer(rebasing: body[series.message])
+                    for node in replicas { nodeBodies[Int(node)].appendLengthDelimited(field: 1, message) }
                     return
                 }
                 // Splice: bytes before the insertion point, the tenant label, the rest, minus any
@@ -115,7 +158,7 @@ public final class RequestRouter {
                 let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
                 let length = message.count - removed + tenantField.count
                 for node in replicas {
-                    let out = nodeBodies[node]
+                    let out = nodeBodies[Int(node)]
                     out.append(0x0A)
                     Varint.append(UInt64(length), to: out)
                     Self.appendSkipping(replaced, dropped, body[message.lowerBound..<at], to: out)
@@ -129,19 +172,30 @@ public final class RequestRouter {
             for node in 0..<nodeCount {
                 for range in summary.metadata { Self.appendField(3, body[range], to: nodeBodies[node]) }
             }
-            replicaSets.insert(NodeSet(0..<nodeCount))
+            placed.allNodes = true
         }
 
-        // `nodeSamples` is still the local here: the defer swaps it back after the return value is built.
-        return RoutedRequest(parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets), summary: summary)
+        // `placed` is still the local here: the defer swaps it back after the return value is built.
+        return RoutedRequest(
+            parts: compressedParts(nodeCount, samples: placed.samplesPerNode(ring)), replicaSets: placed.nodeSets(ring),
+            summary: summary)
     }
 
-    /// Empties the per-node bodies and counts for a request over `nodeCount` nodes.
-    func beginRequest(nodeCount: Int) {
+    /// Empties the per-node bodies, counts and replica sets for a request over `ring`.
+    func beginRequest(ring: HashRing) {
+        let nodeCount = ring.nodes.count
         while nodeBodies.count < nodeCount { nodeBodies.append(ByteScratch(capacity: 64 * 1024)) }
         for i in 0..<nodeCount { nodeBodies[i].removeAll() }
-        nodeSamples = Array(repeating: 0, count: nodeCount)
-        replicaSets.removeAll(keepingCapacity: true)
+        placed.begin(setCount: ring.replicaSetCount)
+    }
+
+    /// Places one series whose key hashes to `hash`: its replicas into `replicas`, its replica set
+    /// recorded for the quorum. For the paths that are not the zero-copy loop.
+    func place(_ hash: UInt64, ring: HashRing, samples: Int) {
+        let set = ring.placement.replicaSet(for: hash)
+        placed.insert(set, samples: samples)
+        replicas.removeAll(keepingCapacity: true)
+        for node in ring.placement.members(ofReplicaSet: set) { replicas.append(Int(node)) }
     }
 
     /// Every non-empty node body, snappy-compressed.
@@ -187,9 +241,7 @@ public final class RequestRouter {
 
     @inline(__always)
     private static func appendField(_ field: UInt8, _ bytes: Slice<UnsafeRawBufferPointer>, to out: ByteScratch) {
-        out.append(field << 3 | 2)
-        Varint.append(UInt64(bytes.count), to: out)
-        out.append(UnsafeRawBufferPointer(rebasing: bytes))
+        out.appendLengthDelimited(field: field, UnsafeRawBufferPointer(rebasing: bytes))
     }
 
     /// Appends `bytes` leaving out the part that overlaps `skip`.

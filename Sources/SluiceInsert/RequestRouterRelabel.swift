@@ -19,7 +19,7 @@ extension RequestRouter {
         scanner: WriteRequestScanner
     ) throws(CodecError) -> RoutedRequest {
         let nodeCount = ring.nodes.count
-        beginRequest(nodeCount: nodeCount)
+        beginRequest(ring: ring)
 
         let body = decompressed.bytes
         var message: [UInt8] = []
@@ -32,7 +32,7 @@ extension RequestRouter {
                 input.append(Label(name: name, value: Self.string(body[label.value])))
             }
             guard let placed = Self.relabel(input, rules: rules, tenantLabel: tenantLabel) else { return }
-            hashPlacement(tenant: tenant, labels: placed, ring: ring)
+            hashPlacement(tenant: tenant, labels: placed, ring: ring, samples: series.samples + series.histograms)
 
             // The new labels, then every other field of the series as sent.
             message.removeAll(keepingCapacity: true)
@@ -44,7 +44,6 @@ extension RequestRouter {
             }
             message.append(contentsOf: body[start..<series.message.upperBound])
             for node in replicas {
-                nodeSamples[node] += series.samples + series.histograms
                 let out = nodeBodies[node]
                 out.append(0x0A)
                 Varint.append(UInt64(message.count), to: out)
@@ -61,10 +60,11 @@ extension RequestRouter {
                     nodeBodies[node].append(UnsafeRawBufferPointer(rebasing: bytes))
                 }
             }
-            replicaSets.insert(NodeSet(0..<nodeCount))
+            placed.allNodes = true
         }
         return RoutedRequest(
-            parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets), summary: summary)
+            parts: compressedParts(nodeCount, samples: self.placed.samplesPerNode(ring)), replicaSets: self.placed.nodeSets(ring),
+            summary: summary)
     }
 
     /// `routeV2` with relabeling, in two passes: the first relabels every series and collects the label
@@ -79,7 +79,7 @@ extension RequestRouter {
         dropLabel: String?
     ) throws(CodecError) -> RoutedRequest {
         let nodeCount = ring.nodes.count
-        beginRequest(nodeCount: nodeCount)
+        beginRequest(ring: ring)
 
         let body = decompressed.bytes
         let scanner = scannerV2
@@ -123,7 +123,7 @@ extension RequestRouter {
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
             defer { ordinal += 1 }
             guard ordinal < relabeled.count, let placed = relabeled[ordinal] else { return }
-            hashPlacement(tenant: tenant, labels: placed, ring: ring)
+            hashPlacement(tenant: tenant, labels: placed, ring: ring, samples: series.samples + series.histograms)
             let symbolCount = UInt32(scanner.symbols.count)
             refs.removeAll(keepingCapacity: true)
             for label in Self.withTenant(placed, tenant: tenant, label: tenantLabel) {
@@ -134,19 +134,18 @@ extension RequestRouter {
                 started: &started
             )
         }
-        return finishV2(summary, nodeCount: nodeCount, v2Nodes: v2Nodes)
+        return finishV2(summary, ring: ring, v2Nodes: v2Nodes)
     }
 
     /// Placement for one series: its tenant and relabeled labels, never the injected tenant label.
-    private func hashPlacement(tenant: String, labels: [Label], ring: HashRing) {
+    private func hashPlacement(tenant: String, labels: [Label], ring: HashRing, samples: Int) {
         Array(tenant.utf8).withUnsafeBytes { hasher.start(tenant: $0) }
         for label in labels {
             Array(label.name.utf8).withUnsafeBytes { name in
                 Array(label.value.utf8).withUnsafeBytes { value in hasher.add(name: name, value: value) }
             }
         }
-        ring.replicas(for: hasher.finish(), into: &replicas)
-        replicaSets.insert(NodeSet(replicas))
+        place(hasher.finish(), ring: ring, samples: samples)
     }
 
     /// The rules' result without the tenant label (which the router sets itself, so a rule cannot

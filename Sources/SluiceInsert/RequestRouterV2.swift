@@ -26,7 +26,7 @@ extension RequestRouter {
                 tenant: tenant, tenantLabel: tenantLabel, ring: ring, v2Nodes: v2Nodes, rules: relabel, dropLabel: dropLabel)
         }
         let nodeCount = ring.nodes.count
-        beginRequest(nodeCount: nodeCount)
+        beginRequest(ring: ring)
 
         let body = decompressed.bytes
         let scanner = scannerV2
@@ -37,14 +37,7 @@ extension RequestRouter {
         let scratch = ByteScratch(capacity: 4096)
         var started = Array(repeating: false, count: nodeCount)
         var labels: [WriteRequestV2Scanner.LabelRef] = []
-        var hasher = SeriesKeyHasher.empty
-        var replicas: [Int] = []
-        swap(&hasher, &self.hasher)
-        swap(&replicas, &self.replicas)
-        defer {
-            swap(&hasher, &self.hasher)
-            swap(&replicas, &self.replicas)
-        }
+        var hasher = SeriesKeyHasher()
 
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
             // Placement: tenant plus the series' own labels, never the injected one (as for 1.0).
@@ -67,14 +60,13 @@ extension RequestRouter {
                 hasher.add(name: name, value: scanner.symbol(label.value, in: body))
             }
             if !inserted { labels.append(.init(name: symbolCount, value: symbolCount + 1)) }
-            ring.replicas(for: hasher.finish(), into: &replicas)
-            replicaSets.insert(NodeSet(replicas))
+            place(hasher.finish(), ring: ring, samples: series.samples + series.histograms)
             try appendV2(
                 series, labels: labels[...], to: replicas, v2Nodes: v2Nodes, extra: extra, body: body, scratch: scratch,
                 started: &started
             )
         }
-        return finishV2(summary, nodeCount: nodeCount, v2Nodes: v2Nodes)
+        return finishV2(summary, ring: ring, v2Nodes: v2Nodes)
     }
 
     /// Appends one scanned series, with `labels`, to the bodies of `replicas`: as 2.0 for `v2Nodes`
@@ -86,7 +78,6 @@ extension RequestRouter {
         let scanner = scannerV2
         for node in replicas {
             let out = nodeBodies[node]
-            nodeSamples[node] += series.samples + series.histograms
             if v2Nodes.contains(node) {
                 if !started[node] {
                     scanner.appendSymbols(body, extra: extra, to: out)
@@ -101,9 +92,9 @@ extension RequestRouter {
     }
 
     /// The routed request: compressed parts, replica sets, and which parts are 2.0.
-    func finishV2(_ summary: WriteRequestV2Scanner.Summary, nodeCount: Int, v2Nodes: Set<Int>) -> RoutedRequest {
+    func finishV2(_ summary: WriteRequestV2Scanner.Summary, ring: HashRing, v2Nodes: Set<Int>) -> RoutedRequest {
         var routed = RoutedRequest(
-            parts: compressedParts(nodeCount, samples: nodeSamples), replicaSets: Array(replicaSets),
+            parts: compressedParts(ring.nodes.count, samples: placed.samplesPerNode(ring)), replicaSets: placed.nodeSets(ring),
             summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms)
         )
         routed.v2Nodes = v2Nodes.intersection(routed.parts.map(\.node))
