@@ -120,6 +120,9 @@ public final class RequestRouter {
         let nodeBodies = self.nodeBodies
         let tenantField = self.tenantField
         let placement = ring.placement
+        // When every series goes to every node (RF equal to the node count), all node bodies are the
+        // same: build one, compress it once, and send that buffer to each node.
+        let shared = ring.replicationFactor == nodeCount && nodeCount > 1
         // Every key starts with the tenant: hash it once per request.
         var seeded = SeriesKeyHasher()
         tenantBytes.withUnsafeBytes { seeded.start(tenant: $0) }
@@ -148,6 +151,10 @@ public final class RequestRouter {
 
                 if tenantLabel == nil && dropped == nil {
                     let message = UnsafeRawBufferPointer(rebasing: body[series.message])
+                    if shared {
+                        nodeBodies[0].appendLengthDelimited(field: 1, message)
+                        return
+                    }
                     for node in replicas { nodeBodies[Int(node)].appendLengthDelimited(field: 1, message) }
                     return
                 }
@@ -158,7 +165,8 @@ public final class RequestRouter {
                 let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
                 let length = message.count - removed + tenantField.count
                 for node in replicas {
-                    let out = nodeBodies[Int(node)]
+                    if shared && node != replicas[0] { continue }
+                    let out = nodeBodies[shared ? 0 : Int(node)]
                     out.append(0x0A)
                     Varint.append(UInt64(length), to: out)
                     Self.appendSkipping(replaced, dropped, body[message.lowerBound..<at], to: out)
@@ -169,7 +177,7 @@ public final class RequestRouter {
 
         if !summary.metadata.isEmpty {
             // Metadata is per metric family, not per series: every node gets it.
-            for node in 0..<nodeCount {
+            for node in 0..<(shared ? 1 : nodeCount) {
                 for range in summary.metadata { Self.appendField(3, body[range], to: nodeBodies[node]) }
             }
             placed.allNodes = true
@@ -177,7 +185,7 @@ public final class RequestRouter {
 
         // `placed` is still the local here: the defer swaps it back after the return value is built.
         return RoutedRequest(
-            parts: compressedParts(nodeCount, samples: placed.samplesPerNode(ring)), replicaSets: placed.nodeSets(ring),
+            parts: compressedParts(nodeCount, samples: placed.samplesPerNode(ring), shared: shared), replicaSets: placed.nodeSets(ring),
             summary: summary)
     }
 
@@ -198,15 +206,19 @@ public final class RequestRouter {
         for node in ring.placement.members(ofReplicaSet: set) { replicas.append(Int(node)) }
     }
 
-    /// Every non-empty node body, snappy-compressed.
-    func compressedParts(_ nodeCount: Int, samples nodeSamples: [Int]) -> [(node: Int, body: ByteBuffer, samples: Int)] {
+    /// Every non-empty node body, snappy-compressed. With `shared`, the first body stands for every
+    /// node's: it is compressed once and the one buffer goes to each.
+    func compressedParts(_ nodeCount: Int, samples nodeSamples: [Int], shared: Bool = false) -> [(node: Int, body: ByteBuffer, samples: Int)] {
         var parts: [(node: Int, body: ByteBuffer, samples: Int)] = []
-        for node in 0..<nodeCount where nodeBodies[node].count > 0 {
+        for node in 0..<(shared ? 1 : nodeCount) where nodeBodies[node].count > 0 {
             let input = nodeBodies[node].bytes
             let bound = Snappy.maxCompressedLength(input.count)
             var buffer = ByteBufferAllocator().buffer(capacity: bound)
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { output in
                 Snappy.compress(input, into: output)
+            }
+            if shared {
+                return (0..<nodeCount).map { ($0, buffer, nodeSamples[$0]) }
             }
             parts.append((node, buffer, nodeSamples[node]))
         }

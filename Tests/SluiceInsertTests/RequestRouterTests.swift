@@ -117,4 +117,26 @@ import Testing
         let body = Snappy.compress(MessageCodec().encoded { $0.encode(request, appendingTo: $1) })
         #expect(throws: CodecError.self) { try route(body, tenantLabel: nil, ring: ring) }
     }
+
+    /// With RF equal to the node count every node's body is the same, so it is built and compressed
+    /// once: each node still gets every series (tenant label spliced in), the metadata, and its
+    /// own sample count.
+    @Test(arguments: [(2, 2), (3, 3)])
+    func oneSharedBodyWhenEveryNodeHoldsEverything(nodes: Int, rf: Int) throws {
+        let ring = try Self.ring(nodes: nodes, rf: rf)
+        let body = Self.fixtures[1]
+        let original = try MessageCodec().decodeWriteRequest(try Snappy.decompress(body, limit: 64 << 20))
+        for tenantLabel in [nil, "tenant_id"] as [String?] {
+            let routed = try route(body, tenant: "team-a", tenantLabel: tenantLabel, ring: ring)
+            #expect(routed.parts.map(\.node) == Array(0..<nodes))
+            let decoded = try routed.parts.map { try Self.decode($0.body) }
+            for request in decoded {
+                #expect(request.timeseries.count == original.timeseries.count)
+                #expect(request.metadata == original.metadata)
+                #expect(request == decoded[0])
+            }
+            #expect(routed.parts.allSatisfy { $0.samples == original.sampleCount + original.histogramCount })
+            #expect(decoded[0].timeseries.allSatisfy { $0.labels.contains(Label(name: "tenant_id", value: "team-a")) } == (tenantLabel != nil))
+        }
+    }
 }
