@@ -164,8 +164,7 @@ public final class RequestRouter {
                 let at = insertAt ?? (series.labels.last.map { $0.field.upperBound } ?? message.lowerBound)
                 let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
                 let length = message.count - removed + tenantField.count
-                for node in replicas {
-                    if shared && node != replicas[0] { continue }
+                for (index, node) in replicas.enumerated() where !shared || index == 0 {
                     let out = nodeBodies[shared ? 0 : Int(node)]
                     out.append(0x0A)
                     Varint.append(UInt64(length), to: out)

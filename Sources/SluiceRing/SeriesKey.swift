@@ -20,9 +20,6 @@ public struct SeriesKeyHasher: Sendable {
     @usableFromInline var window: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     @usableFromInline var windowCount: Int = 0
 
-    /// An empty hasher. Kept for callers that swap one in and out of a worker.
-    public static var empty: SeriesKeyHasher { SeriesKeyHasher() }
-
     public init() {}
 
     /// Starts a key for `tenant`.
