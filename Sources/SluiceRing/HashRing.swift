@@ -231,19 +231,8 @@ public struct HashRing: Sendable {
         Int(placement.members(ofReplicaSet: placement.replicaSet(for: hash))[0])
     }
 
-    /// How many distinct replica sets the ring has; `replicaSet(for:)` answers below it.
+    /// How many distinct replica sets the ring has; `placement.replicaSet(for:)` answers below it.
     public var replicaSetCount: Int { replicaSetNodes.count }
-
-    /// The number of the replica set holding the series whose key hashes to `hash`. Its members
-    /// are `members(ofReplicaSet:)`; hot loops read both from `placement` directly.
-    public func replicaSet(for hash: UInt64) -> Int {
-        placement.replicaSet(for: hash)
-    }
-
-    /// The node indices of replica set `set`, primary first.
-    public func members(ofReplicaSet set: Int) -> [Int] {
-        placement.members(ofReplicaSet: set).map { Int($0) }
-    }
 
     /// The node indices holding the series whose key hashes to `hash`, primary first: the walk
     /// clockwise from its token, taking nodes in distinct zones first. Writes into `replicas`

@@ -90,11 +90,7 @@ public struct SeriesKeyHasher: Sendable {
             count -= take
         }
         while count >= 32 {
-            let stripe = UnsafeRawPointer(source)
-            v1 = XXHash64.round(v1, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
-            v2 = XXHash64.round(v2, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            v3 = XXHash64.round(v3, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-            v4 = XXHash64.round(v4, UInt64(littleEndian: stripe.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+            XXHash64.stripe(source, &v1, &v2, &v3, &v4)
             source += 32
             count -= 32
         }

@@ -17,6 +17,15 @@ public enum XXHash64 {
         rotl(acc &+ input &* prime2, 31) &* prime1
     }
 
+    /// One 32-byte stripe into the four lanes.
+    @inlinable @inline(__always)
+    static func stripe(_ bytes: UnsafeRawPointer, _ v1: inout UInt64, _ v2: inout UInt64, _ v3: inout UInt64, _ v4: inout UInt64) {
+        v1 = round(v1, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
+        v2 = round(v2, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        v3 = round(v3, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        v4 = round(v4, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+    }
+
     @inlinable @inline(__always)
     static func merge(_ acc: UInt64, _ value: UInt64) -> UInt64 {
         (acc ^ round(0, value)) &* prime1 &+ prime4
@@ -33,10 +42,7 @@ public enum XXHash64 {
             var v3 = seed
             var v4 = seed &- prime1
             while offset + 32 <= count {
-                v1 = round(v1, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-                v2 = round(v2, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)))
-                v3 = round(v3, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self)))
-                v4 = round(v4, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self)))
+                stripe(bytes.baseAddress! + offset, &v1, &v2, &v3, &v4)
                 offset += 32
             }
             h = rotl(v1, 1) &+ rotl(v2, 7) &+ rotl(v3, 12) &+ rotl(v4, 18)

@@ -203,8 +203,8 @@ import Testing
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
             let hash = UInt64.random(in: .min ... .max, using: &generator)
-            let set = ring.replicaSet(for: hash)
-            let members = ring.members(ofReplicaSet: set).map { Int($0) }
+            let set = ring.placement.replicaSet(for: hash)
+            let members = ring.placement.members(ofReplicaSet: set).map { Int($0) }
             #expect(members == ring.replicas(for: hash))
             #expect(Set(members).count == rf)
             #expect(ring.replicaSetNodes[set] == NodeSet(members))
