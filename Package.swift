@@ -64,6 +64,7 @@ let package = Package(
         .target(
             name: "SluiceRing",
             dependencies: [
+                "SluiceCodec",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

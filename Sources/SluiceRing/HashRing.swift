@@ -1,3 +1,5 @@
+import SluiceCodec
+
 /// A storage node as the ring sees it: a stable name, an optional failure zone, and a weight that
 /// scales its share.
 public struct RingNode: Hashable, Sendable {

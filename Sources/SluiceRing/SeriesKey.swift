@@ -1,3 +1,5 @@
+import SluiceCodec
+
 /// The placement key of a series: xxHash64 over the tenant and the label pairs in sorted order.
 ///
 /// Each string is followed by 0xFF, a byte UTF-8 never produces, so ("ab","c") and ("a","bc") differ.
