@@ -544,3 +544,62 @@ struct ProtobufReader {
         }
     }
 }
+
+extension WriteRequestScanner {
+    /// Appends the float samples of a series `scan` validated to `out`, in order, read straight from
+    /// its bytes: the write path of a storage node builds no message.
+    ///
+    /// A field repeated inside one `Sample` takes its last value, and a missing one is 0, as
+    /// libprotobuf-c decodes them.
+    ///
+    /// - Precondition: `message` is a `Series.message` that `scan` handed out for `body`; anything
+    ///   else may throw `.protobufInvalid`.
+    public static func appendSamples(
+        of message: Range<Int>, in body: UnsafeRawBufferPointer, to out: inout [Sample]
+    ) throws(CodecError) {
+        var reader = ProtobufReader(body, message)
+        while let (field, wireType) = try reader.nextKey() {
+            guard field == 2, wireType == .lengthDelimited else {
+                try reader.skip(wireType)
+                continue
+            }
+            let sample = try reader.readLengthDelimited()
+            var offset = sample.lowerBound
+            // The usual shape, as in `validateSample`: the value's 8 bytes (absent when 0), then the
+            // timestamp's varint ending the message.
+            var bits: UInt64 = 0
+            if sample.count >= 11, body[offset] == 0x09 {
+                bits = UInt64(littleEndian: body.loadUnaligned(fromByteOffset: offset + 1, as: UInt64.self))
+                offset += 9
+            }
+            if offset < sample.upperBound, body[offset] == 0x10 {
+                offset += 1
+                let window = UnsafeRawBufferPointer(rebasing: body[..<sample.upperBound])
+                if let timestamp = try Varint.read(window, at: &offset), offset == sample.upperBound {
+                    out.append(Sample(timestamp: Int64(bitPattern: timestamp), value: Double(bitPattern: bits)))
+                    continue
+                }
+            }
+            out.append(try Self.decodeSample(body, sample))
+        }
+    }
+
+    /// Any other shape of `Sample`: field by field, the last of each kept.
+    private static func decodeSample(_ body: UnsafeRawBufferPointer, _ range: Range<Int>) throws(CodecError) -> Sample {
+        var reader = ProtobufReader(body, range)
+        var bits: UInt64 = 0
+        var timestamp: UInt64 = 0
+        while let (field, wireType) = try reader.nextKey() {
+            switch (field, wireType) {
+            case (1, .fixed64):
+                try reader.advance(8)
+                bits = UInt64(littleEndian: body.loadUnaligned(fromByteOffset: reader.offset - 8, as: UInt64.self))
+            case (2, .varint):
+                timestamp = try reader.readVarint()
+            default:
+                try reader.skip(wireType)
+            }
+        }
+        return Sample(timestamp: Int64(bitPattern: timestamp), value: Double(bitPattern: bits))
+    }
+}

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import SluiceCodec
 import SluiceQuery
 import Synchronization
@@ -85,63 +92,40 @@ final class Head: Sendable {
     }
 
     /// Appends a decoded write request, logging what changed to `wal` (nil during replay).
+    ///
+    /// The way for requests with native histograms; float-only 1.0 bodies take `append(_: ScannedWrite, wal:)`.
     func append(_ request: WriteRequest, wal: WAL?) -> AppendOutcome {
         state.withLock { state in
-            var outcome = AppendOutcome()
-            var newSeries: [WALSeries] = []
-            var samples: [WALSample] = []
-            samples.reserveCapacity(request.sampleCount)
-            var histograms: [WALHistogram] = []
-            let floor = state.appendableMinTime(chunkRange: configuration.chunkRange)
-            func reject(_ reason: RejectReason, _ labels: [Label], at timestamp: Int64) {
-                outcome.rejected[reason, default: 0] += 1
-                if outcome.firstRejection == nil {
-                    let name = labels.first { $0.name == "__name__" }?.value ?? ""
-                    outcome.firstRejection = "\(reason.message) for series \(name){\(labels.filter { $0.name != "__name__" }.map(\.description).joined(separator: ", "))} at timestamp \(timestamp)"
-                }
-            }
+            var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
+            batch.samples.reserveCapacity(request.sampleCount)
             for series in request.timeseries {
                 guard !series.samples.isEmpty || !series.histograms.isEmpty else { continue }
-                let (id, created) = state.seriesID(for: series.labels)
-                if created {
-                    outcome.createdSeries += 1
-                    newSeries.append(WALSeries(ref: UInt64(id), labels: series.labels))
+                let key = LabelSetBytes.bytes(series.labels)
+                let slot = key.withUnsafeBytes { key in
+                    state.slot(for: key, hash: XXHash64.hash(key), created: &batch)
                 }
-                for sample in series.samples {
-                    switch state.series[id]!.append(sample, floor: floor, configuration: configuration) {
-                    case .appended:
-                        outcome.appended += 1
-                        samples.append(WALSample(ref: UInt64(id), timestamp: sample.timestamp, value: sample.value))
-                        state.noteTime(sample.timestamp)
-                    case .duplicate:
-                        outcome.duplicates += 1
-                    case .rejected(let reason):
-                        reject(reason, series.labels, at: sample.timestamp)
-                    }
-                }
+                for sample in series.samples { batch.append(sample, slot: slot, state: &state) }
                 // After the series' floats, as Prometheus' remote-write handler appends them; replay
                 // logs them in a later record and so keeps this order within every series.
-                for histogram in series.histograms {
-                    switch state.series[id]!.append(histogram, floor: floor, configuration: configuration) {
-                    case .appended:
-                        outcome.appendedHistograms += 1
-                        histograms.append(WALHistogram(ref: UInt64(id), histogram: histogram))
-                        state.noteTime(histogram.timestamp)
-                    case .duplicate:
-                        outcome.duplicateHistograms += 1
-                    case .rejected(let reason):
-                        reject(reason, series.labels, at: histogram.timestamp)
-                    }
+                for histogram in series.histograms { batch.append(histogram, slot: slot, state: &state) }
+            }
+            return batch.finish(wal: wal)
+        }
+    }
+
+    /// Appends a scanned float-only request, logging what changed to `wal`: one hash lookup per
+    /// series, and labels decoded only for a series the head has never seen.
+    func append(_ write: ScannedWrite, wal: WAL?) -> AppendOutcome {
+        state.withLock { state in
+            var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
+            batch.samples.reserveCapacity(write.samples.count)
+            write.samples.withUnsafeBufferPointer { samples in
+                for series in write.series {
+                    let slot = state.slot(for: write.key(series), hash: series.hash, created: &batch)
+                    for sample in samples[series.samples] { batch.append(sample, slot: slot, state: &state) }
                 }
             }
-            if let wal {
-                var records: [WALRecord] = []
-                if !newSeries.isEmpty { records.append(.series(newSeries)) }
-                if !samples.isEmpty { records.append(.samples(samples)) }
-                if !histograms.isEmpty { records.append(.histograms(histograms)) }
-                if !records.isEmpty { outcome.ticket = wal.log(records) }
-            }
-            return outcome
+            return batch.finish(wal: wal)
         }
     }
 
@@ -154,18 +138,16 @@ final class Head: Sendable {
                 for series in list { state.restoreSeries(id: Int(series.ref), labels: series.labels) }
             case .samples(let list):
                 for sample in list {
-                    let id = state.aliases[Int(sample.ref)] ?? Int(sample.ref)
-                    guard state.series[id] != nil else { continue }
-                    let result = state.series[id]!.append(
+                    guard let slot = state.slot(ofRef: sample.ref) else { continue }
+                    let result = state.series[slot].append(
                         Sample(timestamp: sample.timestamp, value: sample.value), floor: state.minValidTime, configuration: configuration
                     )
                     if case .appended = result { state.noteTime(sample.timestamp) }
                 }
             case .histograms(let list):
                 for entry in list {
-                    let id = state.aliases[Int(entry.ref)] ?? Int(entry.ref)
-                    guard state.series[id] != nil else { continue }
-                    let result = state.series[id]!.append(entry.histogram, floor: state.minValidTime, configuration: configuration)
+                    guard let slot = state.slot(ofRef: entry.ref) else { continue }
+                    let result = state.series[slot].append(entry.histogram, floor: state.minValidTime, configuration: configuration)
                     if case .appended = result { state.noteTime(entry.histogram.timestamp) }
                 }
             case .exemplars, .metadata:
@@ -179,7 +161,7 @@ final class Head: Sendable {
         state.withLock { state in
             Stats(
                 series: state.series.count,
-                chunks: state.series.values.reduce(0) { $0 + $1.chunks.count + ($1.hasOpenChunk ? 1 : 0) },
+                chunks: state.series.reduce(0) { $0 + $1.chunks.count + ($1.hasOpenChunk ? 1 : 0) },
                 minTime: state.minTime,
                 maxTime: state.maxTime
             )
@@ -199,9 +181,9 @@ final class Head: Sendable {
             var result: [SeriesChunks] = []
             result.reserveCapacity(ids.count)
             for id in ids {
-                guard let series = state.series[id] else { continue }
-                let chunks = series.chunks(overlapping: minTime, maxTime)
-                if !chunks.isEmpty { result.append(SeriesChunks(labels: series.labels, chunks: chunks)) }
+                guard let slot = state.slotOfID[id] else { continue }
+                let chunks = state.series[slot].chunks(overlapping: minTime, maxTime)
+                if !chunks.isEmpty { result.append(SeriesChunks(labels: state.series[slot].labels, chunks: chunks)) }
             }
             return result
         }
@@ -212,8 +194,8 @@ final class Head: Sendable {
         state.withLock { state in
             let ids = matchers.map { state.index.select($0) } ?? state.index.allSeries()
             return ids.compactMap { id in
-                guard let series = state.series[id], series.overlaps(minTime, maxTime) else { return nil }
-                return series.labels
+                guard let slot = state.slotOfID[id], state.series[slot].overlaps(minTime, maxTime) else { return nil }
+                return state.series[slot].labels
             }
         }
     }
@@ -238,10 +220,10 @@ final class Head: Sendable {
         state.withLock { state in
             state.minValidTime = max(state.minValidTime, maxTime)
             var out: [(labels: [Label], chunks: [StoredChunk])] = []
-            for id in state.series.keys {
-                state.series[id]!.closeOpenChunk(ifBefore: maxTime)
-                let chunks = state.series[id]!.chunks.filter { $0.maxTime < maxTime }
-                if !chunks.isEmpty { out.append((state.series[id]!.labels, chunks)) }
+            for slot in state.series.indices {
+                state.series[slot].closeOpenChunk(ifBefore: maxTime)
+                let chunks = state.series[slot].chunks.filter { $0.maxTime < maxTime }
+                if !chunks.isEmpty { out.append((state.series[slot].labels, chunks)) }
             }
             out.sort { compareLabelSets($0.labels, $1.labels) < 0 }
             return out
@@ -254,8 +236,8 @@ final class Head: Sendable {
         let (segment, snapshot) = state.withLock { state -> (Int?, [(UInt64, [Label], [StoredChunk])]) in
             state.dropChunks(before: maxTime)
             let segment = wal?.cutSegment()
-            let snapshot = state.series.map { (id, series) in
-                (UInt64(id), series.labels, series.chunks + (series.openChunk.map { [$0] } ?? []))
+            let snapshot = state.series.map { series in
+                (UInt64(series.id), series.labels, series.chunks + (series.openChunk.map { [$0] } ?? []))
             }
             return (segment, snapshot)
         }
@@ -305,8 +287,12 @@ func alignDown(_ t: Int64, _ range: Int64) -> Int64 {
 // MARK: - State under the lock
 
 struct HeadState {
-    var series: [Int: MemorySeries] = [:]
-    var ids: [[Label]: Int] = [:]
+    /// Every series, densely and in no order: removing one moves the last into its place.
+    var series: [MemorySeries] = []
+    /// Where each series id is in `series`.
+    var slotOfID: [Int: Int] = [:]
+    /// Label bytes' hash → place in `series`.
+    var table = SeriesTable()
     var index = HeadIndex()
     var nextID = 1
     /// Smallest and largest sample timestamps in the head; `minTime > maxTime` while empty.
@@ -329,22 +315,39 @@ struct HeadState {
         if t > maxTime { maxTime = t }
     }
 
-    mutating func seriesID(for labels: [Label]) -> (Int, Bool) {
-        if let id = ids[labels] { return (id, false) }
+    /// The place of the series with label bytes `key`, or nil.
+    @inline(__always)
+    func slot(of key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        table.find(hash) { slot in series[slot].hasKey(key) }
+    }
+
+    /// The place of the series with label bytes `key`, created (and noted in `batch`) if new.
+    @inline(__always)
+    mutating func slot(for key: UnsafeRawBufferPointer, hash: UInt64, created batch: inout AppendBatch) -> Int {
+        if let slot = slot(of: key, hash: hash) { return slot }
         let id = nextID
         nextID += 1
-        insert(id: id, labels: labels)
-        return (id, true)
+        let series = insert(id: id, key: Array(key), hash: hash)
+        batch.created(WALSeries(ref: UInt64(id), labels: series.labels))
+        return series.slot
+    }
+
+    /// The place of the series a WAL record's ref names, following `aliases`.
+    func slot(ofRef ref: UInt64) -> Int? {
+        let id = aliases[Int(ref)] ?? Int(ref)
+        return slotOfID[id]
     }
 
     mutating func restoreSeries(id: Int, labels: [Label]) {
-        if let existing = ids[labels] {
+        let key = LabelSetBytes.bytes(labels)
+        let hash = XXHash64.hash(key)
+        if let existing = key.withUnsafeBytes({ slot(of: $0, hash: hash) }) {
             // A checkpoint and a later segment may both name a series; keep the first id's data but
             // let the later id find it too.
-            if existing != id { aliases[id] = existing }
+            if series[existing].id != id { aliases[id] = series[existing].id }
             return
         }
-        insert(id: id, labels: labels)
+        _ = insert(id: id, key: key, hash: hash)
         nextID = max(nextID, id + 1)
     }
 
@@ -357,41 +360,215 @@ struct HeadState {
 
     mutating func labelOrder() -> [Int: Int] {
         if let rank { return rank }
-        let sorted = series.keys.sorted { compareLabelSets(series[$0]!.labels, series[$1]!.labels) < 0 }
+        let sorted = series.map { ($0.id, $0.labels) }.sorted { compareLabelSets($0.1, $1.1) < 0 }
         var built: [Int: Int] = [:]
         built.reserveCapacity(sorted.count)
-        for (position, id) in sorted.enumerated() { built[id] = position }
+        for (position, entry) in sorted.enumerated() { built[entry.0] = position }
         rank = built
         return built
     }
 
-    private mutating func insert(id: Int, labels: [Label]) {
+    private mutating func insert(id: Int, key: [UInt8], hash: UInt64) -> (slot: Int, labels: [Label]) {
         rank = nil
-        ids[labels] = id
-        series[id] = MemorySeries(labels: labels)
+        let slot = series.count
+        series.append(MemorySeries(id: id, key: key))
+        slotOfID[id] = slot
+        table.insert(hash, slot: slot)
+        let labels = LabelSetBytes.labels(key)
         index.add(id: id, labels: labels)
+        return (slot, labels)
     }
 
     mutating func dropChunks(before maxTime: Int64) {
         var removed = false
-        for id in Array(series.keys) {
-            series[id]!.chunks.removeAll { $0.maxTime < maxTime }
-            if series[id]!.chunks.isEmpty && !series[id]!.hasOpenChunk {
-                ids[series[id]!.labels] = nil
-                series[id] = nil
+        var slot = series.count - 1
+        while slot >= 0 {
+            series[slot].chunks.removeAll { $0.maxTime < maxTime }
+            if series[slot].chunks.isEmpty && !series[slot].hasOpenChunk {
+                remove(slot: slot)
                 removed = true
             }
+            slot -= 1
         }
         if removed {
             rank = nil
             index = HeadIndex()
-            for id in series.keys.sorted() { index.add(id: id, labels: series[id]!.labels) }
+            for one in series.sorted(by: { $0.id < $1.id }) { index.add(id: one.id, labels: one.labels) }
         }
         minTime = .max
-        for one in series.values {
+        for one in series {
             if let first = one.chunks.first?.minTime ?? one.openRange?.minTime { minTime = min(minTime, first) }
         }
         if series.isEmpty { self.maxTime = .min }
+    }
+
+    /// Forgets the series at `slot`; the last series takes its place.
+    private mutating func remove(slot: Int) {
+        table.remove(series[slot].keyHash, slot: slot)
+        slotOfID[series[slot].id] = nil
+        let last = series.count - 1
+        if slot != last {
+            table.move(series[last].keyHash, from: last, to: slot)
+            slotOfID[series[last].id] = slot
+            series.swapAt(slot, last)
+        }
+        series.removeLast()
+    }
+}
+
+/// One append's bookkeeping under the head's lock: the outcome so far and the WAL records to log.
+struct AppendBatch {
+    var outcome = AppendOutcome()
+    var newSeries: [WALSeries] = []
+    var samples: [WALSample] = []
+    var histograms: [WALHistogram] = []
+    let floor: Int64
+    let configuration: Head.Configuration
+
+    init(floor: Int64, configuration: Head.Configuration) {
+        self.floor = floor
+        self.configuration = configuration
+    }
+
+    mutating func created(_ series: WALSeries) {
+        outcome.createdSeries += 1
+        newSeries.append(series)
+    }
+
+    @inline(__always)
+    mutating func append(_ sample: Sample, slot: Int, state: inout HeadState) {
+        switch state.series[slot].append(sample, floor: floor, configuration: configuration) {
+        case .appended:
+            outcome.appended += 1
+            samples.append(WALSample(ref: UInt64(state.series[slot].id), timestamp: sample.timestamp, value: sample.value))
+            state.noteTime(sample.timestamp)
+        case .duplicate:
+            outcome.duplicates += 1
+        case .rejected(let reason):
+            reject(reason, state.series[slot], at: sample.timestamp)
+        }
+    }
+
+    mutating func append(_ histogram: Histogram, slot: Int, state: inout HeadState) {
+        switch state.series[slot].append(histogram, floor: floor, configuration: configuration) {
+        case .appended:
+            outcome.appendedHistograms += 1
+            histograms.append(WALHistogram(ref: UInt64(state.series[slot].id), histogram: histogram))
+            state.noteTime(histogram.timestamp)
+        case .duplicate:
+            outcome.duplicateHistograms += 1
+        case .rejected(let reason):
+            reject(reason, state.series[slot], at: histogram.timestamp)
+        }
+    }
+
+    private mutating func reject(_ reason: RejectReason, _ series: MemorySeries, at timestamp: Int64) {
+        outcome.rejected[reason, default: 0] += 1
+        guard outcome.firstRejection == nil else { return }
+        let labels = series.labels
+        let name = labels.first { $0.name == "__name__" }?.value ?? ""
+        outcome.firstRejection = "\(reason.message) for series \(name){\(labels.filter { $0.name != "__name__" }.map(\.description).joined(separator: ", "))} at timestamp \(timestamp)"
+    }
+
+    /// Logs what changed to `wal` (nil during replay) and returns the outcome with its ticket.
+    consuming func finish(wal: WAL?) -> AppendOutcome {
+        if let wal {
+            var records: [WALRecord] = []
+            if !newSeries.isEmpty { records.append(.series(newSeries)) }
+            if !samples.isEmpty { records.append(.samples(samples)) }
+            if !histograms.isEmpty { records.append(.histograms(histograms)) }
+            if !records.isEmpty { outcome.ticket = wal.log(records) }
+        }
+        return outcome
+    }
+}
+
+/// The head's series by the xxHash64 of their label bytes: open addressing with linear probing over
+/// one flat array, so a lookup allocates nothing, runs no `Hasher`, and finds hash and place in one
+/// cache line. Equal hashes of different label sets are told apart by the caller's comparison of the
+/// bytes.
+struct SeriesTable {
+    private struct Entry {
+        var hash: UInt64
+        /// One more than the series' place; 0 marks an empty entry.
+        var slot: Int32
+    }
+
+    private var entries: [Entry] = []
+    private(set) var count = 0
+
+    @inline(__always)
+    private func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & (entries.count - 1) }
+
+    /// The place of the series with `hash` for which `matches` is true, or nil.
+    @inline(__always)
+    func find(_ hash: UInt64, where matches: (Int) -> Bool) -> Int? {
+        guard count > 0 else { return nil }
+        return entries.withUnsafeBufferPointer { entries in
+            let mask = entries.count - 1
+            var position = Int(truncatingIfNeeded: hash) & mask
+            while entries[position].slot != 0 {
+                if entries[position].hash == hash, matches(Int(entries[position].slot - 1)) { return Int(entries[position].slot - 1) }
+                position = (position + 1) & mask
+            }
+            return nil
+        }
+    }
+
+    mutating func insert(_ hash: UInt64, slot: Int) {
+        // At most three quarters full.
+        if (count + 1) * 4 > entries.count * 3 { grow() }
+        let mask = entries.count - 1
+        var position = home(hash)
+        while entries[position].slot != 0 { position = (position + 1) & mask }
+        entries[position] = Entry(hash: hash, slot: Int32(slot + 1))
+        count += 1
+    }
+
+    /// Points the entry of the series at `old` to `new`.
+    mutating func move(_ hash: UInt64, from old: Int, to new: Int) {
+        entries[position(hash, slot: old)].slot = Int32(new + 1)
+    }
+
+    /// Removes the entry of the series at `slot`, shifting later entries of the same run back so that
+    /// no probe stops early (no tombstones).
+    mutating func remove(_ hash: UInt64, slot: Int) {
+        let mask = entries.count - 1
+        var hole = position(hash, slot: slot)
+        var next = (hole + 1) & mask
+        while entries[next].slot != 0 {
+            let wanted = home(entries[next].hash)
+            // The entry at `next` may fill the hole when the hole lies on its probe path: between its
+            // home and itself, cyclically.
+            if (next - wanted) & mask >= (next - hole) & mask {
+                entries[hole] = entries[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        entries[hole].slot = 0
+        count -= 1
+    }
+
+    private func position(_ hash: UInt64, slot: Int) -> Int {
+        let mask = entries.count - 1
+        var position = home(hash)
+        while entries[position].slot != Int32(slot + 1) {
+            precondition(entries[position].slot != 0, "series table lost an entry")
+            position = (position + 1) & mask
+        }
+        return position
+    }
+
+    private mutating func grow() {
+        let old = entries
+        entries = Array(repeating: Entry(hash: 0, slot: 0), count: max(1024, entries.count * 2))
+        let mask = entries.count - 1
+        for entry in old where entry.slot != 0 {
+            var position = home(entry.hash)
+            while entries[position].slot != 0 { position = (position + 1) & mask }
+            entries[position] = entry
+        }
     }
 }
 
@@ -423,25 +600,69 @@ struct MemorySeries {
     enum Newest {
         case none
         case float(bits: UInt64)
-        case histogram(Histogram)
+        /// The histogram is `histograms.newest`.
+        case histogram
     }
 
-    let labels: [Label]
+    /// What only a series that has received native histograms needs, boxed: nearly every series
+    /// holds floats only, and for them this is one nil pointer rather than some 360 bytes inline in
+    /// the head's array. Copied on write (`histogramState()`), so `MemorySeries` stays a value.
+    /// Unchecked `Sendable`: like every series, it lives in `HeadState` and is reached only under
+    /// the head's lock.
+    final class HistogramState: @unchecked Sendable {
+        /// The chunk being appended to while it holds native histograms.
+        var open: HistogramChunkEncoder?
+        /// The newest histogram, when `newest` is `.histogram`.
+        var newest: Histogram?
+
+        init(open: HistogramChunkEncoder? = nil, newest: Histogram? = nil) {
+            self.open = open
+            self.newest = newest
+        }
+    }
+
+    let id: Int
+    /// The label set as `LabelSetBytes`: what the head finds the series by.
+    let key: [UInt8]
     /// Closed chunks, oldest first.
     var chunks: [StoredChunk] = []
     /// The chunk being appended to while it holds float samples. At most one of `openXOR` and
-    /// `openHistogram` is set; two optionals rather than an enum so appends mutate in place, never
-    /// copying a uniquely held buffer.
+    /// `histograms?.open` is set; not one enum, so appends mutate in place, never copying a uniquely
+    /// held buffer.
     var openXOR: XORChunkEncoder?
-    /// The chunk being appended to while it holds native histograms.
-    var openHistogram: HistogramChunkEncoder?
+    /// Nil until the series receives a native histogram.
+    private(set) var histograms: HistogramState?
     /// The open chunk must close before a sample at or after this time: the next multiple of the
     /// chunk range, so no chunk straddles a block boundary.
     var openEnd: Int64 = .min
     var lastTimestamp: Int64 = .min
     var newest = Newest.none
 
-    init(labels: [Label]) { self.labels = labels }
+    init(id: Int, key: [UInt8]) {
+        self.id = id
+        self.key = key
+    }
+
+    /// The label set, decoded from `key`: for queries, blocks and messages, never per sample.
+    var labels: [Label] { LabelSetBytes.labels(key) }
+
+    var keyHash: UInt64 { XXHash64.hash(key) }
+
+    /// `histograms`, created or copied so that this series alone holds it.
+    private mutating func histogramState() -> HistogramState {
+        if !isKnownUniquelyReferenced(&histograms) {
+            histograms = HistogramState(open: histograms?.open, newest: histograms?.newest)
+        }
+        return histograms!
+    }
+
+    private var openHistogram: HistogramChunkEncoder? { histograms?.open }
+
+    @inline(__always)
+    func hasKey(_ other: UnsafeRawBufferPointer) -> Bool {
+        guard key.count == other.count else { return false }
+        return other.isEmpty || key.withUnsafeBytes { memcmp($0.baseAddress!, other.baseAddress!, other.count) == 0 }
+    }
 
     /// The ordering rules both kinds share; nil when the timestamp may be appended.
     private func check(_ t: Int64, floor: Int64, isRepeat: Bool) -> AppendResult? {
@@ -471,7 +692,7 @@ struct MemorySeries {
     mutating func append(_ histogram: Histogram, floor: Int64, configuration: Head.Configuration) -> AppendResult {
         let t = histogram.timestamp
         guard Self.isEncodable(histogram) else { return .rejected(.invalidHistogram) }
-        let isRepeat = if case .histogram(let last) = newest { Self.repeats(histogram, last) } else { false }
+        let isRepeat = if case .histogram = newest, let last = histograms?.newest { Self.repeats(histogram, last) } else { false }
         if let result = check(t, floor: floor, isRepeat: isRepeat) { return result }
         let encoding: Chunk.Encoding = histogram.isFloat ? .floatHistogram : .histogram
         if openHistogram == nil || openHistogram!.encoding != encoding
@@ -480,15 +701,17 @@ struct MemorySeries {
             // Cut without comparing: whether a counter reset happened here is left to readers.
             startHistogramChunk(float: histogram.isFloat, header: .unknown, at: t, configuration: configuration)
         }
-        if openHistogram!.append(histogram) == .needsNewChunk {
+        // No reference to the state is held across calls that may copy it (`histogramState()`).
+        if histogramState().open!.append(histogram) == .needsNewChunk {
             // A new bucket layout, a counter reset or a gauge change: the encoder wants a fresh chunk,
             // says which counter-reset header it gets, and a fresh chunk takes any valid histogram.
             let header = openHistogram!.lastCut?.nextHeader ?? .unknown
             startHistogramChunk(float: histogram.isFloat, header: header, at: t, configuration: configuration)
-            _ = openHistogram!.append(histogram)
+            _ = histogramState().open!.append(histogram)
         }
         lastTimestamp = t
-        newest = .histogram(histogram)
+        newest = .histogram
+        histogramState().newest = histogram
         return .appended
     }
 
@@ -518,7 +741,7 @@ struct MemorySeries {
         float: Bool, header: HistogramCounterResetHeader, at t: Int64, configuration: Head.Configuration
     ) {
         closeOpenChunk(ifBefore: .max)
-        openHistogram = HistogramChunkEncoder(float: float, counterResetHeader: header)
+        histogramState().open = HistogramChunkEncoder(float: float, counterResetHeader: header)
         openEnd = alignDown(t, configuration.chunkRange) + configuration.chunkRange
     }
 
@@ -548,16 +771,19 @@ struct MemorySeries {
     mutating func closeOpenChunk(ifBefore time: Int64) {
         guard let range = openRange else {
             // An empty encoder holds nothing worth keeping.
-            openXOR = nil
-            openHistogram = nil
+            dropOpenChunk()
             return
         }
         // The range first: copying the bytes of every series' open chunk only to keep it open would
         // cost a block cut an allocation per series.
         guard range.maxTime < time, let chunk = openChunk else { return }
         chunks.append(chunk)
+        dropOpenChunk()
+    }
+
+    private mutating func dropOpenChunk() {
         openXOR = nil
-        openHistogram = nil
+        if openHistogram != nil { histogramState().open = nil }
     }
 
     func overlaps(_ minTime: Int64, _ maxTime: Int64) -> Bool {

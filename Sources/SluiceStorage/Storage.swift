@@ -95,12 +95,7 @@ final class Storage: Sendable {
 
     /// Appends and returns once the WAL holds the appended samples and histograms on disk.
     func append(_ request: WriteRequest) async throws(StorageError) -> AppendOutcome {
-        guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: "storage is replaying its WAL") }
-        // Not even into the head: a retry of a request whose WAL write failed would find its samples
-        // there, count them as duplicates and be acknowledged before they are on disk.
-        guard !wal.isFailing else {
-            throw StorageError(code: .walFailed, message: "the WAL cannot write (disk full?); writes resume once it can")
-        }
+        let wal = try appendableWAL()
         var outcome = head.append(request, wal: wal)
         // Best effort, as in Prometheus: a dropped exemplar or metadata entry never fails the write.
         let exemplarOutcome = exemplars.append(request, wal: wal)
@@ -111,20 +106,48 @@ final class Storage: Sendable {
             metrics.exemplarsInStorage.set(Double(exemplars.count))
         }
         for (reason, count) in exemplarOutcome.dropped { metrics.exemplarsDropped(reason, count: count) }
+        count(outcome)
+        try await wait(for: [outcome.ticket, exemplarOutcome.ticket, metadataTicket], on: wal)
+        return outcome
+    }
+
+    /// Appends a scanned float-only request, the usual one, and returns once the WAL holds the
+    /// appended samples on disk.
+    func append(_ write: ScannedWrite) async throws(StorageError) -> AppendOutcome {
+        let wal = try appendableWAL()
+        let outcome = head.append(write, wal: wal)
+        count(outcome)
+        try await wait(for: [outcome.ticket], on: wal)
+        return outcome
+    }
+
+    private func appendableWAL() throws(StorageError) -> WAL {
+        guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: "storage is replaying its WAL") }
+        // Not even into the head: a retry of a request whose WAL write failed would find its samples
+        // there, count them as duplicates and be acknowledged before they are on disk.
+        guard !wal.isFailing else {
+            throw StorageError(code: .walFailed, message: "the WAL cannot write (disk full?); writes resume once it can")
+        }
+        return wal
+    }
+
+    private func count(_ outcome: AppendOutcome) {
         metrics.samplesAppended.increment(by: Int64(outcome.appended))
         if outcome.appendedHistograms > 0 { metrics.histogramsAppended.increment(by: Int64(outcome.appendedHistograms)) }
         for (reason, count) in outcome.rejected { metrics.rejected(reason.rawValue, count: count) }
         // The series count is O(1); the chunk count walks every series, so the life-cycle loop
         // refreshes it instead (`updateHeadGauges`).
         if outcome.createdSeries > 0 { metrics.headSeries.set(Double(head.seriesCount)) }
-        for ticket in [outcome.ticket, exemplarOutcome.ticket, metadataTicket].compactMap({ $0 }) {
+    }
+
+    private func wait(for tickets: [WAL.Ticket?], on wal: WAL) async throws(StorageError) {
+        for ticket in tickets.compactMap({ $0 }) {
             do {
                 try await wal.wait(ticket)
             } catch {
                 throw StorageError(code: .walFailed, message: "WAL write failed: \(error)")
             }
         }
-        return outcome
     }
 
     // MARK: Queries
