@@ -8,6 +8,7 @@
 # Targets, one after another, each fed the same generated load:
 #   insert-rf1   sluice insert, RF=1, over three NullSink nodes (they discard what they get)
 #   insert-rf3   sluice insert, RF=3, over the same three NullSink nodes
+#   storage      one sluice storage node, its defaults (WAL fsync always)
 #   up           sluice up: 3 storage nodes + insert + select in one process, its defaults
 #   vm           VictoriaMetrics single-node
 #   prometheus   Prometheus 2.42 with its remote-write receiver
@@ -20,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-targets=${SLUICE_BENCH_TARGETS:-insert-rf1 insert-rf3 up vm prometheus}
+targets=${SLUICE_BENCH_TARGETS:-insert-rf1 insert-rf3 storage up vm prometheus}
 root=$PWD
 
 command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
@@ -136,6 +137,11 @@ RING
   cat "$tmp/nullsink.log" >&2
 fi
 
+if wants storage; then
+  measure storage "sluice storage (one node, WAL fsync always)" http://127.0.0.1:19311/api/v1/write http://127.0.0.1:19311/-/ready \
+    "$sluice" storage --listen 127.0.0.1:19311 --data-dir "$tmp/storage" --log-level error
+fi
+
 if wants up; then
   measure up "sluice up (3 storage nodes, RF=2, one process)" http://127.0.0.1:19201/api/v1/write \
     "http://127.0.0.1:19201/-/ready http://127.0.0.1:19202/-/ready http://127.0.0.1:19301/-/ready http://127.0.0.1:19302/-/ready http://127.0.0.1:19303/-/ready" \
@@ -182,6 +188,7 @@ footnotes() {
     case $name in
       insert-rf1) echo "- **sluice insert, RF=1**: \`sluice insert\` forwarding each series to one of three NullSink nodes (\`Benchmarks/Benchmarks/NullSink\`), which read each body and discard it. The sinks run on CPU 1 with the load generator, so this row measures insert's own core; CPU and RSS are the insert process's only." ;;
       insert-rf3) echo "- **sluice insert, RF=3**: the same, each series forwarded to all three sinks (write quorum 2)." ;;
+      storage) echo "- **sluice storage**: one storage node, its defaults: WAL fsync always (a 2xx means the samples are synced to disk), 2 h blocks." ;;
       up) echo "- **sluice up**: the whole cluster in one process on CPU 0, its defaults: 3 storage nodes (WAL fsync always), RF=2, write quorum 1, insert and select." ;;
       vm) echo "- **VictoriaMetrics single-node**: Debian's victoria-metrics $(debian_version victoria-metrics), \`-retentionPeriod=100y\`." ;;
       prometheus) echo "- **Prometheus**: Debian's prometheus $(debian_version prometheus), \`--web.enable-remote-write-receiver\`, a config with no scrapes." ;;
@@ -195,6 +202,9 @@ footnotes() {
   done
 }
 
+# The sections after this table (from the first "## " heading) are other benchmarks' and are kept.
+kept=""
+if [ -f BENCHMARKS.md ]; then kept=$(awk '/^## / {on = 1} on' BENCHMARKS.md); fi
 cat >BENCHMARKS.md <<MD
 # Sluice ingest benchmark against peers
 
@@ -219,8 +229,9 @@ $(footnotes)
   sent before loadgen's clock starts (\`--warmup-ticks 1\`) and left out of every figure; the server's
   CPU time is sampled every 0.1 s and counted over the measured span only.
 - Every figure comes from one run, not an average: rerun before trusting a small difference.
-- Reproduce with \`make bench-peers\` or \`Benchmarks/peers.sh ${seconds}\` (\`SLUICE_BENCH_TARGETS="insert-rf1 insert-rf3 up vm prometheus"\` picks rows).
+- Reproduce with \`make bench-peers\` or \`Benchmarks/peers.sh ${seconds}\` (\`SLUICE_BENCH_TARGETS="insert-rf1 insert-rf3 storage up vm prometheus"\` picks rows).
 MD
+if [ -n "$kept" ]; then printf '\n%s\n' "$kept" >>BENCHMARKS.md; fi
 
 echo
 table
