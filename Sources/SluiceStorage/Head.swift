@@ -170,6 +170,9 @@ final class Head: Sendable {
 
     var seriesCount: Int { state.withLock { $0.series.count } }
 
+    /// The head takes no sample older than this: the newest block ends here.
+    var minValidTime: Int64 { state.withLock { $0.minValidTime } }
+
     // MARK: Queries
 
     /// The series `matchers` select with data in `[minTime, maxTime]`, sorted by label set; open chunks

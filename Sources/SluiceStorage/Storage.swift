@@ -30,6 +30,9 @@ final class Storage: Sendable {
         var blockDuration: Int64 = 2 * 3_600_000
         /// Blocks ending this long before the newest sample are deleted; 0 keeps everything.
         var retention: Int64 = 15 * 24 * 3_600_000
+        /// Longest block compaction merges into (`Compaction.ranges`); 0 means a tenth of the
+        /// retention, at most 31 days; `blockDuration` turns merging off.
+        var maxBlockDuration: Int64 = 0
         var wal = WAL.Configuration()
         /// Exemplars kept across all series (Prometheus' `max_exemplars`); 0 keeps none.
         var maxExemplars = 100_000
@@ -54,7 +57,14 @@ final class Storage: Sendable {
         let files = FileManager.default
         try files.createDirectory(atPath: configuration.dataDirectory + "/wal", withIntermediateDirectories: true)
         try files.createDirectory(atPath: configuration.dataDirectory + "/blocks", withIntermediateDirectories: true)
-        let opened = try Block.listBlocks(in: configuration.dataDirectory + "/blocks").map { try Block(path: $0) }
+        var opened = try Block.listBlocks(in: configuration.dataDirectory + "/blocks").map { try Block(path: $0) }
+        // Sources of a merge that a crash kept from deleting: the merged block holds all they hold.
+        let leftBehind = Compaction.sourcesLeftBehind(opened)
+        for block in leftBehind {
+            try Block.delete(path: block.path)
+            logger.info("block deleted: a merged block covers it", metadata: ["block.path": "\(block.path)"])
+        }
+        opened.removeAll { block in leftBehind.contains { $0.path == block.path } }
         self.blocks = Mutex(opened)
         self.head = Head(
             configuration: .init(chunkRange: configuration.blockDuration),
@@ -257,8 +267,44 @@ final class Storage: Sendable {
             }
             updateHeadGauges()
         }
+        try await mergeBlocks()
         try applyRetention()
         updateBlockGauges()
+    }
+
+    /// Merges blocks while `Compaction.plan` finds a group, each merge written whole before its
+    /// sources go.
+    private func mergeBlocks() async throws {
+        let ranges = Compaction.ranges(
+            blockDuration: configuration.blockDuration, retention: configuration.retention, maxBlockDuration: configuration.maxBlockDuration
+        )
+        while let group = Compaction.plan(blockList, ranges: ranges, sealedBefore: head.minValidTime) {
+            let start = ContinuousClock.now
+            let parent = blocksDirectory
+            let merged: Block
+            do {
+                merged = try await NIOThreadPool.singleton.runIfActive {
+                    try Block(path: Compaction.merge(group, parent: parent))
+                }
+            } catch {
+                metrics.compactions(result: "failure")
+                throw error
+            }
+            let sources = Set(group.map(\.path))
+            blocks.withLock { list in
+                list.removeAll { sources.contains($0.path) }
+                list.append(merged)
+                list.sort { $0.meta.minTime < $1.meta.minTime }
+            }
+            // A query that picked the sources up before the swap still reads them: open blocks
+            // outlive their names (`Block.delete`).
+            for path in sources.sorted() { try Block.delete(path: path) }
+            metrics.compactions(result: "success")
+            logger.info("blocks merged", metadata: [
+                "block.path": "\(merged.path)", "block.sources": "\(group.count)", "block.series": "\(merged.meta.numSeries)",
+                "block.samples": "\(merged.meta.numSamples)", "duration": "\(ContinuousClock.now - start)",
+            ])
+        }
     }
 
     /// Deletes whole blocks that end more than `retention` before the newest sample.

@@ -27,6 +27,8 @@ public struct StorageConfiguration: Sendable {
     public var retention: Duration = .seconds(15 * 24 * 3600)
     /// Length of one block. Prometheus' default, 2 h; tests shorten it.
     public var blockDuration: Duration = .seconds(2 * 3600)
+    /// Longest block compaction merges into; zero means a tenth of the retention, at most 31 days.
+    public var maxBlockDuration: Duration = .zero
     public var walFsync: WALFsync = .always
     public var walFsyncInterval: Duration = .seconds(1)
     public var walSegmentBytes = 128 << 20
@@ -49,6 +51,7 @@ public struct StorageConfiguration: Sendable {
         configuration.dataDirectory = dataDirectory
         configuration.blockDuration = blockDuration.milliseconds
         configuration.retention = retention.milliseconds
+        configuration.maxBlockDuration = maxBlockDuration.milliseconds
         configuration.wal.segmentSize = walSegmentBytes
         configuration.wal.fsync = walFsync == .always ? .always : .interval(walFsyncInterval)
         configuration.maxExemplars = maxExemplars

@@ -25,6 +25,9 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Length of one block (Prometheus duration).")
     var blockDuration: String = "2h"
 
+    @Option(name: .long, help: "Longest block that compaction merges blocks into, in 3x steps from --block-duration (Prometheus duration); 0 means a tenth of --retention, at most 31d. Equal to --block-duration turns merging off.")
+    var maxBlockDuration: String = "0"
+
     @Option(name: .long, help: "always: fsync before every acknowledgement, shared by concurrent writes. interval: acknowledge after the write, fsync every --wal-fsync-interval.")
     var walFsync: String = StorageConfiguration.WALFsync.always.rawValue
 
@@ -66,6 +69,7 @@ struct StorageCommand: AsyncParsableCommand {
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
         guard configuration.blockDuration >= .seconds(1) else { throw ValidationError("--block-duration must be at least 1s") }
+        configuration.maxBlockDuration = try parsePrometheusDuration(maxBlockDuration, flag: "--max-block-duration")
         guard let fsync = StorageConfiguration.WALFsync(rawValue: walFsync) else {
             throw ValidationError("--wal-fsync must be always or interval, got \(walFsync)")
         }

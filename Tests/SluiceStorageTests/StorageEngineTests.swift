@@ -9,21 +9,26 @@ import Testing
 
 @Suite("Storage: WAL, blocks, restart and retention")
 struct StorageEngineTests {
-    static func open(_ directory: String, blockDuration: Int64 = 600_000, retention: Int64 = 0) throws -> Storage {
+    /// A storage over `directory`, recovered. Blocks are not merged unless `maxBlockDuration` says so
+    /// (0: the storage's default): these suites count the blocks the head cuts.
+    static func open(_ directory: String, blockDuration: Int64 = 600_000, retention: Int64 = 0, maxBlockDuration: Int64? = nil) throws -> Storage {
         var configuration = Storage.Configuration()
         configuration.dataDirectory = directory
         configuration.blockDuration = blockDuration
         configuration.retention = retention
+        configuration.maxBlockDuration = maxBlockDuration ?? blockDuration
         let storage = try Storage(configuration: configuration, metrics: StorageMetrics(registry: PrometheusCollectorRegistry()), logger: TestLog.logger("storage"))
         try storage.recover()
         return storage
     }
 
-    static func everything(_ storage: Storage) throws -> [LabelSet: [Int64: Double]] {
+    static func everything(_ storage: Storage, minTime: Int64 = .min, maxTime: Int64 = .max) throws -> [LabelSet: [Int64: Double]] {
         var out: [LabelSet: [Int64: Double]] = [:]
-        for series in try storage.select([LabelMatcher(.regex, name: "__name__", value: ".+")], minTime: .min, maxTime: .max) {
+        for series in try storage.select([LabelMatcher(.regex, name: "__name__", value: ".+")], minTime: minTime, maxTime: maxTime) {
             for chunk in series.chunks {
-                for sample in try XORChunkDecoder.decodeAll(chunk.bytes) { out[labelSet(series.labels), default: [:]][sample.timestamp] = sample.value }
+                for sample in try XORChunkDecoder.decodeAll(chunk.bytes) where (minTime...maxTime).contains(sample.timestamp) {
+                    out[labelSet(series.labels), default: [:]][sample.timestamp] = sample.value
+                }
             }
         }
         return out
