@@ -641,6 +641,9 @@ struct MemorySeries {
     var lastTimestamp: Int64 = .min
     var newest = Newest.none
 
+    /// Bytes an open XOR chunk starts with.
+    static let openChunkCapacity = 32
+
     init(id: Int, key: [UInt8]) {
         self.id = id
         self.key = key
@@ -683,7 +686,9 @@ struct MemorySeries {
         if let result = check(t, floor: floor, isRepeat: isRepeat) { return result }
         if openXOR == nil || openXOR!.count >= configuration.samplesPerChunk || t >= openEnd || openXOR!.isFull {
             closeOpenChunk(ifBefore: .max)
-            openXOR = XORChunkEncoder()
+            // Room for a few samples, not Prometheus' 128 bytes: every active series holds an open
+            // chunk, a just-created one holds a sample or two, and the buffer doubles as it fills.
+            openXOR = XORChunkEncoder(capacity: Self.openChunkCapacity)
             openEnd = alignDown(t, configuration.chunkRange) + configuration.chunkRange
         }
         openXOR!.append(timestamp: t, value: sample.value)
