@@ -28,8 +28,10 @@ final class Storage: Sendable {
         var dataDirectory: String = "./data/storage"
         /// Length of one block, and the range no chunk straddles. Prometheus' default: 2 h.
         var blockDuration: Int64 = 2 * 3_600_000
-        /// Blocks ending this long before the newest sample are deleted; 0 keeps everything.
+        /// Blocks ending this long before now (`now`) are deleted; 0 keeps everything.
         var retention: Int64 = 15 * 24 * 3_600_000
+        /// The wall clock retention counts from, in milliseconds since the epoch; tests set it.
+        var now: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
         /// Longest block compaction merges into (`Compaction.ranges`); 0 means a tenth of the
         /// retention, at most 31 days; `blockDuration` turns merging off.
         var maxBlockDuration: Int64 = 0
@@ -307,13 +309,13 @@ final class Storage: Sendable {
         }
     }
 
-    /// Deletes whole blocks that end more than `retention` before the newest sample.
+    /// Deletes whole blocks that end more than `retention` before now, by the wall clock as
+    /// VictoriaMetrics counts it: a node that stops receiving data still forgets it on time, and a
+    /// sample with a wild future timestamp cannot delete everything else.
     func applyRetention() throws {
         guard configuration.retention > 0 else { return }
         let current = blocks.withLock { $0 }
-        let newest = max(head.stats.maxTime, current.map { $0.meta.maxTime - 1 }.max() ?? .min)
-        guard newest != .min else { return }
-        let cutoff = newest - configuration.retention
+        let cutoff = configuration.now() - configuration.retention
         let expired = current.filter { $0.meta.maxTime <= cutoff }
         guard !expired.isEmpty else { return }
         let expiredPaths = Set(expired.map(\.path))

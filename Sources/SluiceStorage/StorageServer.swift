@@ -23,7 +23,7 @@ public struct StorageConfiguration: Sendable {
     /// Serve HTTPS only, with this certificate (`TLSFiles.server`).
     public var tls: TLSConfiguration?
     public var dataDirectory = "./data/storage"
-    /// Blocks ending this long before the newest sample are deleted; zero keeps everything.
+    /// Blocks ending this long before now (the wall clock) are deleted; zero keeps everything.
     public var retention: Duration = .seconds(15 * 24 * 3600)
     /// Length of one block. Prometheus' default, 2 h; tests shorten it.
     public var blockDuration: Duration = .seconds(2 * 3600)

@@ -19,7 +19,7 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the WAL and blocks.")
     var dataDir: String = "./data/storage"
 
-    @Option(name: .long, help: "Delete blocks that end this long before the newest sample (Prometheus duration, e.g. 15d, 12h); 0 keeps everything.")
+    @Option(name: .long, help: "Delete blocks that end this long before now, by the wall clock (Prometheus duration, e.g. 15d, 12h); 0 keeps everything.")
     var retention: String = "15d"
 
     @Option(name: .long, help: "Length of one block (Prometheus duration).")

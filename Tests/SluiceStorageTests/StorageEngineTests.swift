@@ -4,6 +4,7 @@ import Prometheus
 import SluiceCodec
 import SluiceQuery
 import SluiceTestSupport
+import Synchronization
 import Testing
 @testable import SluiceStorage
 
@@ -11,11 +12,15 @@ import Testing
 struct StorageEngineTests {
     /// A storage over `directory`, recovered. Blocks are not merged unless `maxBlockDuration` says so
     /// (0: the storage's default): these suites count the blocks the head cuts.
-    static func open(_ directory: String, blockDuration: Int64 = 600_000, retention: Int64 = 0, maxBlockDuration: Int64? = nil) throws -> Storage {
+    static func open(
+        _ directory: String, blockDuration: Int64 = 600_000, retention: Int64 = 0, maxBlockDuration: Int64? = nil,
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) throws -> Storage {
         var configuration = Storage.Configuration()
         configuration.dataDirectory = directory
         configuration.blockDuration = blockDuration
         configuration.retention = retention
+        configuration.now = now
         configuration.maxBlockDuration = maxBlockDuration ?? blockDuration
         let storage = try Storage(configuration: configuration, metrics: StorageMetrics(registry: PrometheusCollectorRegistry()), logger: TestLog.logger("storage"))
         try storage.recover()
@@ -94,16 +99,17 @@ struct StorageEngineTests {
         #expect(sameData(data, expected(series)), "\(describeDifference(expected(series), data))")
     }
 
-    @Test func retentionDeletesWholeOldBlocks() async throws {
+    @Test func retentionDeletesWholeOldBlocksByTheWallClock() async throws {
         let directory = try TemporaryDirectory("sluice-storage")
         defer { directory.remove() }
-        // 6 h of data at 1 min into 1 h blocks, 2 h retention.
+        // 6 h of data at 1 min into 1 h blocks, 2 h retention, and the wall clock at the newest sample.
         let series = syntheticSeries(8, samples: 360, start: 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000, step: 60_000)
-        let storage = try Self.open(directory.path, blockDuration: 3_600_000, retention: 2 * 3_600_000)
+        let newest = series[0].samples.last!.timestamp
+        let clock = Mutex(newest)
+        let storage = try Self.open(directory.path, blockDuration: 3_600_000, retention: 2 * 3_600_000, now: { clock.withLock { $0 } })
         defer { storage.close() }
         for request in batches(series, perRequest: 30) { _ = try await storage.append(request) }
         try await storage.compact()
-        let newest = series[0].samples.last!.timestamp
         let blocks = storage.blockList
         #expect(!blocks.isEmpty)
         for block in blocks {
@@ -116,6 +122,12 @@ struct StorageEngineTests {
         let firstKept = blocks.map(\.meta.minTime).min()!
         let data = try Self.everything(storage)
         #expect(sameData(data, expected(series, in: firstKept...Int64.max)))
+
+        // No new sample arrives, yet time passes: every block expires, the head's data stays.
+        clock.withLock { $0 = newest + 10 * 3_600_000 }
+        try storage.applyRetention()
+        #expect(storage.blockList.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/blocks").isEmpty)
     }
 }
 
