@@ -44,7 +44,11 @@ struct HistogramChunkPrometheusTests {
         defer { prometheus.kill() }
         try await prometheus.start(timeout: .seconds(120))
 
-        let start = (Int64(Date().timeIntervalSince1970 * 1000) / 60_000 - 20) * 60_000
+        var start = (Int64(Date().timeIntervalSince1970 * 1000) / 60_000 - 20) * 60_000
+        // Prometheus cuts head chunks at its 2 h block boundaries: keep the 10 minutes of histograms
+        // on one side of one, or a run at the wrong minute reads two chunks.
+        let boundary = (start + 40 * 15_000) / 7_200_000 * 7_200_000
+        if boundary > start { start = boundary - 40 * 15_000 - 60_000 }
         let sent = Self.histograms(start: start)
         let request = WriteRequest(timeseries: [
             TimeSeries(labels: [Label(name: "__name__", value: "sluice_test_histogram"), Label(name: "job", value: "golden")], histograms: sent),
