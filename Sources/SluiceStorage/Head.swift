@@ -170,6 +170,14 @@ final class Head: Sendable {
 
     var seriesCount: Int { state.withLock { $0.series.count } }
 
+    /// Ends WAL replay: series are no longer looked up by id, so the map for it goes.
+    func finishReplay() {
+        state.withLock { state in
+            state.slotOfID = nil
+            state.aliases = [:]
+        }
+    }
+
     /// The head takes no sample older than this: the newest block ends here.
     var minValidTime: Int64 { state.withLock { $0.minValidTime } }
 
@@ -180,11 +188,10 @@ final class Head: Sendable {
     func select(_ matchers: [CompiledMatcher], minTime: Int64, maxTime: Int64) -> [SeriesChunks] {
         state.withLock { state in
             let rank = state.labelOrder()
-            let ids = state.index.select(matchers).sorted { rank[$0, default: 0] < rank[$1, default: 0] }
+            let slots = state.index.select(matchers).sorted { rank[$0] < rank[$1] }
             var result: [SeriesChunks] = []
-            result.reserveCapacity(ids.count)
-            for id in ids {
-                guard let slot = state.slotOfID[id] else { continue }
+            result.reserveCapacity(slots.count)
+            for slot in slots {
                 let chunks = state.series[slot].chunks(overlapping: minTime, maxTime)
                 if !chunks.isEmpty { result.append(SeriesChunks(labels: state.series[slot].labels, chunks: chunks)) }
             }
@@ -195,10 +202,9 @@ final class Head: Sendable {
     /// Label names of every series in the head, or of those `matchers` select.
     func labelSets(_ matchers: [CompiledMatcher]?, minTime: Int64, maxTime: Int64) -> [[Label]] {
         state.withLock { state in
-            let ids = matchers.map { state.index.select($0) } ?? state.index.allSeries()
-            return ids.compactMap { id in
-                guard let slot = state.slotOfID[id], state.series[slot].overlaps(minTime, maxTime) else { return nil }
-                return state.series[slot].labels
+            let slots = matchers.map { state.index.select($0) } ?? state.index.allSeries()
+            return slots.compactMap { slot in
+                state.series[slot].overlaps(minTime, maxTime) ? state.series[slot].labels : nil
             }
         }
     }
@@ -292,8 +298,9 @@ func alignDown(_ t: Int64, _ range: Int64) -> Int64 {
 struct HeadState {
     /// Every series, densely and in no order: removing one moves the last into its place.
     var series: [MemorySeries] = []
-    /// Where each series id is in `series`.
-    var slotOfID: [Int: Int] = [:]
+    /// Where each series id is in `series`, while the WAL is replayed (its records name series by
+    /// id); nil after `Head.finishReplay`, since nothing else looks series up by id.
+    var slotOfID: [Int: Int]? = [:]
     /// Label bytes' hash → place in `series`.
     var table = SeriesTable()
     var index = HeadIndex()
@@ -338,7 +345,7 @@ struct HeadState {
     /// The place of the series a WAL record's ref names, following `aliases`.
     func slot(ofRef ref: UInt64) -> Int? {
         let id = aliases[Int(ref)] ?? Int(ref)
-        return slotOfID[id]
+        return slotOfID?[id]
     }
 
     mutating func restoreSeries(id: Int, labels: [Label]) {
@@ -357,16 +364,15 @@ struct HeadState {
     /// Ids that replay maps onto another id with the same labels.
     var aliases: [Int: Int] = [:]
 
-    /// Each series' place in label-set order, rebuilt after series come or go: queries answer in that
-    /// order, and sorting integers per query is far cheaper than comparing label sets.
-    private var rank: [Int: Int]?
+    /// Each series' place in label-set order, by slot, rebuilt after series come or go: queries
+    /// answer in that order, and sorting integers per query is far cheaper than comparing label sets.
+    private var rank: [Int32]?
 
-    mutating func labelOrder() -> [Int: Int] {
+    mutating func labelOrder() -> [Int32] {
         if let rank { return rank }
-        let sorted = series.map { ($0.id, $0.labels) }.sorted { compareLabelSets($0.1, $1.1) < 0 }
-        var built: [Int: Int] = [:]
-        built.reserveCapacity(sorted.count)
-        for (position, entry) in sorted.enumerated() { built[entry.0] = position }
+        let sorted = series.indices.map { ($0, series[$0].labels) }.sorted { compareLabelSets($0.1, $1.1) < 0 }
+        var built = [Int32](repeating: 0, count: series.count)
+        for (position, entry) in sorted.enumerated() { built[entry.0] = Int32(position) }
         rank = built
         return built
     }
@@ -375,10 +381,10 @@ struct HeadState {
         rank = nil
         let slot = series.count
         series.append(MemorySeries(id: id, key: key))
-        slotOfID[id] = slot
+        slotOfID?[id] = slot
         table.insert(hash, slot: slot)
         let labels = LabelSetBytes.labels(key)
-        index.add(id: id, labels: labels)
+        index.add(slot: slot, labels: labels)
         return (slot, labels)
     }
 
@@ -396,7 +402,7 @@ struct HeadState {
         if removed {
             rank = nil
             index = HeadIndex()
-            for one in series.sorted(by: { $0.id < $1.id }) { index.add(id: one.id, labels: one.labels) }
+            for slot in series.indices { index.add(slot: slot, labels: series[slot].labels) }
         }
         minTime = .max
         for one in series {
@@ -408,11 +414,11 @@ struct HeadState {
     /// Forgets the series at `slot`; the last series takes its place.
     private mutating func remove(slot: Int) {
         table.remove(series[slot].keyHash, slot: slot)
-        slotOfID[series[slot].id] = nil
+        slotOfID?[series[slot].id] = nil
         let last = series.count - 1
         if slot != last {
             table.move(series[last].keyHash, from: last, to: slot)
-            slotOfID[series[last].id] = slot
+            slotOfID?[series[last].id] = slot
             series.swapAt(slot, last)
         }
         series.removeLast()
@@ -575,20 +581,25 @@ struct SeriesTable {
     }
 }
 
-/// The head's postings: label name → value → ascending series ids.
+/// The head's postings: label name → value → ascending series slots.
+///
+/// It indexes places in `HeadState.series` (slots), which are dense, so every series is `0..<count`,
+/// and below `Int32.max` (`SeriesTable`), so a posting takes four bytes. Slots move only when series
+/// are removed, and then the index is rebuilt.
 struct HeadIndex: PostingsIndex {
-    private var postingsByName: [String: [String: [Int]]] = [:]
-    private var all: [Int] = []
+    private var postingsByName: [String: [String: [UInt32]]] = [:]
+    private var count = 0
 
-    /// Ids only grow, so appending keeps every list sorted.
-    mutating func add(id: Int, labels: [Label]) {
-        all.append(id)
-        for label in labels { postingsByName[label.name, default: [:]][label.value, default: []].append(id) }
+    /// Slots are added in increasing order, so appending keeps every list sorted.
+    mutating func add(slot: Int, labels: [Label]) {
+        precondition(slot == count, "head index slots are added in order")
+        count += 1
+        for label in labels { postingsByName[label.name, default: [:]][label.value, default: []].append(UInt32(slot)) }
     }
 
-    func postings(name: String, value: String) -> [Int] { postingsByName[name]?[value] ?? [] }
+    func postings(name: String, value: String) -> [Int] { postingsByName[name]?[value]?.map { Int($0) } ?? [] }
     func values(of name: String) -> [String] { postingsByName[name].map { Array($0.keys) } ?? [] }
-    func allSeries() -> [Int] { all }
+    func allSeries() -> [Int] { Array(0..<count) }
 }
 
 /// One series in the head.

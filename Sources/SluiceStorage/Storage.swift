@@ -90,6 +90,7 @@ final class Storage: Sendable {
             default: head.replay(record)
             }
         }
+        head.finishReplay()
         metrics.exemplarsInStorage.set(Double(exemplars.count))
         if report.corruptions > 0 { metrics.walCorruptions.increment(by: Int64(report.corruptions)) }
         let opened = try WAL(

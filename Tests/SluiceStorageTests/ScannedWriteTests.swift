@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCodec
+import SluiceQuery
 import Testing
 @testable import SluiceStorage
 
@@ -158,6 +159,29 @@ struct ScannedWriteTests {
         #expect(outcome.createdSeries == 0 && outcome.duplicates == 1 && outcome.appended == 1)
         #expect(head.seriesCount == 1)
         #expect(head.labelSets(nil, minTime: .min, maxTime: .max) == [labels])
+    }
+
+    /// Series leave the head when a block takes their last chunk; the last series moves into a
+    /// removed one's place, and lookups, postings and label order must follow it.
+    @Test func removedSeriesLeaveNoTraceAndTheRestStayFindable() throws {
+        let head = Head(configuration: .init(chunkRange: 10_000))
+        func series(_ name: String, _ times: ClosedRange<Int64>) -> TimeSeries {
+            TimeSeries(labels: [Label(name: "__name__", value: name)], samples: times.map { Sample(timestamp: $0 * 1000, value: Double($0)) })
+        }
+        // a, b and c until 9 s; only c (the last slot) goes on, into the next range.
+        #expect(head.append(WriteRequest(timeseries: [series("a", 0...9), series("b", 0...9), series("c", 0...25)]), wal: nil).createdSeries == 3)
+        _ = head.prepareBlock(maxTime: 10_000)
+        _ = head.dropBefore(10_000, wal: nil)
+        #expect(head.seriesCount == 1)
+        let all = try CompiledMatcher(LabelMatcher(.regex, name: "__name__", value: ".+"))
+        #expect(head.select([all], minTime: .min, maxTime: .max).map(\.labels) == [[Label(name: "__name__", value: "c")]])
+        let c = try CompiledMatcher(LabelMatcher(.equal, name: "__name__", value: "c"))
+        #expect(head.select([c], minTime: .min, maxTime: .max).count == 1)
+        // c is found again by its bytes, a comes back as a new series, and both are in label order.
+        let outcome = head.append(WriteRequest(timeseries: [series("a", 20...21), series("c", 26...26)]), wal: nil)
+        #expect(outcome.createdSeries == 1 && outcome.appended == 3)
+        #expect(head.labelSets([all], minTime: .min, maxTime: .max).sorted { compareLabelSets($0, $1) < 0 } == [[Label(name: "__name__", value: "a")], [Label(name: "__name__", value: "c")]])
+        #expect(head.select([all], minTime: .min, maxTime: .max).map(\.labels) == [[Label(name: "__name__", value: "a")], [Label(name: "__name__", value: "c")]])
     }
 
     /// Random inserts and removals with many equal hashes against a dictionary: every probe run,
