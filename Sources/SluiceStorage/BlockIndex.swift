@@ -79,7 +79,7 @@ enum BlockFormat {
     }
 
     /// The oldest version that can hold `series`, so blocks of floats alone stay version 1.
-    static func version(for series: [(labels: [Label], chunks: [StoredChunk])]) -> UInt8 {
+    static func version<C: BlockChunk>(for series: [(labels: [Label], chunks: [C])]) -> UInt8 {
         series.contains { $0.chunks.contains { $0.encoding != .xor } } ? encodingVersion : xorVersion
     }
 
@@ -166,7 +166,7 @@ struct BlockIndexPlan {
 
     /// - Throws: `.invalidInput` when a series' label names are not strictly ascending, or the series
     ///   are not strictly ascending in label-set order.
-    init(series: [(labels: [Label], chunks: [StoredChunk])]) throws(BlockError) {
+    init<C: BlockChunk>(series: [(labels: [Label], chunks: [C])]) throws(BlockError) {
         guard series.count < Int(UInt32.max) else {
             throw BlockError(.invalidInput, "too many series for one block: \(series.count)")
         }
@@ -210,11 +210,11 @@ struct BlockIndexPlan {
     }
 
     /// The `index` file. `chunkOffsets` holds each chunk's offset in `chunks`, series by series.
-    func encode(
+    func encode<C: BlockChunk>(
         minTime: Int64,
         maxTime: Int64,
         version: UInt8,
-        series: [(labels: [Label], chunks: [StoredChunk])],
+        series: [(labels: [Label], chunks: [C])],
         chunkOffsets: [Int]
     ) -> [UInt8] {
         let out = ByteScratch(capacity: 64 * 1024)
@@ -251,7 +251,7 @@ struct BlockIndexPlan {
                 Varint.append(zigzag(chunk.minTime &- previousMax), to: out)
                 Varint.append(UInt64(bitPattern: chunk.maxTime &- chunk.minTime), to: out)
                 Varint.append(UInt64(chunkOffsets[chunkIndex]), to: out)
-                Varint.append(UInt64(chunk.bytes.count), to: out)
+                Varint.append(UInt64(chunk.byteCount), to: out)
                 if version >= BlockFormat.encodingVersion { Varint.append(UInt64(chunk.encoding.rawValue), to: out) }
                 previousMax = chunk.maxTime
                 chunkIndex += 1

@@ -8,6 +8,23 @@ import Darwin
 import SluiceCodec
 import SluiceFiles
 
+/// A chunk on its way into a block: its time range, encoding and size up front, its bytes read only
+/// when the `chunks` file is written, so a compaction never holds more than one chunk's bytes.
+protocol BlockChunk {
+    var minTime: Int64 { get }
+    var maxTime: Int64 { get }
+    var encoding: Chunk.Encoding { get }
+    /// Bytes of the chunk, without a CRC.
+    var byteCount: Int { get }
+    /// The chunk's bytes, `byteCount` of them.
+    func read() throws -> [UInt8]
+}
+
+extension StoredChunk: BlockChunk {
+    var byteCount: Int { bytes.count }
+    func read() -> [UInt8] { bytes }
+}
+
 /// Writes immutable blocks (format in `BlockIndex.swift`).
 ///
 /// A block appears whole or not at all: everything is written under `<name>.tmp`, every file and the
@@ -33,11 +50,22 @@ enum BlockWriter {
         maxTime: Int64,
         series: [(labels: [Label], chunks: [StoredChunk])]
     ) throws(BlockError) -> String {
+        try write(parent: parent, minTime: minTime, maxTime: maxTime, chunks: series)
+    }
+
+    /// `write(parent:minTime:maxTime:series:)` for chunks read as they are written (`BlockChunk`).
+    ///
+    /// - Throws: also `.io` when a chunk cannot be read, after removing the partial directory.
+    static func write<C: BlockChunk>(
+        parent: String,
+        minTime: Int64,
+        maxTime: Int64,
+        chunks series: [(labels: [Label], chunks: [C])]
+    ) throws(BlockError) -> String {
         guard minTime < maxTime else {
             throw BlockError(.invalidInput, "empty block range [\(minTime), \(maxTime))")
         }
         var numChunks = 0
-        var numSamples = 0
         for (id, entry) in series.enumerated() {
             var previousMin = Int64.min
             for chunk in entry.chunks {
@@ -47,7 +75,7 @@ enum BlockWriter {
                 guard chunk.minTime >= previousMin else {
                     throw BlockError(.invalidInput, "series \(id): chunks not sorted by minTime")
                 }
-                guard chunk.bytes.count >= 2 else {
+                guard chunk.byteCount >= 2 else {
                     throw BlockError(.invalidInput, "series \(id): chunk shorter than an XOR chunk header")
                 }
                 guard BlockFormat.isKnown(chunk.encoding) else {
@@ -55,15 +83,10 @@ enum BlockWriter {
                 }
                 previousMin = chunk.minTime
                 numChunks += 1
-                numSamples += BlockFormat.sampleCount(chunk.bytes)
             }
         }
         let plan = try BlockIndexPlan(series: series)
         let version = BlockFormat.version(for: series)
-        let meta = BlockMeta(
-            minTime: minTime, maxTime: maxTime, numSeries: series.count, numChunks: numChunks, numSamples: numSamples,
-            version: version
-        )
 
         let parent = BlockFile.trimmingSlashes(parent)
         try BlockFile.makeDirectories(parent)
@@ -71,7 +94,11 @@ enum BlockWriter {
         let temporary = final + BlockFormat.temporarySuffix
         guard mkdir(temporary, 0o755) == 0 else { throw BlockFile.error("mkdir", temporary, errno) }
         do throws(BlockError) {
-            let chunkOffsets = try writeChunks(series, version: version, to: temporary + "/" + BlockFormat.chunksFile)
+            let (chunkOffsets, numSamples) = try writeChunks(series, version: version, to: temporary + "/" + BlockFormat.chunksFile)
+            let meta = BlockMeta(
+                minTime: minTime, maxTime: maxTime, numSeries: series.count, numChunks: numChunks, numSamples: numSamples,
+                version: version
+            )
             let index = plan.encode(minTime: minTime, maxTime: maxTime, version: version, series: series, chunkOffsets: chunkOffsets)
             try BlockFile.writeNewFile(temporary + "/" + BlockFormat.indexFile, index)
             try BlockFile.writeNewFile(temporary + "/" + BlockFormat.metaFile, Array(meta.json().utf8))
@@ -86,12 +113,13 @@ enum BlockWriter {
         return final
     }
 
-    /// Writes the `chunks` file and returns each chunk's offset in it, series by series.
-    private static func writeChunks(
-        _ series: [(labels: [Label], chunks: [StoredChunk])],
+    /// Writes the `chunks` file and returns each chunk's offset in it, series by series, and the
+    /// samples the chunks hold.
+    private static func writeChunks<C: BlockChunk>(
+        _ series: [(labels: [Label], chunks: [C])],
         version: UInt8,
         to path: String
-    ) throws(BlockError) -> [Int] {
+    ) throws(BlockError) -> (offsets: [Int], samples: Int) {
         let fd = try BlockFile.openFile(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC)
         defer { BlockFile.closeFile(fd) }
         let buffer = ByteScratch(capacity: writeBufferSize + 64 * 1024)
@@ -101,11 +129,22 @@ enum BlockWriter {
         var flushed = 0
         var offsets: [Int] = []
         offsets.reserveCapacity(series.reduce(0) { $0 + $1.chunks.count })
+        var samples = 0
         for entry in series {
             for chunk in entry.chunks {
+                let bytes: [UInt8]
+                do {
+                    bytes = try chunk.read()
+                } catch {
+                    throw BlockError(.io, "reading a chunk for \(path): \(error)")
+                }
+                guard bytes.count == chunk.byteCount else {
+                    throw BlockError(.invalidInput, "a chunk for \(path) has \(bytes.count) bytes, not the \(chunk.byteCount) announced")
+                }
+                samples += BlockFormat.sampleCount(bytes)
                 offsets.append(flushed + buffer.count)
-                chunk.bytes.withUnsafeBytes { buffer.append($0) }
-                withUnsafeBytes(of: CRC32C.checksum(chunk.bytes).littleEndian) { buffer.append($0) }
+                bytes.withUnsafeBytes { buffer.append($0) }
+                withUnsafeBytes(of: CRC32C.checksum(bytes).littleEndian) { buffer.append($0) }
                 if buffer.count >= writeBufferSize {
                     try BlockFile.writeFully(fd, buffer.bytes, path: path)
                     flushed += buffer.count
@@ -115,6 +154,6 @@ enum BlockWriter {
         }
         try BlockFile.writeFully(fd, buffer.bytes, path: path)
         try BlockFile.sync(fd, path: path)
-        return offsets
+        return (offsets, samples)
     }
 }

@@ -57,21 +57,20 @@ enum Compaction {
     }
 
     /// Writes one block under `parent` holding everything `blocks` hold, and returns its directory.
-    /// The sources are left as they are.
+    /// The sources are left as they are. Only labels and chunk refs are held in memory; each chunk's
+    /// bytes are read from its source block as the merged `chunks` file is written.
     ///
     /// - Precondition: the blocks' ranges do not overlap.
     static func merge(_ blocks: [Block], parent: String) throws -> String {
-        var all: [(labels: [Label], chunks: [StoredChunk])] = []
+        var all: [(labels: [Label], chunks: [SourceChunk])] = []
         for block in blocks {
             for id in block.allSeries() {
-                var chunks: [StoredChunk] = []
-                for ref in block.chunks(of: id) { chunks.append(try block.chunk(ref)) }
-                all.append((block.labels(of: id), chunks))
+                all.append((block.labels(of: id), block.chunks(of: id).map { SourceChunk(block: block, ref: $0) }))
             }
         }
         // Each block is sorted by label set; sorting the concatenation brings a series' parts together.
         all.sort { compareLabelSets($0.labels, $1.labels) < 0 }
-        var merged: [(labels: [Label], chunks: [StoredChunk])] = []
+        var merged: [(labels: [Label], chunks: [SourceChunk])] = []
         merged.reserveCapacity(all.count)
         for series in all {
             if let last = merged.last, last.labels == series.labels {
@@ -85,8 +84,20 @@ enum Compaction {
             parent: parent,
             minTime: blocks.map(\.meta.minTime).min()!,
             maxTime: blocks.map(\.meta.maxTime).max()!,
-            series: merged
+            chunks: merged
         )
+    }
+
+    /// A chunk of a source block, read (and its CRC checked) only when the merged block is written.
+    struct SourceChunk: BlockChunk {
+        let block: Block
+        let ref: BlockChunkRef
+
+        var minTime: Int64 { ref.minTime }
+        var maxTime: Int64 { ref.maxTime }
+        var encoding: Chunk.Encoding { ref.encoding }
+        var byteCount: Int { ref.length }
+        func read() throws -> [UInt8] { try block.chunk(ref).bytes }
     }
 
     /// The blocks whose range lies inside a larger block's: sources of a merge that a crash stopped

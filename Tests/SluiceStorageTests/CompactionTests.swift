@@ -82,6 +82,34 @@ struct CompactionTests {
         #expect(sameData(try StorageEngineTests.everything(reopened), try StorageEngineTests.everything(unmerged)))
     }
 
+    /// A damaged source chunk fails the merge before anything is renamed: the sources stay, and no
+    /// partial block is left behind.
+    @Test func aDamagedSourceFailsTheMergeAndKeepsTheSources() async throws {
+        let directory = try TemporaryDirectory("sluice-compaction")
+        defer { directory.remove() }
+        do {
+            let storage = try StorageEngineTests.open(directory.path)
+            try await Self.fill(storage)
+            storage.close()
+        }
+        let blocksDirectory = directory.path + "/blocks"
+        let before = try FileManager.default.contentsOfDirectory(atPath: blocksDirectory).sorted()
+        let blocks = try Block.listBlocks(in: blocksDirectory).map { try Block(path: $0) }
+        let ranges = Compaction.ranges(blockDuration: 10 * Self.minute, retention: 0, maxBlockDuration: 30 * Self.minute)
+        let group = try #require(Compaction.plan(blocks, ranges: ranges, sealedBefore: .max))
+        // Flip a byte inside the second source's first chunk.
+        let ref = try #require(group[1].chunks(of: 0).first)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: group[1].path + "/chunks"))
+        try handle.seek(toOffset: UInt64(ref.offset + ref.length / 2))
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: UInt64(ref.offset + ref.length / 2))
+        try handle.write(contentsOf: Data([byte ^ 0xFF]))
+        try handle.close()
+
+        #expect(throws: (any Error).self) { try Compaction.merge(group, parent: blocksDirectory) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: blocksDirectory).sorted() == before)
+    }
+
     /// A kill -9 can stop a merge at three places: while the merged block is written (a `.tmp`
     /// directory), after its rename but before a source is deleted, or while the sources are deleted
     /// (a `.deleted` directory). Each leaves a directory that opens with every sample once.
