@@ -1,5 +1,6 @@
 import NIOSSL
 import SluiceHTTP
+import SluiceRing
 
 /// Everything `sluice select` needs to know; the CLI maps flags onto it and tests build it directly.
 public struct SelectConfiguration: Sendable {
@@ -15,6 +16,9 @@ public struct SelectConfiguration: Sendable {
     public var auth: HTTPAuth = .none
     /// How long one node may take to answer one request before it counts as failed.
     public var nodeTimeout: Duration = .seconds(30)
+    /// When a node that failed is left out of requests and probed again (`NodeHealthBoard`): after
+    /// one failure, for half a second, doubling up to 30 s.
+    public var nodeHealth = NodeHealth.Configuration(failureThreshold: 1, initialBackoff: .milliseconds(500), maximumBackoff: .seconds(30))
     /// With RF or more nodes failed, answer 2xx with what the others hold (and a warning) rather
     /// than 503.
     public var partialResponse = false

@@ -16,7 +16,6 @@ import SluiceQuery
 struct SelectExemplarMetadataAPI: Sendable {
     let configuration: SelectConfiguration
     let fanOut: FanOut
-    let reader: NodeReader
     let tenants: TenantResolver
     let metrics: SelectMetrics
     let logger: Logger
@@ -121,7 +120,7 @@ struct SelectExemplarMetadataAPI: Sendable {
     }
 
     private func gather(_ pathAndQuery: String) async throws -> ([[UInt8]], HTTPFields) {
-        try await fanOut.gather(pathAndQuery, reader: reader)
+        try await fanOut.gather(pathAndQuery)
     }
 
     private func answer(_ request: Request, _ body: (String) async throws -> (String, HTTPFields)) async -> Response {

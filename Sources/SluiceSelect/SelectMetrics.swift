@@ -29,6 +29,13 @@ struct SelectMetrics: Sendable {
         ).increment()
     }
 
+    func nodeUp(_ name: String, _ up: Bool) {
+        registry.makeGauge(
+            descriptor: Self.describe("sluice_select_node_up", "1 while select asks the storage node, 0 while it skips it after a failure and probes it."),
+            labels: [("node", name)]
+        ).set(Double(up ? 1 : 0))
+    }
+
     func partialResponse() {
         registry.makeCounter(descriptor: Self.partialDescriptor).increment()
     }

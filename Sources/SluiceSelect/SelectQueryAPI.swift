@@ -10,7 +10,6 @@ import SluiceQuery
 struct SelectQueryAPI: Sendable {
     let configuration: SelectConfiguration
     let fanOut: FanOut
-    let reader: NodeReader
     let tenants: TenantResolver
     let metrics: SelectMetrics
     let logger: Logger
@@ -66,7 +65,7 @@ struct SelectQueryAPI: Sendable {
         let extra = configuration.tenantLabel.map { [LabelMatcher(.equal, name: $0, value: tenant)] } ?? []
         let query = parameters.queryString(adding: extra)
         let pathAndQuery = query.isEmpty ? path : path + "?" + query
-        return try await fanOut.gather(pathAndQuery, reader: reader)
+        return try await fanOut.gather(pathAndQuery)
     }
 
     private func answer(_ request: Request, _ body: (APIParameters, String) async throws -> (String, HTTPFields)) async -> Response {

@@ -5,14 +5,45 @@ import SluiceCodec
 import SluiceHTTP
 import SluiceRing
 
-/// The nodes of the ring and whether enough of them answered: shared by remote read and the
+/// The nodes of the ring to ask, and whether enough of them answered: shared by remote read and the
 /// query API.
 struct FanOut: Sendable {
     let configuration: SelectConfiguration
     let ring: CurrentRing
     let metrics: SelectMetrics
+    let health: NodeHealthBoard
+    let reader: NodeReader
+    let logger: Logger
 
     var nodes: [ReadNode] { ring.snapshot.configuration.nodes.map(ReadNode.init) }
+
+    /// The nodes to ask now, and the failure messages of those left out (`NodeHealthBoard`): a node
+    /// down after a recent failure is skipped while fewer than RF nodes are, and probed beside the
+    /// request once its backoff has passed.
+    func plan() -> (ask: [ReadNode], skipped: [String]) {
+        let all = nodes
+        let down = all.filter { health.isDown($0.name) }
+        guard !down.isEmpty, down.count < ring.snapshot.configuration.replicationFactor else { return (all, []) }
+        for node in down where health.startProbe(node.name) {
+            Task { [health, reader, metrics, logger] in
+                let ready = if case .success = await reader.get("/-/ready", from: node) { true } else { false }
+                if health.finishProbe(node.name, success: ready) {
+                    metrics.nodeUp(node.name, ready)
+                    logger.info("storage node answers again; select asks it", metadata: ["ring.node": "\(node.name)"])
+                }
+            }
+        }
+        return (all.filter { !health.isDown($0.name) }, down.map { "\($0.name): skipped after a recent failure" })
+    }
+
+    /// Notes how `node` did: alive if it answered at all (a 4xx included), down if it failed.
+    func record(_ node: String, answered: Bool) {
+        guard health.record(node, success: answered) else { return }
+        metrics.nodeUp(node, answered)
+        if !answered {
+            logger.warning("storage node failed; select skips it while the replicas left suffice", metadata: ["ring.node": "\(node)"])
+        }
+    }
 
     /// Every series has `replicationFactor` replicas, so fewer failed nodes than that still leave one
     /// of each. Returns the headers a partial answer carries; throws 503 naming the failed nodes.
@@ -32,9 +63,10 @@ struct FanOut: Sendable {
 
     /// Every node's 200 body for a query-API `pathAndQuery`. A node's 4xx is the client's error
     /// (`APIError`); failed nodes count towards completeness (`check`).
-    func gather(_ pathAndQuery: String, reader: NodeReader) async throws -> ([[UInt8]], HTTPFields) {
+    func gather(_ pathAndQuery: String) async throws -> ([[UInt8]], HTTPFields) {
+        let (ask, skipped) = plan()
         let outcomes = await withTaskGroup(of: (String, Result<[UInt8], QueryAPIFailure>).self) { group in
-            for node in nodes {
+            for node in ask {
                 group.addTask { (node.name, await reader.get(pathAndQuery, from: node)) }
             }
             var all: [(String, Result<[UInt8], QueryAPIFailure>)] = []
@@ -42,17 +74,20 @@ struct FanOut: Sendable {
             return all
         }
         var bodies: [[UInt8]] = []
-        var failed: [String] = []
+        var failed = skipped
         for (name, outcome) in outcomes {
             switch outcome {
             case .success(let body):
                 metrics.node(name, result: "ok")
+                record(name, answered: true)
                 bodies.append(body)
             case .failure(.rejected(_, let body)):
                 metrics.node(name, result: "rejected")
+                record(name, answered: true)
                 throw APIError("storage node \(name) rejected the query: \(NodeReader.errorText(body))")
             case .failure(.failed(let message)):
                 metrics.node(name, result: "failed")
+                record(name, answered: false)
                 failed.append(message)
             }
         }
@@ -99,8 +134,9 @@ struct SelectReadHandler: Sendable {
         let queryCount = queries.count
         let clock = ContinuousClock()
         let start = clock.now
+        let (ask, skipped) = fanOut.plan()
         let outcomes = await withTaskGroup(of: (ReadNode, NodeOutcome).self) { group in
-            for node in fanOut.nodes {
+            for node in ask {
                 group.addTask { (node, await reader.read(encoded, queries: queryCount, from: node)) }
             }
             var all: [(ReadNode, NodeOutcome)] = []
@@ -112,17 +148,20 @@ struct SelectReadHandler: Sendable {
         // Node order, not arrival order: which replica's value wins a conflict must not be random.
         let order = Dictionary(uniqueKeysWithValues: fanOut.nodes.enumerated().map { ($1.name, $0) })
         var answers: [[[NodeSeries]]] = []
-        var failed: [String] = []
+        var failed = skipped
         for (node, outcome) in outcomes.sorted(by: { order[$0.0.name, default: 0] < order[$1.0.name, default: 0] }) {
             switch outcome {
             case .answered(let perQuery):
                 metrics.node(node.name, result: "ok")
+                fanOut.record(node.name, answered: true)
                 answers.append(perQuery)
             case .rejected(let status, let message):
                 metrics.node(node.name, result: "rejected")
+                fanOut.record(node.name, answered: true)
                 throw HTTPFailure(HTTPResponse.Status(code: status), "storage node \(node.name) rejected the query: \(message)")
             case .failed(let message):
                 metrics.node(node.name, result: "failed")
+                fanOut.record(node.name, answered: false)
                 logger.warning("storage node failed a read", metadata: ["ring.node": "\(node.name)", "error": "\(message)"])
                 failed.append(message)
             }

@@ -44,15 +44,18 @@ public struct SelectServer: Sendable {
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: AuthMiddleware(configuration.auth))
-        let fanOut = FanOut(configuration: configuration, ring: ring, metrics: metrics)
         let reader = NodeReader(client: client, timeout: configuration.nodeTimeout, maxResponseBytes: configuration.maxNodeResponseBytes)
+        let fanOut = FanOut(
+            configuration: configuration, ring: ring, metrics: metrics, health: NodeHealthBoard(configuration: configuration.nodeHealth),
+            reader: reader, logger: logger
+        )
         let tenants = TenantResolver(headerNames: configuration.tenantHeaders, defaultTenant: configuration.defaultTenant)
         let read = SelectReadHandler(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
         router.post("/api/v1/read") { request, _ in await read.handle(request) }
         OperationalRoutes.postOnly(Self.readPaths, on: router)
-        SelectQueryAPI(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
+        SelectQueryAPI(configuration: configuration, fanOut: fanOut, tenants: tenants, metrics: metrics, logger: logger)
             .register(on: router)
-        SelectExemplarMetadataAPI(configuration: configuration, fanOut: fanOut, reader: reader, tenants: tenants, metrics: metrics, logger: logger)
+        SelectExemplarMetadataAPI(configuration: configuration, fanOut: fanOut, tenants: tenants, metrics: metrics, logger: logger)
             .register(on: router)
         OperationalRoutes.add(to: router, registry: registry)
         return Application(

@@ -1,5 +1,5 @@
-/// Whether to send to a storage node, from its recent answers. A value type driven by the forwarder
-/// and the hint replayer; tested without I/O (NodeHealthTests).
+/// Whether to send to a storage node, from its recent answers. A value type driven by insert's
+/// forwarder and hint replayer and by select's fan-out; tested without I/O (NodeHealthTests).
 ///
 /// A node is healthy until `failureThreshold` consecutive failures; then it is down for a backoff
 /// that doubles with each further failure up to `maximumBackoff`. While down, requests skip it (its
@@ -12,6 +12,12 @@ public struct NodeHealth: Sendable, Equatable {
         public var maximumBackoff: Duration = .seconds(30)
 
         public init() {}
+
+        public init(failureThreshold: Int, initialBackoff: Duration, maximumBackoff: Duration) {
+            self.failureThreshold = failureThreshold
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = maximumBackoff
+        }
     }
 
     public enum State: Sendable, Equatable {
