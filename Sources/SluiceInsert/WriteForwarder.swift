@@ -4,7 +4,8 @@ import NIOCore
 import NIOHTTP1
 import SluiceHTTP
 
-/// Sends remote-write 1.0 bodies to storage nodes over pooled keep-alive connections.
+/// Sends remote-write bodies to storage nodes: straight into a node served by this process
+/// (`InProcessNodes`, as `sluice up` runs), else over pooled keep-alive HTTP connections.
 ///
 /// Any remote-write receiver can be a node: Sluice storage, Prometheus with
 /// `--web.enable-remote-write-receiver`, VictoriaMetrics.
@@ -18,6 +19,8 @@ public struct WriteForwarder: Sendable {
         public var tenantHeader: String? = "X-Scope-OrgID"
         /// For `https://` nodes: whom to trust (`TLSFiles.client`); nil trusts the system's roots.
         public var tls: TLSConfiguration?
+        /// Nodes in this process, reached without HTTP.
+        public var inProcess: InProcessNodes?
 
         public init() {}
     }
@@ -81,6 +84,18 @@ public struct WriteForwarder: Sendable {
     private func send(
         _ body: ByteBuffer, version: RemoteWriteVersion, to url: String, tenant: String?, headers inspect: (HTTPHeaders) -> Void
     ) async -> NodeOutcome {
+        if let writer = configuration.inProcess?.writer(for: url) {
+            // The tenant travels in the labels insert added; a node's writer needs no header.
+            let answer = await writer(body, version)
+            if let written = answer.written {
+                var headers = HTTPHeaders()
+                headers.add(name: "X-Prometheus-Remote-Write-Samples-Written", value: String(written.samples))
+                headers.add(name: "X-Prometheus-Remote-Write-Histograms-Written", value: String(written.histograms))
+                headers.add(name: "X-Prometheus-Remote-Write-Exemplars-Written", value: String(written.exemplars))
+                inspect(headers)
+            }
+            return Self.classify(status: answer.status, message: answer.message)
+        }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: version.contentType)
@@ -100,13 +115,19 @@ public struct WriteForwarder: Sendable {
             }
             var message = try await response.body.collect(upTo: 64 * 1024)
             let text = message.readString(length: min(message.readableBytes, 1024)) ?? ""
-            let summary = "\(status) \(text.split(separator: "\n").first.map(String.init) ?? "")"
-            if (400..<500).contains(status) && status != 429 {
-                return .rejected(status: status, message: summary)
-            }
-            return .failed(message: summary)
+            return Self.classify(status: status, message: text)
         } catch {
             return .failed(message: "\(error)")
         }
+    }
+
+    /// 2xx is accepted; a 4xx other than 429 is the data's fault; anything else may pass on retry.
+    static func classify(status: Int, message: String) -> NodeOutcome {
+        if (200..<300).contains(status) { return .accepted }
+        let summary = "\(status) \(message.split(separator: "\n").first.map(String.init) ?? "")"
+        if (400..<500).contains(status) && status != 429 {
+            return .rejected(status: status, message: summary)
+        }
+        return .failed(message: summary)
     }
 }

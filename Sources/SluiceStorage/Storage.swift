@@ -330,8 +330,14 @@ final class Storage: Sendable {
 
     var blockList: [Block] { blocks.withLock { $0 } }
 
+    /// Closes the WAL. From then on writes are refused as before the replay: a closed node must not
+    /// take a write into its head with no WAL behind it, or a retry would find the samples there and
+    /// be acknowledged as duplicates (an in-process writer can still call it after shutdown).
     func close() {
-        wal.withLock { $0 }?.close()
+        wal.withLock { wal in
+            defer { wal = nil }
+            return wal
+        }?.close()
     }
 
     // MARK: Gauges

@@ -105,6 +105,13 @@ public struct StorageServer: Sendable {
         )
     }
 
+    /// This node's write path for insert in the same process (`sluice up`): what `POST /api/v1/write`
+    /// does, without HTTP. Register it under the node's write URL.
+    public func inProcessWriter() -> InProcessNodes.Writer {
+        let write = StorageWriteHandler(configuration: configuration, storage: storage, logger: logger)
+        return { body, version in await write.answer(body, version: version) }
+    }
+
     /// The storage's life cycle, then the HTTP server. A `ServiceGroup` stops services in reverse
     /// order, so the WAL closes only after the server has answered the writes in flight.
     ///

@@ -21,16 +21,14 @@ struct StorageWriteHandler: Sendable {
         var written = Written()
         var version = RemoteWriteVersion.v1
         var response: Response
-        do {
+        do throws(HTTPFailure) {
             version = try RemoteWriteHeaders.negotiate(request)
-            try await write(request, version: version, written: &written)
+            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
+            let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
+            try await write(body, version: version, written: &written)
             response = Response(status: .noContent)
         } catch {
-            if error.status.code >= 500 {
-                logger.warning("write failed", metadata: ["error": "\(error.message)"])
-            } else {
-                logger.debug("write rejected", metadata: ["error": "\(error.message)"])
-            }
+            log(error)
             response = error.response
         }
         if version == .v2 {
@@ -50,9 +48,35 @@ struct StorageWriteHandler: Sendable {
         var exemplars = 0
     }
 
-    private func write(_ request: Request, version: RemoteWriteVersion, written: inout Written) async throws(HTTPFailure) {
-        guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
-        let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
+    /// A write from insert in the same process (`InProcessNodes`): the same steps and answer as
+    /// `handle`, without HTTP.
+    func answer(_ body: ByteBuffer, version: RemoteWriteVersion) async -> InProcessNodes.Answer {
+        var written = Written()
+        var answer = InProcessNodes.Answer(status: 204, message: "")
+        do throws(HTTPFailure) {
+            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
+            guard body.readableBytes <= configuration.maxBodyBytes else {
+                throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(configuration.maxBodyBytes) bytes")
+            }
+            try await write(body, version: version, written: &written)
+        } catch {
+            log(error)
+            answer = InProcessNodes.Answer(status: Int(error.status.code), message: error.message)
+        }
+        if version == .v2 { answer.written = (written.samples, written.histograms, written.exemplars) }
+        storage.metrics.request(handler: "write", code: answer.status)
+        return answer
+    }
+
+    private func log(_ error: HTTPFailure) {
+        if error.status.code >= 500 {
+            logger.warning("write failed", metadata: ["error": "\(error.message)"])
+        } else {
+            logger.debug("write rejected", metadata: ["error": "\(error.message)"])
+        }
+    }
+
+    private func write(_ body: ByteBuffer, version: RemoteWriteVersion, written: inout Written) async throws(HTTPFailure) {
         let decoded = try decode(body, version: version)
 
         let outcome: AppendOutcome

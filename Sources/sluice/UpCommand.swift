@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import SluiceHTTP
 import SluiceInsert
 import SluiceRing
 import SluiceSelect
@@ -75,21 +76,25 @@ struct UpCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((banner(data: data, storageURLs: storageURLs, ring: ring) + "\n").utf8))
         }
         var services: [any Service] = []
+        // Insert hands each node its parts in this process, without HTTP; the nodes still serve
+        // HTTP for select, for other writers and for operators.
+        let inProcess = InProcessNodes()
         for index in 0..<nodes {
             var configuration = StorageConfiguration()
             configuration.host = host
             configuration.port = storagePort + index
             configuration.dataDirectory = data + "/storage-\(index + 1)"
             configuration.retention = retention
-            services += try StorageServer(configuration: configuration, logger: logger).services(
-                onServerRunning: { _ in ready.arrived() }, onReady: { ready.arrived() }
-            )
+            let server = try StorageServer(configuration: configuration, logger: logger)
+            inProcess.register(ring.nodes[index].url, server.inProcessWriter())
+            services += server.services(onServerRunning: { _ in ready.arrived() }, onReady: { ready.arrived() })
         }
         let watcher = try RingFileWatcher(configuration: .init(path: ringPath), logger: logger)
         var insert = InsertConfiguration()
         insert.host = host
         insert.port = insertPort
         insert.dataDirectory = data + "/insert"
+        insert.forwarder.inProcess = inProcess
         var select = SelectConfiguration()
         select.host = host
         select.port = selectPort

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
 import SluiceCodec
+import SluiceHTTP
 import SluiceInsert
 import SluiceQuery
 import SluiceRing
@@ -26,6 +27,8 @@ struct StorageNode: Sendable {
     let name: String
     let port: Int
     let group: ServiceGroup
+    /// The node's write path for insert in this process (`InProcessNodes`).
+    let writer: InProcessNodes.Writer
 
     var url: String { "http://127.0.0.1:\(port)" }
     var writeURL: String { url + "/api/v1/write" }
@@ -56,7 +59,7 @@ func withStorageNode<T: Sendable>(name: String, dataDirectory: String, _ body: (
     let server = try StorageServer(configuration: configuration, logger: TestLog.logger("e2e.storage.\(name)"))
     let port = PortPromise()
     return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { group in
-        let node = StorageNode(name: name, port: try await port.wait(timeout: readyTimeout), group: group)
+        let node = StorageNode(name: name, port: try await port.wait(timeout: readyTimeout), group: group, writer: server.inProcessWriter())
         let ready = try await eventually(timeout: readyTimeout) {
             (try? await TestHTTP.get(node.url + "/-/ready", timeout: .seconds(5)))?.status == 200
         }
@@ -131,6 +134,12 @@ struct RunningInsert: Sendable {
     let port: Int
     var url: String { "http://127.0.0.1:\(port)" }
 
+    func metrics() async throws -> MetricsText {
+        let result = try await TestHTTP.get(url + "/metrics")
+        guard result.status == 200 else { throw EndToEndError("/metrics answered \(result.status)") }
+        return MetricsText(text: result.body)
+    }
+
     /// Writes `request` as `tenant` (nil: no tenant header); fails the test's setup unless 2xx.
     func write(_ request: WriteRequest, tenant: String? = nil) async throws {
         let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })
@@ -140,11 +149,14 @@ struct RunningInsert: Sendable {
     }
 }
 
-func withInsert<T: Sendable>(ring: CurrentRing, dataDirectory: String, _ body: (RunningInsert) async throws -> T) async throws -> T {
+func withInsert<T: Sendable>(
+    ring: CurrentRing, dataDirectory: String, inProcess: InProcessNodes? = nil, _ body: (RunningInsert) async throws -> T
+) async throws -> T {
     var configuration = InsertConfiguration()
     configuration.port = 0
     configuration.dataDirectory = dataDirectory
     configuration.forwarder.timeout = .seconds(60)
+    configuration.forwarder.inProcess = inProcess
     let server = try InsertServer(configuration: configuration, ring: ring, logger: TestLog.logger("e2e.insert"))
     let port = PortPromise()
     return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { _ in

@@ -1,0 +1,43 @@
+import NIOCore
+import Synchronization
+
+/// Storage nodes served by this process, by their remote-write URL: `sluice up` hands each part
+/// insert routes straight to its node's write path, with no HTTP request, no socket and no
+/// connection pool in between. Anything not registered is sent over HTTP as before.
+///
+/// The writer answers as the node's HTTP handler would (status, one-line message, and the counts of
+/// a 2.0 answer), so insert classifies it the same way: quorum, hinted handoff, node health and the
+/// metrics do not know which way a part went.
+public final class InProcessNodes: Sendable {
+    /// A node's answer to one write.
+    public struct Answer: Sendable {
+        public var status: Int
+        /// The first line of the error, empty on success.
+        public var message: String
+        /// What a 2.0 write stored: samples, histograms, exemplars.
+        public var written: (samples: Int, histograms: Int, exemplars: Int)?
+
+        public init(status: Int, message: String, written: (samples: Int, histograms: Int, exemplars: Int)? = nil) {
+            self.status = status
+            self.message = message
+            self.written = written
+        }
+    }
+
+    /// Takes one snappy-compressed body of `version`, as a node's `POST /api/v1/write` would.
+    public typealias Writer = @Sendable (_ body: ByteBuffer, _ version: RemoteWriteVersion) async -> Answer
+
+    private let writers = Mutex<[String: Writer]>([:])
+
+    public init() {}
+
+    /// Serves writes to `url` with `writer` from now on, replacing any writer it had.
+    public func register(_ url: String, _ writer: @escaping Writer) {
+        writers.withLock { $0[url] = writer }
+    }
+
+    /// The writer for `url`, if a node in this process serves it.
+    public func writer(for url: String) -> Writer? {
+        writers.withLock { $0[url] }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import SluiceCodec
+import SluiceHTTP
+import SluiceQuery
+import SluiceRing
+import SluiceTestSupport
+import Testing
+
+/// `sluice up`'s hop: insert hands each part to a storage node in its own process (`InProcessNodes`)
+/// instead of over HTTP. Quorum and hinted handoff must behave as over HTTP: a stopped node's parts
+/// wait as hints and reach it once it is back.
+@Suite("Insert to storage in one process, without HTTP")
+struct InProcessTransportTests {
+    static let start: Int64 = 1_700_000_000_000
+    static let step: Int64 = 15_000
+
+    /// Write URLs no HTTP client can reach: only the in-process path delivers to them.
+    static func unreachable(_ name: String) -> String { "http://in-process.invalid/\(name)/api/v1/write" }
+
+    static func stored(on node: StorageNode) async throws -> Int {
+        try decodeJSON(SeriesList.self, try await TestHTTP.get(node.url + "/api/v1/series", [("match[]", "{__name__=~\".+\"}")])).data.count
+    }
+
+    @Test func partsGoInProcessAndAStoppedNodeGetsItsHintsWhenItReturns() async throws {
+        let directory = try TemporaryDirectory("sluice-inprocess")
+        defer { directory.remove() }
+        let series = syntheticSeries(18, samples: 80, start: Self.start, step: Self.step)
+        let requests = batches(series, perRequest: 20)
+        try await withStorageNodes(3, in: directory) { nodes in
+            let inProcess = InProcessNodes()
+            for node in nodes { inProcess.register(Self.unreachable(node.name), node.writer) }
+            let configuration = RingConfiguration(
+                replicationFactor: 2, writeQuorum: 1, nodes: nodes.map { .init(name: $0.name, url: Self.unreachable($0.name)) }
+            )
+            let ring = CurrentRing(RingSnapshot(configuration: configuration, ring: try configuration.makeRing(), generation: 1))
+            let onFirst = series.filter { owners(of: $0.labels, ring: ring).contains("store-0") }.count
+            #expect(onFirst > 0 && onFirst < series.count)
+
+            try await withInsert(ring: ring, dataDirectory: try directory.subdirectory("insert"), inProcess: inProcess) { insert in
+                for request in requests.prefix(2) { try await insert.write(request) }
+                var stored = 0
+                for node in nodes { stored += try await Self.stored(on: node) }
+                #expect(stored == 2 * series.count, "every series on its two replicas, through no HTTP request")
+
+                // store-0 stops: with write quorum 1 the writes still succeed, its parts become hints.
+                try await nodes[0].stop()
+                for request in requests.dropFirst(2) { try await insert.write(request) }
+                #expect((try await insert.metrics().value("sluice_insert_hints_total", ["node": "store-0", "event": "queued"]) ?? 0) > 0)
+
+                // Back on the same data, reachable in process again: the hints drain into it.
+                try await withStorageNode(name: "store-0", dataDirectory: try directory.subdirectory("store-0")) { restarted in
+                    inProcess.register(Self.unreachable("store-0"), restarted.writer)
+                    let drained = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
+                        (try await insert.metrics().value("sluice_insert_hint_queue_bytes", ["node": "store-0"]) ?? 1) == 0
+                    }
+                    #expect(drained, "store-0's hints were not replayed within 60 s")
+                    #expect(try await Self.stored(on: restarted) == onFirst)
+
+                    // Every sample on both replicas: reading store-0 with the other nodes down would
+                    // need it whole, so read through select over the real URLs.
+                    let readRing = try currentRing([restarted.ringNode] + nodes.dropFirst().map(\.ringNode), replicationFactor: 2)
+                    try await withSelect(ring: readRing) { select in
+                        let query = [Query(startMs: Self.start, endMs: Self.start + 80 * Self.step, matchers: [LabelMatcher(.regex, name: "__name__", value: ".+")])]
+                        let (samples, _) = try await Read.both(select.readURL, query)
+                        let want = expected(series)
+                        #expect(samples[0] == want, "\(describeDifference(want, samples[0]))")
+                    }
+                    for other in nodes.dropFirst() { try await other.stop() }
+                    try await withSelect(ring: readRing) { select in
+                        // Only store-0 answers now: what it holds must be complete for its series.
+                        let query = [Query(startMs: Self.start, endMs: Self.start + 80 * Self.step, matchers: [LabelMatcher(.regex, name: "__name__", value: ".+")])]
+                        let answer = try await Read.post(select.readURL, query)
+                        #expect(answer.status == 503, "two of three nodes down with RF 2")
+                    }
+                }
+            }
+        }
+    }
+}
