@@ -60,6 +60,11 @@ public final class WriteRequestScanner {
     }
 
     public var limits: Limits
+    /// For bodies that a writer in this process built from bodies it had scanned (insert's parts, in
+    /// `sluice up`): the label rules (names, order, UTF-8, `__name__`, limits) are not checked again.
+    /// Every wire-structure check stays, so no length reaches past the body and every range handed
+    /// out is inside it.
+    public var trustsLabels = false
     private var labels: [LabelRange] = []
 
     public init(limits: Limits = Limits()) {
@@ -80,6 +85,7 @@ public final class WriteRequestScanner {
         // The label buffer and limits are locals for the whole request: every access to a class's
         // stored property is a dynamic exclusivity check, which cost more than the parsing itself.
         let limits = self.limits
+        let trustsLabels = self.trustsLabels
         var labels: [LabelRange] = []
         swap(&labels, &self.labels)
         defer { swap(&labels, &self.labels) }
@@ -91,7 +97,7 @@ public final class WriteRequestScanner {
                 if limits.maxSeriesPerRequest > 0, summary.series > limits.maxSeriesPerRequest {
                     throw CodecError(.invalidSeries, "request has more than \(limits.maxSeriesPerRequest) series")
                 }
-                let series = try Self.scanSeries(body, message, labels: &labels, limits: limits)
+                let series = try Self.scanSeries(body, message, labels: &labels, limits: limits, trustsLabels: trustsLabels)
                 summary.samples += series.samples
                 summary.exemplars += series.exemplars
                 summary.histograms += series.histograms
@@ -113,7 +119,7 @@ public final class WriteRequestScanner {
 
     @inline(__always)
     private static func scanSeries(
-        _ body: UnsafeRawBufferPointer, _ message: Range<Int>, labels: inout [LabelRange], limits: Limits
+        _ body: UnsafeRawBufferPointer, _ message: Range<Int>, labels: inout [LabelRange], limits: Limits, trustsLabels: Bool
     ) throws(CodecError) -> Series {
         labels.removeAll(keepingCapacity: true)
         var samples = 0
@@ -165,7 +171,7 @@ public final class WriteRequestScanner {
                 try reader.skip(wireType)
             }
         }
-        try validateLabels(body, labels, limits: limits)
+        if !trustsLabels { try validateLabels(body, labels, limits: limits) }
         return Series(message: message, labels: labels[...], samples: samples, exemplars: exemplars, histograms: histograms)
     }
 

@@ -106,7 +106,9 @@ public struct StorageServer: Sendable {
     }
 
     /// This node's write path for insert in the same process (`sluice up`): what `POST /api/v1/write`
-    /// does, without HTTP. Register it under the node's write URL.
+    /// does, without HTTP, and without checking the label rules again, which insert has applied to
+    /// every byte it forwards (the wire structure is still checked). Register it under the node's
+    /// write URL, for insert's use only.
     public func inProcessWriter() -> InProcessNodes.Writer {
         let write = StorageWriteHandler(configuration: configuration, storage: storage, logger: logger)
         return { body, version in await write.answer(body, version: version) }

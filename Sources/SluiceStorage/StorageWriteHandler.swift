@@ -58,7 +58,8 @@ struct StorageWriteHandler: Sendable {
             guard body.readableBytes <= configuration.maxBodyBytes else {
                 throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(configuration.maxBodyBytes) bytes")
             }
-            try await write(body, version: version, written: &written)
+            // Insert in this process checked every label of these bytes with the same rules.
+            try await write(body, version: version, labelsChecked: true, written: &written)
         } catch {
             log(error)
             answer = InProcessNodes.Answer(status: Int(error.status.code), message: error.message)
@@ -76,8 +77,10 @@ struct StorageWriteHandler: Sendable {
         }
     }
 
-    private func write(_ body: ByteBuffer, version: RemoteWriteVersion, written: inout Written) async throws(HTTPFailure) {
-        let decoded = try decode(body, version: version)
+    private func write(
+        _ body: ByteBuffer, version: RemoteWriteVersion, labelsChecked: Bool = false, written: inout Written
+    ) async throws(HTTPFailure) {
+        let decoded = try decode(body, version: version, labelsChecked: labelsChecked)
 
         let outcome: AppendOutcome
         do {
@@ -108,7 +111,7 @@ struct StorageWriteHandler: Sendable {
         case decoded(WriteRequest)
     }
 
-    private func decode(_ body: ByteBuffer, version: RemoteWriteVersion) throws(HTTPFailure) -> Decoded {
+    private func decode(_ body: ByteBuffer, version: RemoteWriteVersion, labelsChecked: Bool) throws(HTTPFailure) -> Decoded {
         do {
             return try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> Decoded in
                 let length = try Snappy.declaredLength(raw)
@@ -123,7 +126,9 @@ struct StorageWriteHandler: Sendable {
                 // holds only what a gateway would have let through.
                 switch version {
                 case .v1:
-                    switch try ScannedWrite.scan(scratch, with: WriteRequestScanner(limits: configuration.limits)) {
+                    let scanner = WriteRequestScanner(limits: configuration.limits)
+                    scanner.trustsLabels = labelsChecked
+                    switch try ScannedWrite.scan(scratch, with: scanner) {
                     case .floats(let write): return .scanned(write)
                     case .needsDecoding: return .decoded(try codec.decodeWriteRequest(bytes))
                     }

@@ -65,6 +65,29 @@ import Testing
         }
     }
 
+    /// `trustsLabels` (insert's parts in `sluice up`) skips only the label rules: the same series and
+    /// ranges on real bodies, label-rule breaks pass, and every truncation still fails.
+    @Test(arguments: Fixtures.remoteWrite)
+    func trustingLabelsKeepsEveryStructureCheck(_ body: Fixtures.Body) throws {
+        let protobuf = try Snappy.decompress(body.bytes, limit: 32 << 20)
+        func ranges(_ bytes: [UInt8], trusted: Bool) throws(CodecError) -> [[WriteRequestScanner.LabelRange]] {
+            let scanner = WriteRequestScanner()
+            scanner.trustsLabels = trusted
+            var out: [[WriteRequestScanner.LabelRange]] = []
+            _ = try bytes.withBytes { (raw) throws(CodecError) in
+                try scanner.scan(raw) { (series) throws(CodecError) in out.append(Array(series.labels)) }
+            }
+            return out
+        }
+        #expect(try ranges(protobuf, trusted: true) == ranges(protobuf, trusted: false))
+        for cut in stride(from: 1, to: protobuf.count, by: 97) where (try? ranges(Array(protobuf[..<cut]), trusted: false)) == nil {
+            #expect((try? ranges(Array(protobuf[..<cut]), trusted: true)) == nil, "a body cut at \(cut) passed when trusted")
+        }
+        let unsorted = Self.series([Label(name: "zone", value: "a"), Label(name: "job", value: "b")])
+        #expect((try? ranges(unsorted, trusted: false)) == nil)
+        #expect(try ranges(unsorted, trusted: true).count == 1)
+    }
+
     static let up = Label(name: "__name__", value: "up")
 
     static func series(_ labels: [Label]) -> [UInt8] {
