@@ -24,8 +24,10 @@ public final class InProcessNodes: Sendable {
         }
     }
 
-    /// Takes one snappy-compressed body of `version`, as a node's `POST /api/v1/write` would.
-    public typealias Writer = @Sendable (_ body: ByteBuffer, _ version: RemoteWriteVersion) async -> Answer
+    /// Takes one body of `version`, as a node's `POST /api/v1/write` would: snappy-compressed, or
+    /// with `compressed` false the protobuf bytes themselves, which a hop inside one process need not
+    /// compress only to decompress them again.
+    public typealias Writer = @Sendable (_ body: ByteBuffer, _ version: RemoteWriteVersion, _ compressed: Bool) async -> Answer
 
     private let writers = Mutex<[String: Writer]>([:])
 
@@ -39,5 +41,10 @@ public final class InProcessNodes: Sendable {
     /// The writer for `url`, if a node in this process serves it.
     public func writer(for url: String) -> Writer? {
         writers.withLock { $0[url] }
+    }
+
+    /// Whether a node in this process serves `url`.
+    public func serves(_ url: String) -> Bool {
+        writers.withLock { $0[url] != nil }
     }
 }

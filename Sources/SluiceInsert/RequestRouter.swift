@@ -11,6 +11,8 @@ public struct RoutedRequest: Sendable {
     public var summary: WriteRequestScanner.Summary
     /// Nodes whose part is a remote-write 2.0 body; every other part is 1.0.
     public var v2Nodes: Set<Int> = []
+    /// Nodes whose part is not compressed: nodes in this process (`RequestRouter.inProcessNodes`).
+    public var rawNodes: Set<Int> = []
 }
 
 /// The replica sets one request's series landed on, by the ring's set numbers: a flag per set and
@@ -70,6 +72,9 @@ struct PlacedSets {
 public final class RequestRouter {
     /// The decompressed body to route; fill it with `Snappy.decompress(_:into:limit:)`.
     public let decompressed = ByteScratch(capacity: 256 * 1024)
+    /// By node index of the ring being routed to: whether the node is in this process
+    /// (`WriteForwarder.isInProcess`), so its part is left uncompressed. Set before `route`.
+    public var inProcessNodes: [Bool] = []
     let scanner: WriteRequestScanner
     let scannerV2: WriteRequestV2Scanner
     var hasher = SeriesKeyHasher()
@@ -183,9 +188,8 @@ public final class RequestRouter {
         }
 
         // `placed` is still the local here: the defer swaps it back after the return value is built.
-        return RoutedRequest(
-            parts: compressedParts(nodeCount, samples: placed.samplesPerNode(ring), shared: shared), replicaSets: placed.nodeSets(ring),
-            summary: summary)
+        let (parts, raw) = compressedParts(nodeCount, samples: placed.samplesPerNode(ring), shared: shared)
+        return RoutedRequest(parts: parts, replicaSets: placed.nodeSets(ring), summary: summary, rawNodes: raw)
     }
 
     /// Empties the per-node bodies, counts and replica sets for a request over `ring`.
@@ -205,23 +209,27 @@ public final class RequestRouter {
         for node in ring.placement.members(ofReplicaSet: set) { replicas.append(Int(node)) }
     }
 
-    /// Every non-empty node body, snappy-compressed. With `shared`, the first body stands for every
-    /// node's: it is compressed once and the one buffer goes to each.
-    func compressedParts(_ nodeCount: Int, samples nodeSamples: [Int], shared: Bool = false) -> [(node: Int, body: ByteBuffer, samples: Int)] {
+    /// Every non-empty node body, snappy-compressed, but as it is for a node in this process
+    /// (`inProcessNodes`, listed in the second result). With `shared`, the first body stands for
+    /// every node's: it is built once and the one buffer goes to each, raw only if every node is in
+    /// this process.
+    func compressedParts(
+        _ nodeCount: Int, samples nodeSamples: [Int], shared: Bool = false
+    ) -> (parts: [(node: Int, body: ByteBuffer, samples: Int)], raw: Set<Int>) {
+        func isRaw(_ node: Int) -> Bool { node < inProcessNodes.count && inProcessNodes[node] }
         var parts: [(node: Int, body: ByteBuffer, samples: Int)] = []
+        var raw: Set<Int> = []
         for node in 0..<(shared ? 1 : nodeCount) where nodeBodies[node].count > 0 {
             let input = nodeBodies[node].bytes
-            let bound = Snappy.maxCompressedLength(input.count)
-            var buffer = ByteBufferAllocator().buffer(capacity: bound)
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { output in
-                Snappy.compress(input, into: output)
-            }
+            let keepRaw = shared ? (0..<nodeCount).allSatisfy(isRaw) : isRaw(node)
+            let buffer = keepRaw ? ByteBuffer(bytes: input) : WriteForwarder.compress(input)
             if shared {
-                return (0..<nodeCount).map { ($0, buffer, nodeSamples[$0]) }
+                return ((0..<nodeCount).map { ($0, buffer, nodeSamples[$0]) }, keepRaw ? Set(0..<nodeCount) : [])
             }
             parts.append((node, buffer, nodeSamples[node]))
+            if keepRaw { raw.insert(node) }
         }
-        return parts
+        return (parts, raw)
     }
 
     /// The encoded `labels` field for `label="tenant"`.

@@ -62,9 +62,8 @@ extension RequestRouter {
             }
             placed.allNodes = true
         }
-        return RoutedRequest(
-            parts: compressedParts(nodeCount, samples: self.placed.samplesPerNode(ring)), replicaSets: self.placed.nodeSets(ring),
-            summary: summary)
+        let (parts, raw) = compressedParts(nodeCount, samples: self.placed.samplesPerNode(ring))
+        return RoutedRequest(parts: parts, replicaSets: self.placed.nodeSets(ring), summary: summary, rawNodes: raw)
     }
 
     /// `routeV2` with relabeling, in two passes: the first relabels every series and collects the label

@@ -93,9 +93,11 @@ extension RequestRouter {
 
     /// The routed request: compressed parts, replica sets, and which parts are 2.0.
     func finishV2(_ summary: WriteRequestV2Scanner.Summary, ring: HashRing, v2Nodes: Set<Int>) -> RoutedRequest {
+        let (parts, raw) = compressedParts(ring.nodes.count, samples: placed.samplesPerNode(ring))
         var routed = RoutedRequest(
-            parts: compressedParts(ring.nodes.count, samples: placed.samplesPerNode(ring)), replicaSets: placed.nodeSets(ring),
-            summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms)
+            parts: parts, replicaSets: placed.nodeSets(ring),
+            summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms),
+            rawNodes: raw
         )
         routed.v2Nodes = v2Nodes.intersection(routed.parts.map(\.node))
         return routed

@@ -2,6 +2,7 @@ import NIOSSL
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import SluiceCodec
 import SluiceHTTP
 
 /// Sends remote-write bodies to storage nodes: straight into a node served by this process
@@ -64,13 +65,19 @@ public struct WriteForwarder: Sendable {
         await send(body, version: .v1, to: url, tenant: tenant).outcome
     }
 
-    /// Sends one compressed body of `version` and classifies the answer, with the counts the node
-    /// reported writing when it sent them.
+    /// Whether `url` is a node in this process: its parts need not be compressed.
+    public func isInProcess(_ url: String) -> Bool {
+        configuration.inProcess?.serves(url) ?? false
+    }
+
+    /// Sends one body of `version` and classifies the answer, with the counts the node reported
+    /// writing when it sent them. The body is snappy-compressed unless `compressed` is false, which
+    /// only a node in this process takes as it is (`isInProcess`).
     public func send(
-        _ body: ByteBuffer, version: RemoteWriteVersion, to url: String, tenant: String?
+        _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool = true, to url: String, tenant: String?
     ) async -> (outcome: NodeOutcome, written: Written?) {
         var written: Written? = nil
-        let outcome = await send(body, version: version, to: url, tenant: tenant) { headers in
+        let outcome = await send(body, version: version, compressed: compressed, to: url, tenant: tenant) { headers in
             guard let samples = headers.first(name: "X-Prometheus-Remote-Write-Samples-Written").flatMap({ Int($0) }) else { return }
             written = Written(
                 samples: samples,
@@ -82,11 +89,12 @@ public struct WriteForwarder: Sendable {
     }
 
     private func send(
-        _ body: ByteBuffer, version: RemoteWriteVersion, to url: String, tenant: String?, headers inspect: (HTTPHeaders) -> Void
+        _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool, to url: String, tenant: String?,
+        headers inspect: (HTTPHeaders) -> Void
     ) async -> NodeOutcome {
         if let writer = configuration.inProcess?.writer(for: url) {
             // The tenant travels in the labels insert added; a node's writer needs no header.
-            let answer = await writer(body, version)
+            let answer = await writer(body, version, compressed)
             if let written = answer.written {
                 var headers = HTTPHeaders()
                 headers.add(name: "X-Prometheus-Remote-Write-Samples-Written", value: String(written.samples))
@@ -96,6 +104,9 @@ public struct WriteForwarder: Sendable {
             }
             return Self.classify(status: answer.status, message: answer.message)
         }
+        // Over HTTP a body is always compressed; a raw one (a node that left this process) is
+        // compressed here.
+        let body = compressed ? body : Self.compress(body)
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: version.contentType)
@@ -119,6 +130,19 @@ public struct WriteForwarder: Sendable {
         } catch {
             return .failed(message: "\(error)")
         }
+    }
+
+    /// `body` snappy-compressed.
+    static func compress(_ body: ByteBuffer) -> ByteBuffer {
+        body.withUnsafeReadableBytes { compress($0) }
+    }
+
+    /// `input` snappy-compressed, in a buffer of its own.
+    static func compress(_ input: UnsafeRawBufferPointer) -> ByteBuffer {
+        let bound = Snappy.maxCompressedLength(input.count)
+        var buffer = ByteBufferAllocator().buffer(capacity: bound)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { output in Snappy.compress(input, into: output) }
+        return buffer
     }
 
     /// 2xx is accepted; a 4xx other than 429 is the data's fault; anything else may pass on retry.

@@ -130,6 +130,8 @@ struct WriteHandler: Sendable {
         let pooled = routers.take(limits: limits.scannerLimits(configuration.limits))
         defer { routers.give(pooled) }
         let router = pooled.router
+        // Parts for nodes in this process go uncompressed (`InProcessNodes`).
+        router.inProcessNodes = membership.nodes.map { forwarder.isInProcess($0.url) }
         let decodedBytes: Int
         do {
             decodedBytes = try body.withUnsafeReadableBytes { (raw) throws(CodecError) in try Snappy.declaredLength(raw) }
@@ -234,7 +236,7 @@ struct WriteHandler: Sendable {
             let translated = try route(routed.v2Nodes.subtracting(refused))
             let resend = RoutedRequest(
                 parts: translated.parts.filter { refused.contains($0.node) }, replicaSets: translated.replicaSets,
-                summary: translated.summary, v2Nodes: []
+                summary: translated.summary, v2Nodes: [], rawNodes: translated.rawNodes
             )
             for (node, answer) in await forward(resend, membership: membership, tenant: tenant) { answers[node] = answer }
             routed = translated
@@ -248,13 +250,15 @@ struct WriteHandler: Sendable {
             result.written = .init(samples: routed.summary.samples, histograms: routed.summary.histograms, exemplars: routed.summary.exemplars)
             // Hints replay as 1.0 (the queue keeps bare bodies), which carries everything the storage
             // keeps; only 2.0's created timestamps are left out.
-            let hintParts = decision.hintNodes.isEmpty || routed.v2Nodes.isDisjoint(with: decision.hintNodes)
-                ? routed.parts : try route([]).parts
+            let hintRouted = decision.hintNodes.isEmpty || routed.v2Nodes.isDisjoint(with: decision.hintNodes)
+                ? routed : try route([])
             for node in decision.hintNodes {
-                guard let part = hintParts.first(where: { $0.node == node }) else { continue }
+                guard let part = hintRouted.parts.first(where: { $0.node == node }) else { continue }
                 let name = membership.nodes[node].name
                 do {
-                    try await hints.enqueue(node: name, body: part.body)
+                    // The queue keeps compressed bodies, whichever way the node is reached.
+                    let body = hintRouted.rawNodes.contains(node) ? WriteForwarder.compress(part.body) : part.body
+                    try await hints.enqueue(node: name, body: body)
                     metrics.hints(node: name, event: "queued")
                 } catch {
                     // Quorum was met, so the data is safe; only the extra replica is late.
@@ -316,7 +320,8 @@ struct WriteHandler: Sendable {
                 let version: RemoteWriteVersion = routed.v2Nodes.contains(part.node) ? .v2 : .v1
                 group.addTask {
                     let start = clock.now
-                    let (outcome, written) = await forwarder.send(part.body, version: version, to: node.url, tenant: tenant)
+                    let (outcome, written) = await forwarder.send(
+                        part.body, version: version, compressed: !routed.rawNodes.contains(part.node), to: node.url, tenant: tenant)
                     let end = clock.now
                     metrics.forwardDuration.record(end - start)
                     switch outcome {

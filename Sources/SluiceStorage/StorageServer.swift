@@ -111,7 +111,7 @@ public struct StorageServer: Sendable {
     /// write URL, for insert's use only.
     public func inProcessWriter() -> InProcessNodes.Writer {
         let write = StorageWriteHandler(configuration: configuration, storage: storage, logger: logger)
-        return { body, version in await write.answer(body, version: version) }
+        return { body, version, compressed in await write.answer(body, version: version, compressed: compressed) }
     }
 
     /// The storage's life cycle, then the HTTP server. A `ServiceGroup` stops services in reverse

@@ -50,7 +50,7 @@ struct StorageWriteHandler: Sendable {
 
     /// A write from insert in the same process (`InProcessNodes`): the same steps and answer as
     /// `handle`, without HTTP.
-    func answer(_ body: ByteBuffer, version: RemoteWriteVersion) async -> InProcessNodes.Answer {
+    func answer(_ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool) async -> InProcessNodes.Answer {
         var written = Written()
         var answer = InProcessNodes.Answer(status: 204, message: "")
         do throws(HTTPFailure) {
@@ -59,7 +59,7 @@ struct StorageWriteHandler: Sendable {
                 throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(configuration.maxBodyBytes) bytes")
             }
             // Insert in this process checked every label of these bytes with the same rules.
-            try await write(body, version: version, labelsChecked: true, written: &written)
+            try await write(body, version: version, compressed: compressed, labelsChecked: true, written: &written)
         } catch {
             log(error)
             answer = InProcessNodes.Answer(status: Int(error.status.code), message: error.message)
@@ -78,9 +78,9 @@ struct StorageWriteHandler: Sendable {
     }
 
     private func write(
-        _ body: ByteBuffer, version: RemoteWriteVersion, labelsChecked: Bool = false, written: inout Written
+        _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool = true, labelsChecked: Bool = false, written: inout Written
     ) async throws(HTTPFailure) {
-        let decoded = try decode(body, version: version, labelsChecked: labelsChecked)
+        let decoded = try decode(body, version: version, compressed: compressed, labelsChecked: labelsChecked)
 
         let outcome: AppendOutcome
         do {
@@ -111,15 +111,19 @@ struct StorageWriteHandler: Sendable {
         case decoded(WriteRequest)
     }
 
-    private func decode(_ body: ByteBuffer, version: RemoteWriteVersion, labelsChecked: Bool) throws(HTTPFailure) -> Decoded {
+    private func decode(_ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool, labelsChecked: Bool) throws(HTTPFailure) -> Decoded {
         do {
             return try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> Decoded in
-                let length = try Snappy.declaredLength(raw)
+                let length = compressed ? try Snappy.declaredLength(raw) : raw.count
                 guard length <= configuration.maxDecodedBytes else {
                     throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(configuration.maxDecodedBytes) bytes")
                 }
-                let scratch = ByteScratch()
-                try Snappy.decompress(raw, into: scratch, limit: configuration.maxDecodedBytes)
+                let scratch = ByteScratch(capacity: compressed ? 64 * 1024 : raw.count)
+                if compressed {
+                    try Snappy.decompress(raw, into: scratch, limit: configuration.maxDecodedBytes)
+                } else {
+                    scratch.append(raw)
+                }
                 let bytes = scratch.bytes
                 let codec = MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor))
                 // The scanners check the rules the insert tier checks, so a node written to directly

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SluiceCodec
 import SluiceHTTP
 import SluiceQuery
@@ -44,6 +45,12 @@ struct InProcessTransportTests {
 
                 // store-0 stops: with write quorum 1 the writes still succeed, its parts become hints.
                 try await nodes[0].stop()
+                // Its HTTP server stops first; the storage closes after. Wait for that, so the next
+                // parts find it closed rather than still taking writes.
+                let closed = try await eventually(timeout: readyTimeout, every: .milliseconds(50)) {
+                    await nodes[0].writer(ByteBuffer(), .v1, false).status == 503
+                }
+                #expect(closed)
                 for request in requests.dropFirst(2) { try await insert.write(request) }
                 #expect((try await insert.metrics().value("sluice_insert_hints_total", ["node": "store-0", "event": "queued"]) ?? 0) > 0)
 
