@@ -10,6 +10,7 @@
 #   insert-rf3   sluice insert, RF=3, over the same three NullSink nodes
 #   storage      one sluice storage node, its defaults (WAL fsync always)
 #   up           sluice up: 3 storage nodes + insert + select in one process, its defaults
+#   up-1         sluice up --nodes 1 --replication-factor 1
 #   vm           VictoriaMetrics single-node
 #   prometheus   Prometheus 2.42 with its remote-write receiver
 # The NullSinks run on CPU 1 with the load generator, so the insert rows measure insert's own core.
@@ -21,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-targets=${SLUICE_BENCH_TARGETS:-insert-rf1 insert-rf3 storage up vm prometheus}
+targets=${SLUICE_BENCH_TARGETS:-insert-rf1 insert-rf3 storage up up-1 vm prometheus}
 root=$PWD
 
 command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
@@ -148,6 +149,12 @@ if wants up; then
     "$sluice" up --data-dir "$tmp/up" --host 127.0.0.1 --insert-port 19201 --select-port 19202 --storage-port 19301 --log-level error
 fi
 
+if wants up-1; then
+  measure up-1 "sluice up --nodes 1 --replication-factor 1" http://127.0.0.1:19211/api/v1/write \
+    "http://127.0.0.1:19211/-/ready http://127.0.0.1:19212/-/ready http://127.0.0.1:19311/-/ready" \
+    "$sluice" up --nodes 1 --replication-factor 1 --data-dir "$tmp/up-1" --host 127.0.0.1 --insert-port 19211 --select-port 19212 --storage-port 19311 --log-level error
+fi
+
 if wants vm; then
   measure vm "VictoriaMetrics single-node" http://127.0.0.1:18428/api/v1/write http://127.0.0.1:18428/health \
     victoria-metrics -httpListenAddr=127.0.0.1:18428 -storageDataPath="$tmp/vm" -retentionPeriod=100y -loggerLevel=ERROR
@@ -189,7 +196,8 @@ footnotes() {
       insert-rf1) echo "- **sluice insert, RF=1**: \`sluice insert\` forwarding each series to one of three NullSink nodes (\`Benchmarks/Benchmarks/NullSink\`), which read each body and discard it. The sinks run on CPU 1 with the load generator, so this row measures insert's own core; CPU and RSS are the insert process's only." ;;
       insert-rf3) echo "- **sluice insert, RF=3**: the same, each series forwarded to all three sinks (write quorum 2)." ;;
       storage) echo "- **sluice storage**: one storage node, its defaults: WAL fsync always (a 2xx means the samples are synced to disk), 2 h blocks." ;;
-      up) echo "- **sluice up**: the whole cluster in one process on CPU 0, its defaults: 3 storage nodes (WAL fsync always), RF=2, write quorum 1, insert and select." ;;
+      up) echo "- **sluice up**: the whole cluster in one process on CPU 0, its defaults: 3 storage nodes (WAL fsync always), RF=2, write quorum 1, insert and select; insert hands parts to the nodes in process." ;;
+      up-1) echo "- **sluice up --nodes 1 --replication-factor 1**: the same with one storage node." ;;
       vm) echo "- **VictoriaMetrics single-node**: Debian's victoria-metrics $(debian_version victoria-metrics), \`-retentionPeriod=100y\`." ;;
       prometheus) echo "- **Prometheus**: Debian's prometheus $(debian_version prometheus), \`--web.enable-remote-write-receiver\`, a config with no scrapes." ;;
     esac
