@@ -417,3 +417,43 @@ enum HistogramMessage {
         }
     }
 }
+
+extension WriteRequestV2Scanner {
+    /// A series' `Metadata` as references into the symbols table.
+    public struct SeriesMetadata: Sendable, Hashable {
+        public var type: Int32
+        public var help: UInt32
+        public var unit: UInt32
+    }
+
+    /// The metadata of a series `scan` validated, read from its bytes, and how many `metadata`
+    /// fields it has: with more than one, only the full decode merges them as protobuf does.
+    ///
+    /// - Precondition: `message` is a `Series.message` that `scan` handed out for `body`.
+    public static func metadata(
+        of message: Range<Int>, in body: UnsafeRawBufferPointer
+    ) throws(CodecError) -> (metadata: SeriesMetadata?, fields: Int) {
+        var reader = ProtobufReader(body, message)
+        var found: SeriesMetadata?
+        var fields = 0
+        while let (field, wireType) = try reader.nextKey() {
+            guard field == 5, wireType == .lengthDelimited else {
+                try reader.skip(wireType)
+                continue
+            }
+            fields += 1
+            var metadata = SeriesMetadata(type: 0, help: 0, unit: 0)
+            var inner = ProtobufReader(body, try reader.readLengthDelimited())
+            while let (innerField, innerType) = try inner.nextKey() {
+                switch (innerField, innerType) {
+                case (1, .varint): metadata.type = Int32(truncatingIfNeeded: try inner.readVarint())
+                case (3, .varint): metadata.help = UInt32(truncatingIfNeeded: try inner.readVarint())
+                case (4, .varint): metadata.unit = UInt32(truncatingIfNeeded: try inner.readVarint())
+                default: try inner.skip(innerType)
+                }
+            }
+            found = metadata
+        }
+        return (found, fields)
+    }
+}

@@ -121,12 +121,13 @@ enum LabelSetBytes {
     }
 }
 
-/// A remote-write 1.0 body of float samples, scanned in place and ready for the head: each series'
+/// A remote-write body of float samples, scanned in place and ready for the head: each series'
 /// label bytes (`LabelSetBytes`) with their hash, and its samples. No message is decoded and no
-/// `String` built; the head takes it under its lock with one lookup per series.
+/// `String` built but for a 2.0 body's metadata; the head takes it under its lock with one lookup
+/// per series.
 ///
-/// A body that holds exemplars, native histograms or metadata needs the whole message: `scan` says
-/// so, and the handler decodes it instead.
+/// A body that holds exemplars or native histograms (or a 1.0 body with metadata) needs the whole
+/// message: `scan` and `scanV2` say so, and the handler decodes it instead.
 struct ScannedWrite {
     struct Series {
         /// xxHash64 of the label bytes.
@@ -141,9 +142,12 @@ struct ScannedWrite {
     /// The decoded body; the keys in place point into it.
     let body: ByteScratch
     var series: [Series] = []
-    /// Label bytes of series whose labels were not already in canonical form; created on first use.
+    /// Label bytes of series whose labels were not already in canonical form (every 2.0 series);
+    /// created on first use.
     private(set) var rebuilt: ByteScratch?
     var samples: [Sample] = []
+    /// A 2.0 body's per-series metadata, as the full decode gives it, each entry once.
+    var metadata: [MetricMetadata] = []
 
     /// The outcome of scanning a body.
     enum Scanned {
@@ -202,6 +206,63 @@ struct ScannedWrite {
         try WriteRequestScanner.appendSamples(of: message, in: bytes, to: &samples)
         let hash = XXHash64.hash(UnsafeRawBufferPointer(rebasing: out.bytes[key]))
         series.append(Series(hash: hash, key: key, keyInBody: false, samples: sampleStart..<samples.count))
+    }
+
+    /// Validates the decoded 2.0 body in `body` with `scanner` and, when it holds only float samples
+    /// and metadata, collects them: label bytes from the symbols table, samples from each series'
+    /// bytes (2.0's `Sample` has 1.0's fields), and one `MetricMetadata` per distinct metadata.
+    ///
+    /// - Throws: what `WriteRequestV2Scanner.scan` throws; nothing is kept from an invalid body.
+    static func scanV2(_ body: ByteScratch, with scanner: WriteRequestV2Scanner) throws(CodecError) -> Scanned {
+        let bytes = body.bytes
+        var write = ScannedWrite(body: body)
+        write.samples.reserveCapacity(bytes.count / 16)
+        var floatsOnly = true
+        // Series of one family carry the same references: strings are built once per distinct set.
+        var seenRefs = Set<MetadataRefs>()
+        var seen = Set<MetricMetadata>()
+        _ = try scanner.scan(bytes) { (series) throws(CodecError) in
+            guard floatsOnly, series.exemplars == 0, series.histograms == 0 else {
+                floatsOnly = false
+                return
+            }
+            let (metadata, fields) = try WriteRequestV2Scanner.metadata(of: series.message, in: bytes)
+            guard fields <= 1 else {
+                floatsOnly = false
+                return
+            }
+            if let metadata, let name = series.labels.first(where: { scanner.symbol($0.name, in: bytes).elementsEqual("__name__".utf8) }),
+                seenRefs.insert(MetadataRefs(name: name.value, metadata: metadata)).inserted
+            {
+                let name = scanner.symbol(name.value, in: bytes)
+                // As the full decode reads it: the family is the series' name, refs become strings.
+                let entry = MetricMetadata(
+                    type: .init(rawValue: metadata.type), metricFamilyName: String(decoding: name, as: UTF8.self),
+                    help: String(decoding: scanner.symbol(metadata.help, in: bytes), as: UTF8.self),
+                    unit: String(decoding: scanner.symbol(metadata.unit, in: bytes), as: UTF8.self)
+                )
+                if seen.insert(entry).inserted { write.metadata.append(entry) }
+            }
+            guard series.samples > 0 else { return }
+            let out = write.rebuilt ?? ByteScratch(capacity: 4096)
+            write.rebuilt = out
+            let keyStart = out.count
+            for label in series.labels {
+                LabelSetBytes.append(name: scanner.symbol(label.name, in: bytes), value: scanner.symbol(label.value, in: bytes), to: out)
+            }
+            let key = keyStart..<out.count
+            let sampleStart = write.samples.count
+            try WriteRequestScanner.appendSamples(of: series.message, in: bytes, to: &write.samples)
+            let hash = XXHash64.hash(UnsafeRawBufferPointer(rebasing: out.bytes[key]))
+            write.series.append(Series(hash: hash, key: key, keyInBody: false, samples: sampleStart..<write.samples.count))
+        }
+        return floatsOnly ? .floats(write) : .needsDecoding
+    }
+
+    /// A series' metadata and family name as symbol references.
+    private struct MetadataRefs: Hashable {
+        var name: UInt32
+        var metadata: WriteRequestV2Scanner.SeriesMetadata
     }
 
     /// The label bytes of `series`. Valid while this value is alive and unchanged.

@@ -125,12 +125,14 @@ final class Storage: Sendable {
     }
 
     /// Appends a scanned float-only request, the usual one, and returns once the WAL holds the
-    /// appended samples on disk.
+    /// appended samples (and a 2.0 body's metadata) on disk.
     func append(_ write: ScannedWrite) async throws(StorageError) -> AppendOutcome {
         let wal = try appendableWAL()
         let outcome = head.append(write, wal: wal)
+        // Best effort, as in Prometheus: a dropped metadata entry never fails the write.
+        let metadataTicket = write.metadata.isEmpty ? nil : metadata.append(write.metadata, wal: wal).ticket
         count(outcome)
-        try await wait(for: [outcome.ticket], on: wal)
+        try await wait(for: [outcome.ticket, metadataTicket], on: wal)
         return outcome
     }
 

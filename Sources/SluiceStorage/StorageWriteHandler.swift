@@ -104,8 +104,8 @@ struct StorageWriteHandler: Sendable {
         }
     }
 
-    /// A body ready for the storage: scanned in place when it is 1.0 with float samples only (nearly
-    /// every request), else decoded whole.
+    /// A body ready for the storage: scanned in place when it holds float samples only (nearly every
+    /// request; with a 2.0 body's metadata), else decoded whole.
     private enum Decoded {
         case scanned(ScannedWrite)
         case decoded(WriteRequest)
@@ -137,8 +137,10 @@ struct StorageWriteHandler: Sendable {
                     case .needsDecoding: return .decoded(try codec.decodeWriteRequest(bytes))
                     }
                 case .v2:
-                    _ = try WriteRequestV2Scanner(limits: configuration.limits).scan(bytes) { _ throws(CodecError) in }
-                    return .decoded(try codec.decodeWriteRequestV2(bytes))
+                    switch try ScannedWrite.scanV2(scratch, with: WriteRequestV2Scanner(limits: configuration.limits)) {
+                    case .floats(let write): return .scanned(write)
+                    case .needsDecoding: return .decoded(try codec.decodeWriteRequestV2(bytes))
+                    }
                 }
             }
         } catch {

@@ -142,6 +142,64 @@ struct ScannedWriteTests {
         #expect(throws: CodecError.self) { try ScannedWrite.scan(scratch, with: WriteRequestScanner()) }
     }
 
+    // MARK: Remote write 2.0
+
+    /// A 2.0 body scanned in place gives what the full decode gives: label sets, samples, and the
+    /// series' metadata (each distinct entry once, in order).
+    @Test func a2BodyAgreesWithTheFullDecode() throws {
+        let long = String(repeating: "h", count: 200)
+        let request = WriteRequest(
+            timeseries: [
+                TimeSeries(labels: [Label(name: "__name__", value: "http_requests_total"), Label(name: "code", value: "200")], samples: [
+                    Sample(timestamp: 1000, value: 1), Sample(timestamp: 2000, value: 2),
+                ]),
+                TimeSeries(labels: [Label(name: "__name__", value: "http_requests_total"), Label(name: "code", value: "500")], samples: [
+                    Sample(timestamp: 1000, value: StaleMarker.value),
+                ]),
+                TimeSeries(labels: [Label(name: "__name__", value: "temperature"), Label(name: "zone", value: long)], samples: [
+                    Sample(timestamp: -5, value: -1.5),
+                ]),
+                TimeSeries(labels: [Label(name: "__name__", value: "no_samples")], samples: []),
+            ],
+            metadata: [
+                MetricMetadata(type: .counter, metricFamilyName: "http_requests_total", help: "Requests.", unit: ""),
+                MetricMetadata(type: .gauge, metricFamilyName: "temperature", help: long, unit: "celsius"),
+                MetricMetadata(type: .gauge, metricFamilyName: "no_samples", help: "", unit: ""),
+            ]
+        )
+        let body = RemoteWriteV2Encoder.encode(request)
+        let decoded = try MessageCodec().decodeWriteRequestV2(body)
+        let scratch = ByteScratch()
+        body.withUnsafeBytes { scratch.append($0) }
+        guard case .floats(let write) = try ScannedWrite.scanV2(scratch, with: WriteRequestV2Scanner()) else {
+            Issue.record("a float-only 2.0 body was not scanned")
+            return
+        }
+        let withSamples = decoded.timeseries.filter { !$0.samples.isEmpty }
+        try #require(write.series.count == withSamples.count)
+        for (scanned, series) in zip(write.series, withSamples) {
+            #expect(Array(write.key(scanned)) == LabelSetBytes.bytes(series.labels))
+            #expect(Array(write.samples[scanned.samples]) == series.samples)
+        }
+        var distinct: [MetricMetadata] = []
+        for entry in decoded.metadata where !distinct.contains(entry) { distinct.append(entry) }
+        #expect(write.metadata == distinct)
+        #expect(write.metadata.count == 3)
+
+        // Histograms or exemplars need the whole message.
+        var withHistogram = request
+        withHistogram.timeseries.append(TimeSeries(labels: [Label(name: "__name__", value: "h")], histograms: [
+            Histogram(count: .int(1), sum: 1, schema: 0, zeroThreshold: 0, zeroCount: .int(0), positiveSpans: [BucketSpan(offset: 0, length: 1)], positiveDeltas: [1], timestamp: 1),
+        ]))
+        let histogramBody = RemoteWriteV2Encoder.encode(withHistogram)
+        let other = ByteScratch()
+        histogramBody.withUnsafeBytes { other.append($0) }
+        guard case .needsDecoding = try ScannedWrite.scanV2(other, with: WriteRequestV2Scanner()) else {
+            Issue.record("a 2.0 body with a histogram was scanned as floats only")
+            return
+        }
+    }
+
     // MARK: The head
 
     @Test func scannedAndDecodedWritesMeetInOneSeries() throws {
