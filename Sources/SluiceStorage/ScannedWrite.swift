@@ -184,25 +184,36 @@ struct ScannedWrite {
     private mutating func add(
         _ labels: UnsafeBufferPointer<WriteRequestScanner.LabelRange>, message: Range<Int>, in bytes: UnsafeRawBufferPointer
     ) throws(CodecError) {
-        let sampleStart = samples.count
         if let key = LabelSetBytes.inPlace(labels, message: message) {
+            let sampleStart = samples.count
             // Nothing but labels comes before `key.upperBound`, so the samples are all after it.
             try WriteRequestScanner.appendSamples(of: key.upperBound..<message.upperBound, in: bytes, to: &samples)
             let hash = XXHash64.hash(UnsafeRawBufferPointer(rebasing: bytes[key]))
             series.append(Series(hash: hash, key: key, keyInBody: true, samples: sampleStart..<samples.count))
             return
         }
+        try addRebuilt(samplesIn: message, of: bytes) { out in
+            for label in labels {
+                LabelSetBytes.append(
+                    name: UnsafeRawBufferPointer(rebasing: bytes[label.name]),
+                    value: UnsafeRawBufferPointer(rebasing: bytes[label.value]),
+                    to: out
+                )
+            }
+        }
+    }
+
+    /// Adds a series whose label bytes `appendLabels` builds into `rebuilt`, with the samples of
+    /// `message`.
+    private mutating func addRebuilt(
+        samplesIn message: Range<Int>, of bytes: UnsafeRawBufferPointer, appendLabels: (ByteScratch) -> Void
+    ) throws(CodecError) {
         let out = rebuilt ?? ByteScratch(capacity: 4096)
         rebuilt = out
         let keyStart = out.count
-        for label in labels {
-            LabelSetBytes.append(
-                name: UnsafeRawBufferPointer(rebasing: bytes[label.name]),
-                value: UnsafeRawBufferPointer(rebasing: bytes[label.value]),
-                to: out
-            )
-        }
+        appendLabels(out)
         let key = keyStart..<out.count
+        let sampleStart = samples.count
         try WriteRequestScanner.appendSamples(of: message, in: bytes, to: &samples)
         let hash = XXHash64.hash(UnsafeRawBufferPointer(rebasing: out.bytes[key]))
         series.append(Series(hash: hash, key: key, keyInBody: false, samples: sampleStart..<samples.count))
@@ -244,17 +255,11 @@ struct ScannedWrite {
                 if seen.insert(entry).inserted { write.metadata.append(entry) }
             }
             guard series.samples > 0 else { return }
-            let out = write.rebuilt ?? ByteScratch(capacity: 4096)
-            write.rebuilt = out
-            let keyStart = out.count
-            for label in series.labels {
-                LabelSetBytes.append(name: scanner.symbol(label.name, in: bytes), value: scanner.symbol(label.value, in: bytes), to: out)
+            try write.addRebuilt(samplesIn: series.message, of: bytes) { out in
+                for label in series.labels {
+                    LabelSetBytes.append(name: scanner.symbol(label.name, in: bytes), value: scanner.symbol(label.value, in: bytes), to: out)
+                }
             }
-            let key = keyStart..<out.count
-            let sampleStart = write.samples.count
-            try WriteRequestScanner.appendSamples(of: series.message, in: bytes, to: &write.samples)
-            let hash = XXHash64.hash(UnsafeRawBufferPointer(rebasing: out.bytes[key]))
-            write.series.append(Series(hash: hash, key: key, keyInBody: false, samples: sampleStart..<write.samples.count))
         }
         return floatsOnly ? .floats(write) : .needsDecoding
     }
