@@ -337,9 +337,9 @@ struct HeadState {
         if let slot = slot(of: key, hash: hash) { return slot }
         let id = nextID
         nextID += 1
-        let series = insert(id: id, key: Array(key), hash: hash)
-        batch.created(WALSeries(ref: UInt64(id), labels: series.labels))
-        return series.slot
+        let created = insert(id: id, key: Array(key), hash: hash)
+        batch.created(WALSeries(ref: UInt64(id), labels: created.labels))
+        return created.slot
     }
 
     /// The place of the series a WAL record's ref names, following `aliases`.

@@ -29,7 +29,7 @@ struct RemoteReadHandler: Sendable {
     }
 
     private func read(_ request: Request) async throws(HTTPFailure) -> Response {
-        guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
+        guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
         let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
         let readRequest = try RemoteReadHTTP.decodeRequest(body, maxDecodedBytes: configuration.maxDecodedBytes)
         let type = try RemoteReadHTTP.negotiate(readRequest)

@@ -78,6 +78,14 @@ final class Storage: Sendable {
 
     var isReady: Bool { wal.withLock { $0 != nil } }
 
+    /// Set by `close`: the storage is not replaying, it is gone.
+    private let closed = Atomic<Bool>(false)
+
+    /// Why the storage takes no reads or writes now, for a 503 (meaningful while `!isReady`).
+    var notReadyReason: String {
+        closed.load(ordering: .relaxed) ? "storage is shut down" : "storage is replaying its WAL"
+    }
+
     /// Replays the WAL into the head, then opens it for appending. Blocking I/O: run it off the
     /// cooperative pool.
     func recover() throws {
@@ -137,7 +145,7 @@ final class Storage: Sendable {
     }
 
     private func appendableWAL() throws(StorageError) -> WAL {
-        guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: "storage is replaying its WAL") }
+        guard let wal = wal.withLock({ $0 }) else { throw StorageError(code: .notReady, message: notReadyReason) }
         // Not even into the head: a retry of a request whose WAL write failed would find its samples
         // there, count them as duplicates and be acknowledged before they are on disk.
         guard !wal.isFailing else {
@@ -336,6 +344,7 @@ final class Storage: Sendable {
     /// take a write into its head with no WAL behind it, or a retry would find the samples there and
     /// be acknowledged as duplicates (an in-process writer can still call it after shutdown).
     func close() {
+        closed.store(true, ordering: .relaxed)
         wal.withLock { wal in
             defer { wal = nil }
             return wal

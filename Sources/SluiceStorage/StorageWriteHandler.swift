@@ -23,7 +23,7 @@ struct StorageWriteHandler: Sendable {
         var response: Response
         do throws(HTTPFailure) {
             version = try RemoteWriteHeaders.negotiate(request)
-            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
+            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
             let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
             try await write(body, version: version, written: &written)
             response = Response(status: .noContent)
@@ -54,7 +54,7 @@ struct StorageWriteHandler: Sendable {
         var written = Written()
         var answer = InProcessNodes.Answer(status: 204, message: "")
         do throws(HTTPFailure) {
-            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, "storage is replaying its WAL; retry later") }
+            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
             guard body.readableBytes <= configuration.maxBodyBytes else {
                 throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(configuration.maxBodyBytes) bytes")
             }
