@@ -212,8 +212,12 @@ struct InsertEndToEndTests {
             // Traffic does not wait for the replay: the next write usually reaches the node first.
             try await stopped.start()
             #expect(try await insert.write(fixtures.bodies[5]).status == 204)
+            // Every hint queued replayed: counters, not the queue-bytes gauge, which the replayer
+            // refreshes only between its rounds and so can still read 0 just after hints are queued.
             let drained = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-                try await insert.metrics().value("sluice_insert_hint_queue_bytes", ["node": stopped.name]) == 0
+                let metrics = try await insert.metrics()
+                let queued = metrics.value("sluice_insert_hints_total", ["node": stopped.name, "event": "queued"]) ?? 0
+                return queued > 0 && metrics.value("sluice_insert_hints_total", ["node": stopped.name, "event": "replayed"]) == queued
             }
             #expect(drained)
         }

@@ -57,8 +57,11 @@ struct InProcessTransportTests {
                 // Back on the same data, reachable in process again: the hints drain into it.
                 try await withStorageNode(name: "store-0", dataDirectory: try directory.subdirectory("store-0")) { restarted in
                     inProcess.register(Self.unreachable("store-0"), restarted.writer)
+                    // Counters, not the queue-bytes gauge, which the replayer refreshes only between rounds.
                     let drained = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
-                        (try await insert.metrics().value("sluice_insert_hint_queue_bytes", ["node": "store-0"]) ?? 1) == 0
+                        let metrics = try await insert.metrics()
+                        let queued = metrics.value("sluice_insert_hints_total", ["node": "store-0", "event": "queued"]) ?? 0
+                        return queued > 0 && metrics.value("sluice_insert_hints_total", ["node": "store-0", "event": "replayed"]) == queued
                     }
                     #expect(drained, "store-0's hints were not replayed within 60 s")
                     #expect(try await Self.stored(on: restarted) == onFirst)
