@@ -17,6 +17,9 @@ struct DiskHints: HintSink {
         }
         if result.evictedRecords > 0 { metrics.hints(node: node, event: "dropped", count: result.evictedRecords) }
         if result.rejected > 0 { metrics.hints(node: node, event: "dropped", count: result.rejected) }
+        // Now, not at the replayer's next round: a reader of the gauge must never see 0 for a queue
+        // that holds hints.
+        if let queue = store.openQueue(for: node) { metrics.hintQueueBytes(node: node).set(Double(queue.bytes)) }
     }
 
     func hasPending(node: String) -> Bool {
