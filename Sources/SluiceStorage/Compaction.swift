@@ -1,5 +1,4 @@
 import SluiceCodec
-import SluiceQuery
 
 /// Merges adjacent blocks into larger ones, in Prometheus' steps: each range three times the one
 /// before it (2 h, 6 h, 18 h, 54 h, …), the largest a tenth of the retention and at most 31 days.
@@ -62,30 +61,24 @@ enum Compaction {
     ///
     /// - Precondition: the blocks' ranges do not overlap.
     static func merge(_ blocks: [Block], parent: String) throws -> String {
-        var all: [(labels: [Label], chunks: [SourceChunk])] = []
+        var all: [SourceSeries] = []
         for block in blocks {
             for id in block.allSeries() {
-                all.append((block.labels(of: id), block.chunks(of: id).map { SourceChunk(block: block, ref: $0) }))
+                all.append(SourceSeries(labels: block.labels(of: id), chunks: block.chunks(of: id).map { SourceChunk(block: block, ref: $0) }))
             }
         }
-        // Each block is sorted by label set; sorting the concatenation brings a series' parts together.
-        all.sort { compareLabelSets($0.labels, $1.labels) < 0 }
-        var merged: [(labels: [Label], chunks: [SourceChunk])] = []
-        merged.reserveCapacity(all.count)
-        for series in all {
-            if let last = merged.last, last.labels == series.labels {
-                merged[merged.count - 1].chunks += series.chunks
-            } else {
-                merged.append(series)
-            }
-        }
-        for index in merged.indices { merged[index].chunks.sort { $0.minTime < $1.minTime } }
         return try BlockWriter.write(
             parent: parent,
             minTime: blocks.map(\.meta.minTime).min()!,
             maxTime: blocks.map(\.meta.maxTime).max()!,
-            chunks: merged
+            chunks: joinByLabelSet(all).map { ($0.labels, $0.chunks) }
         )
+    }
+
+    /// One source block's part of a series.
+    struct SourceSeries: LabeledChunks {
+        var labels: [Label]
+        var chunks: [SourceChunk]
     }
 
     /// A chunk of a source block, read (and its CRC checked) only when the merged block is written.

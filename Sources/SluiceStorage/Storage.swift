@@ -376,17 +376,33 @@ final class Storage: Sendable {
 func mergeSources(_ sources: [[SeriesChunks]]) -> [SeriesChunks] {
     let nonEmpty = sources.filter { !$0.isEmpty }
     if nonEmpty.count <= 1 { return nonEmpty.first ?? [] }
-    var all = nonEmpty.flatMap { $0 }
+    return joinByLabelSet(nonEmpty.flatMap { $0 })
+}
+
+/// A series' labels and its chunks, of whichever kind: stored (queries) or still in a source block
+/// (compaction).
+protocol LabeledChunks {
+    associatedtype ChunkType: BlockChunk
+    var labels: [Label] { get }
+    var chunks: [ChunkType] { get set }
+}
+
+extension SeriesChunks: LabeledChunks {}
+
+/// Sorts `all` by label set and joins the chunks of equal label sets, in time order. The parts never
+/// overlap in time: they come from blocks of disjoint ranges and a head that starts where they end.
+func joinByLabelSet<S: LabeledChunks>(_ all: [S]) -> [S] {
+    var all = all
     all.sort { compareLabelSets($0.labels, $1.labels) < 0 }
-    var merged: [SeriesChunks] = []
-    merged.reserveCapacity(all.count)
+    var joined: [S] = []
+    joined.reserveCapacity(all.count)
     for series in all {
-        if let last = merged.last, last.labels == series.labels {
-            merged[merged.count - 1].chunks += series.chunks
+        if let last = joined.last, last.labels == series.labels {
+            joined[joined.count - 1].chunks += series.chunks
         } else {
-            merged.append(series)
+            joined.append(series)
         }
     }
-    for index in merged.indices { merged[index].chunks.sort { $0.minTime < $1.minTime } }
-    return merged
+    for index in joined.indices { joined[index].chunks.sort { $0.minTime < $1.minTime } }
+    return joined
 }
