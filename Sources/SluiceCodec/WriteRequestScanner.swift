@@ -36,7 +36,8 @@ public final class WriteRequestScanner {
     public struct Series {
         /// The `TimeSeries` message bytes, without its field tag and length.
         public var message: Range<Int>
-        public var labels: ArraySlice<LabelRange>
+        /// Points into the scanner's own buffer: read it, never keep it.
+        public var labels: UnsafeBufferPointer<LabelRange>
         public var samples: Int
         public var exemplars: Int
         public var histograms: Int
@@ -65,11 +66,53 @@ public final class WriteRequestScanner {
     /// Every wire-structure check stays, so no length reaches past the body and every range handed
     /// out is inside it.
     public var trustsLabels = false
-    private var labels: [LabelRange] = []
+    private var labels = LabelBuffer()
+    /// The labels of the series scanned before the current one (`validateLabels`).
+    private var previousLabels = LabelBuffer()
 
     public init(limits: Limits = Limits()) {
         self.limits = limits
-        labels.reserveCapacity(64)
+    }
+
+    deinit {
+        labels.deallocate()
+        previousLabels.deallocate()
+    }
+
+    /// One series' labels: a growable buffer the scanner owns and frees, reused for every series, so
+    /// adding a label is a store and a count, with no uniqueness check or reference count as with an
+    /// array.
+    struct LabelBuffer {
+        private(set) var base: UnsafeMutablePointer<LabelRange>
+        private(set) var count = 0
+        private var capacity: Int
+
+        init(capacity: Int = 32) {
+            self.capacity = capacity
+            base = .allocate(capacity: capacity)
+        }
+
+        func deallocate() { base.deallocate() }
+
+        var elements: UnsafeBufferPointer<LabelRange> { UnsafeBufferPointer(start: base, count: count) }
+
+        @inline(__always)
+        mutating func removeAll() { count = 0 }
+
+        @inline(__always)
+        mutating func append(_ label: LabelRange) {
+            if count == capacity { grow() }
+            (base + count).initialize(to: label)
+            count += 1
+        }
+
+        private mutating func grow() {
+            let bigger = UnsafeMutablePointer<LabelRange>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = bigger
+            capacity *= 2
+        }
     }
 
     /// Scans `body` (already snappy-decompressed), calling `visit` once per series in order.
@@ -86,9 +129,15 @@ public final class WriteRequestScanner {
         // stored property is a dynamic exclusivity check, which cost more than the parsing itself.
         let limits = self.limits
         let trustsLabels = self.trustsLabels
-        var labels: [LabelRange] = []
-        swap(&labels, &self.labels)
-        defer { swap(&labels, &self.labels) }
+        var labels = self.labels
+        var previousLabels = self.previousLabels
+        defer {
+            // Both buffers go back, whichever of them each local holds after the swaps below.
+            self.labels = labels
+            self.previousLabels = previousLabels
+        }
+        // The previous series' labels are ranges into this body only.
+        previousLabels.removeAll()
         while let (field, wireType) = try reader.nextKey() {
             switch (field, wireType) {
             case (1, .lengthDelimited):
@@ -97,7 +146,9 @@ public final class WriteRequestScanner {
                 if limits.maxSeriesPerRequest > 0, summary.series > limits.maxSeriesPerRequest {
                     throw CodecError(.invalidSeries, "request has more than \(limits.maxSeriesPerRequest) series")
                 }
-                let series = try Self.scanSeries(body, message, labels: &labels, limits: limits, trustsLabels: trustsLabels)
+                swap(&labels, &previousLabels)
+                let series = try Self.scanSeries(
+                    body, message, labels: &labels, previous: previousLabels.elements, limits: limits, trustsLabels: trustsLabels)
                 summary.samples += series.samples
                 summary.exemplars += series.exemplars
                 summary.histograms += series.histograms
@@ -119,9 +170,10 @@ public final class WriteRequestScanner {
 
     @inline(__always)
     private static func scanSeries(
-        _ body: UnsafeRawBufferPointer, _ message: Range<Int>, labels: inout [LabelRange], limits: Limits, trustsLabels: Bool
+        _ body: UnsafeRawBufferPointer, _ message: Range<Int>, labels: inout LabelBuffer,
+        previous: UnsafeBufferPointer<LabelRange>, limits: Limits, trustsLabels: Bool
     ) throws(CodecError) -> Series {
-        labels.removeAll(keepingCapacity: true)
+        labels.removeAll()
         var samples = 0
         var exemplars = 0
         var histograms = 0
@@ -171,8 +223,8 @@ public final class WriteRequestScanner {
                 try reader.skip(wireType)
             }
         }
-        if !trustsLabels { try validateLabels(body, labels, limits: limits) }
-        return Series(message: message, labels: labels[...], samples: samples, exemplars: exemplars, histograms: histograms)
+        if !trustsLabels { try validateLabels(body, labels.elements, previousSeries: previous, limits: limits) }
+        return Series(message: message, labels: labels.elements, samples: samples, exemplars: exemplars, histograms: histograms)
     }
 
     /// An `Exemplar`: labels (1), value (double, 2), timestamp (int64, 3), every wire type as
@@ -247,24 +299,35 @@ public final class WriteRequestScanner {
         return LabelRange(field: message, name: name, value: value)
     }
 
+    /// A label whose field bytes are those of the label at the same place in the previous series
+    /// (`previousSeries`) passed the same per-label checks there: they are a function of those bytes and
+    /// the limits alone, so only its order against its neighbour is checked again. Consecutive series
+    /// mostly share their target's labels (job, instance, and the like), so most labels skip the rest.
     @inline(__always)
-    private static func validateLabels(_ body: UnsafeRawBufferPointer, _ labels: [LabelRange], limits: Limits) throws(CodecError) {
+    private static func validateLabels(
+        _ body: UnsafeRawBufferPointer, _ labels: UnsafeBufferPointer<LabelRange>,
+        previousSeries: UnsafeBufferPointer<LabelRange>, limits: Limits
+    ) throws(CodecError) {
         guard labels.count <= limits.maxLabelNamesPerSeries else {
             throw CodecError(.invalidSeries, "series has \(labels.count) labels, more than the limit of \(limits.maxLabelNamesPerSeries)")
         }
         var previous: Range<Int>? = nil
         var hasName = false
-        for label in labels {
+        let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
+        for (index, label) in labels.enumerated() {
             let name = UnsafeRawBufferPointer(rebasing: body[label.name])
             let value = UnsafeRawBufferPointer(rebasing: body[label.value])
-            try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false)
+            let checked = index < previousSeries.count && Self.sameBytes(body, previousSeries[index].field, label.field)
+            if !checked {
+                try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false, readableEnd: readableEnd)
+            }
             if let previous {
                 let order = Self.compare(UnsafeRawBufferPointer(rebasing: body[previous]), name)
                 if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
                 if order > 0 { throw CodecError(.invalidSeries, "labels are not sorted by name at \(Self.printable(name))") }
             }
             if isMetricNameLabel(name) {
-                guard Self.isValidMetricName(value) else {
+                guard checked || Self.isValidMetricName(value) else {
                     throw CodecError(.invalidSeries, "invalid metric name \"\(Self.printable(value))\"")
                 }
                 hasName = true
@@ -277,15 +340,22 @@ public final class WriteRequestScanner {
     /// The checks every label gets in both versions: a name and a value, non-empty, within the
     /// limits, the value UTF-8 without NUL. Names follow 1.0's `[a-zA-Z_][a-zA-Z0-9_]*`, or with
     /// `utf8Names` (2.0) any UTF-8 without NUL: libprotobuf-c's C strings would cut at a NUL.
+    ///
+    /// `readableEnd` is the end of the buffer `name` and `value` lie in: a name or value shorter than
+    /// eight bytes is then checked as one word read past its end (`shortWord`), not byte by byte.
     @inline(__always)
     static func checkLabel(
-        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limits: Limits, utf8Names: Bool
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limits: Limits, utf8Names: Bool,
+        readableEnd: UnsafeRawPointer? = nil
     ) throws(CodecError) {
         guard !name.isEmpty else { throw CodecError(.invalidSeries, "series has a label with an empty name") }
         guard name.count <= limits.maxLabelNameLength else {
             throw CodecError(.invalidSeries, "label name longer than \(limits.maxLabelNameLength) bytes")
         }
-        guard utf8Names ? isValidLabelValue(name) : isValidLabelName(name) else {
+        guard utf8Names
+            ? isValidLabelValue(name, readableEnd: readableEnd)
+            : isValidLabelName(name, readableEnd: readableEnd)
+        else {
             throw CodecError(.invalidSeries, "invalid label name \"\(printable(name))\"")
         }
         guard !value.isEmpty else {
@@ -294,7 +364,7 @@ public final class WriteRequestScanner {
         guard value.count <= limits.maxLabelValueLength else {
             throw CodecError(.invalidSeries, "value of label \(printable(name)) longer than \(limits.maxLabelValueLength) bytes")
         }
-        guard isValidLabelValue(value) else {
+        guard isValidLabelValue(value, readableEnd: readableEnd) else {
             throw CodecError(.invalidSeries, "value of label \(printable(name)) is not valid UTF-8 or holds a NUL byte")
         }
     }
@@ -327,6 +397,28 @@ public final class WriteRequestScanner {
     @inline(__always)
     static func isValidLabelName(_ bytes: UnsafeRawBufferPointer) -> Bool {
         isName(bytes, colon: false)
+    }
+
+    /// `isValidLabelName`, with a name shorter than eight bytes tested as one word when eight bytes
+    /// from its start lie before `readableEnd`. Most label names are that short (`job`, `instance`).
+    @inline(__always)
+    static func isValidLabelName(_ bytes: UnsafeRawBufferPointer, readableEnd: UnsafeRawPointer?) -> Bool {
+        // The bytes past the name are made `a`, a name character, so only the name's own bytes decide.
+        if let word = shortWord(bytes, fill: 0x6161_6161_6161_6161, readableEnd: readableEnd) {
+            return isNameStart(UInt8(truncatingIfNeeded: word), colon: false) && isNameWord(word, colon: false)
+        }
+        return isName(bytes, colon: false)
+    }
+
+    /// `bytes`, if there are 1 to 7 of them and eight bytes from their start lie before `readableEnd`,
+    /// as one little-endian word read in a single load, with the bytes past them replaced by `fill`'s.
+    @inline(__always)
+    static func shortWord(_ bytes: UnsafeRawBufferPointer, fill: UInt64, readableEnd: UnsafeRawPointer?) -> UInt64? {
+        guard let readableEnd, let base = bytes.baseAddress, bytes.count > 0, bytes.count < 8,
+              UnsafeRawPointer(base) + 8 <= readableEnd
+        else { return nil }
+        let keep: UInt64 = (1 &<< UInt64(truncatingIfNeeded: bytes.count &* 8)) &- 1
+        return UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)) & keep | fill & ~keep
     }
 
     /// Prometheus' legacy rule: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
@@ -377,6 +469,24 @@ public final class WriteRequestScanner {
         return found == high
     }
 
+    /// `isValidLabelValue`, with a value shorter than eight bytes tested as one word when eight bytes
+    /// from its start lie before `readableEnd`.
+    @inline(__always)
+    static func isValidLabelValue(_ bytes: UnsafeRawBufferPointer, readableEnd: UnsafeRawPointer?) -> Bool {
+        // The bytes past the value are made `a`: plain ASCII, so only the value's own bytes decide.
+        if let word = shortWord(bytes, fill: 0x6161_6161_6161_6161, readableEnd: readableEnd), isPlainASCII(word) {
+            return true
+        }
+        return isValidLabelValue(bytes)
+    }
+
+    /// Whether no byte of `word` has its top bit set and none is zero.
+    @inline(__always)
+    static func isPlainASCII(_ word: UInt64) -> Bool {
+        let high: UInt64 = 0x8080_8080_8080_8080
+        return word & high == 0 && (word &- 0x0101_0101_0101_0101) & ~word & high == 0
+    }
+
     /// UTF-8 without NUL. ASCII, the common case, is checked without decoding.
     @inline(__always)
     static func isValidLabelValue(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -384,10 +494,7 @@ public final class WriteRequestScanner {
         var i = 0
         // Eight bytes at a time: no byte with the top bit set, and no zero byte. A value of eight
         // bytes or more ends with one word that overlaps the one before.
-        @inline(__always) func plain(_ word: UInt64) -> Bool {
-            let high: UInt64 = 0x8080_8080_8080_8080
-            return word & high == 0 && (word &- 0x0101_0101_0101_0101) & ~word & high == 0
-        }
+        @inline(__always) func plain(_ word: UInt64) -> Bool { isPlainASCII(word) }
         if bytes.count >= 8 {
             while i + 8 <= bytes.count {
                 guard plain(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) else { break }
@@ -411,6 +518,23 @@ public final class WriteRequestScanner {
             case .error: return false
             }
         }
+    }
+
+    /// Whether `body[a]` and `body[b]` hold the same bytes: eight at a time, the last word
+    /// overlapping the one before.
+    @inline(__always)
+    static func sameBytes(_ body: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        let count = a.count
+        guard count == b.count else { return false }
+        guard count >= 8 else { return body[a].elementsEqual(body[b]) }
+        var i = 0
+        while i + 8 < count {
+            guard body.loadUnaligned(fromByteOffset: a.lowerBound + i, as: UInt64.self)
+                == body.loadUnaligned(fromByteOffset: b.lowerBound + i, as: UInt64.self) else { return false }
+            i += 8
+        }
+        return body.loadUnaligned(fromByteOffset: a.upperBound - 8, as: UInt64.self)
+            == body.loadUnaligned(fromByteOffset: b.upperBound - 8, as: UInt64.self)
     }
 
     @inline(__always)
@@ -528,9 +652,14 @@ struct ProtobufReader {
         var offset = range.lowerBound
         if range.count >= 11, bytes[offset] == 0x09 { offset += 9 }
         if offset < range.upperBound, bytes[offset] == 0x10 {
-            offset += 1
-            let window = UnsafeRawBufferPointer(rebasing: bytes[..<range.upperBound])
-            if try Varint.read(window, at: &offset) != nil, offset == range.upperBound { return }
+            // A varint of 1 to 9 bytes that ends the message: every byte but the last has its top bit
+            // set. Nine bytes hold 63 bits, so none can overflow; anything else takes the walk below.
+            let last = range.upperBound - 1
+            if last > offset, last - offset <= 9, bytes[last] < 0x80 {
+                var i = offset + 1
+                while i < last, bytes[i] >= 0x80 { i += 1 }
+                if i == last { return }
+            }
         }
         var reader = ProtobufReader(bytes, range)
         while let (field, wireType) = try reader.nextKey() {

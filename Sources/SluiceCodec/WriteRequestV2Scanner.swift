@@ -250,11 +250,12 @@ public final class WriteRequestV2Scanner {
         }
         var previous: UnsafeRawBufferPointer? = nil
         var hasName = false
+        let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
         for label in labels {
             let name = symbol(label.name, in: body)
             let value = symbol(label.value, in: body)
             // 2.0 names are any UTF-8 (the spec's MUST; Prometheus 3's default), unlike 1.0's.
-            try WriteRequestScanner.checkLabel(name: name, value: value, limits: limits, utf8Names: true)
+            try WriteRequestScanner.checkLabel(name: name, value: value, limits: limits, utf8Names: true, readableEnd: readableEnd)
             if let previous, WriteRequestScanner.compare(previous, name) == 0 {
                 throw CodecError(.invalidSeries, "duplicate label name \(WriteRequestScanner.printable(name))")
             }

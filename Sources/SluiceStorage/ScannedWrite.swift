@@ -173,9 +173,7 @@ struct ScannedWrite {
                 return
             }
             guard series.samples > 0 else { return }
-            try series.labels.withUnsafeBufferPointer { (labels) throws(CodecError) in
-                try write.add(labels, message: series.message, in: bytes)
-            }
+            try write.add(series.labels, message: series.message, in: bytes)
         }
         guard floatsOnly, summary.metadata.isEmpty else { return .needsDecoding }
         return .floats(write)

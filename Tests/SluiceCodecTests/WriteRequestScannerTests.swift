@@ -243,6 +243,69 @@ import Testing
         }
     }
 
+    /// A body built byte by byte, so that labels may hold what no encoder writes (a NUL, a bad UTF-8
+    /// byte): one series per label list, each with one sample.
+    static func rawBody(_ series: [[(name: [UInt8], value: [UInt8])]]) -> [UInt8] {
+        func field(_ key: UInt8, _ inner: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [key]
+            var n = inner.count
+            while n >= 0x80 { out.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+            return out + [UInt8(n)] + inner
+        }
+        let sample: [UInt8] = [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x10, 0x01]
+        return series.flatMap { labels in
+            field(0x0A, labels.flatMap { field(0x0A, field(0x0A, $0.name) + field(0x12, $0.value)) } + field(0x12, sample))
+        }
+    }
+
+    /// A label whose bytes repeat the previous series' label at the same place skips its own checks
+    /// (they passed there); any label that differs is checked in full. A bad label after a run of good
+    /// series, at every place and of every kind, is still rejected.
+    @Test func aLabelIsCheckedWheneverItDiffersFromThePreviousSeries() {
+        func pair(_ name: String, _ value: [UInt8]) -> (name: [UInt8], value: [UInt8]) { (Array(name.utf8), value) }
+        let good = [pair("__name__", Array("up".utf8)), pair("instance", Array("host:9100".utf8)), pair("job", Array("node".utf8)), pair("zone", Array("a".utf8))]
+        let bad: [(index: Int, label: (name: [UInt8], value: [UInt8]))] = [
+            (0, pair("__name__", Array("bad-name".utf8))),
+            (1, pair("instance", [])),
+            (1, pair("in-stance", Array("x".utf8))),
+            (2, pair("job", [0x6E, 0x00, 0x64])),
+            (2, pair("job", [0x6E, 0xFF, 0x64])),
+            (2, pair("instance", Array("x".utf8))),   // a duplicate name
+            (3, pair("a", Array("x".utf8))),          // out of order
+        ]
+        for (index, label) in bad {
+            var labels = good
+            labels[index] = label
+            #expect(throws: CodecError.self, "\(label) at \(index)") { try Self.scan(Self.rawBody([good, good, labels, good])) }
+        }
+        #expect(throws: Never.self) { try Self.scan(Self.rawBody([good, good, good])) }
+    }
+
+    /// Names and values shorter than eight bytes are checked as one word read past their end, inside
+    /// the body: a bad byte at every place of every short length is found, and the bytes after the
+    /// label never decide.
+    @Test func shortNamesAndValuesAreCheckedAsWords() {
+        let up = (name: Array("__name__".utf8), value: Array("up".utf8))
+        for length in 1..<8 {
+            for position in 0..<length {
+                for bad: UInt8 in [0x2D, 0x00, 0xFF, 0x80] {
+                    var name = [UInt8](repeating: UInt8(ascii: "n"), count: length)
+                    name[position] = bad
+                    #expect(throws: CodecError.self, "name \(name)") { try Self.scan(Self.rawBody([[up, (name, Array("x".utf8))]])) }
+                    // "-" is a valid value byte, though not a valid name byte.
+                    guard bad != 0x2D else { continue }
+                    var value = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+                    value[position] = bad
+                    #expect(throws: CodecError.self, "value \(value)") { try Self.scan(Self.rawBody([[up, (Array("job".utf8), value)]])) }
+                }
+            }
+            let name = [UInt8](repeating: UInt8(ascii: "n"), count: length)
+            let value = [UInt8](repeating: UInt8(ascii: "v"), count: length)
+            #expect(throws: Never.self) { try Self.scan(Self.rawBody([[up, (name, value)]])) }
+            #expect(throws: CodecError.self) { try Self.scan(Self.rawBody([[up, ([UInt8(ascii: "9")] + name.dropFirst(), value)]])) }
+        }
+    }
+
     @Test func metricNameLabelIsRecognised() {
         WriteRequestScanner.metricNameLabel.withUnsafeBytes { #expect(WriteRequestScanner.isMetricNameLabel($0)) }
         Array("__name_".utf8).withUnsafeBytes { #expect(!WriteRequestScanner.isMetricNameLabel($0)) }
