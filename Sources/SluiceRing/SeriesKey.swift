@@ -53,12 +53,45 @@ public struct SeriesKeyHasher: Sendable {
         // The window holds fewer than 32 bytes, so 31 more and the 0xFF still fit in its 64.
         let at = windowCount
         withUnsafeMutableBytes(of: &window) { window in
-            if count > 0 { (window.baseAddress! + at).copyMemory(from: bytes.baseAddress!, byteCount: count) }
+            if count > 0 { Self.copyShort(to: window.baseAddress! + at, from: bytes.baseAddress!, count: count) }
             window[at + count] = 0xFF
         }
         windowCount = at + count + 1
         total += count + 1
         if windowCount >= 32 { consumeStripe() }
+    }
+
+    /// Copies 1 to 31 bytes with at most four loads and four stores, which may overlap, and no call:
+    /// for a label name or value, a call to memcpy cost more than the copy.
+    @inlinable @inline(__always)
+    static func copyShort(to target: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int) {
+        if count >= 16 {
+            let a = source.loadUnaligned(as: UInt64.self)
+            let b = source.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            let c = source.loadUnaligned(fromByteOffset: count - 16, as: UInt64.self)
+            let d = source.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            target.storeBytes(of: a, as: UInt64.self)
+            target.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+            target.storeBytes(of: c, toByteOffset: count - 16, as: UInt64.self)
+            target.storeBytes(of: d, toByteOffset: count - 8, as: UInt64.self)
+        } else if count >= 8 {
+            let a = source.loadUnaligned(as: UInt64.self)
+            let b = source.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            target.storeBytes(of: a, as: UInt64.self)
+            target.storeBytes(of: b, toByteOffset: count - 8, as: UInt64.self)
+        } else if count >= 4 {
+            let a = source.loadUnaligned(as: UInt32.self)
+            let b = source.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+            target.storeBytes(of: a, as: UInt32.self)
+            target.storeBytes(of: b, toByteOffset: count - 4, as: UInt32.self)
+        } else {
+            let a = source.load(as: UInt8.self)
+            let b = source.load(fromByteOffset: count / 2, as: UInt8.self)
+            let c = source.load(fromByteOffset: count - 1, as: UInt8.self)
+            target.storeBytes(of: a, as: UInt8.self)
+            target.storeBytes(of: b, toByteOffset: count / 2, as: UInt8.self)
+            target.storeBytes(of: c, toByteOffset: count - 1, as: UInt8.self)
+        }
     }
 
     /// Hashes the window's first 32 bytes and moves the rest down.
