@@ -136,7 +136,8 @@ public final class WriteRequestScanner {
             self.labels = labels
             self.previousLabels = previousLabels
         }
-        // The previous series' labels are ranges into this body only.
+        // Both hold ranges into the last body scanned: the first series of this one has no previous.
+        labels.removeAll()
         previousLabels.removeAll()
         while let (field, wireType) = try reader.nextKey() {
             switch (field, wireType) {

@@ -281,6 +281,21 @@ import Testing
         #expect(throws: Never.self) { try Self.scan(Self.rawBody([good, good, good])) }
     }
 
+    /// A scanner reused for the next body forgets the last one's series: a body that is the one
+    /// before with a label made bad in place must be rejected, though the bad label sits at the very
+    /// offsets of the good one (FuzzRemoteWrite found the read of stale ranges past a shorter body).
+    @Test func aReusedScannerDoesNotCompareWithTheLastBody() throws {
+        let good = Self.rawBody([[(Array("__name__".utf8), Array("up".utf8)), (Array("job".utf8), Array("node".utf8))]])
+        var bad = good
+        let at = try #require(bad.firstIndex(of: UInt8(ascii: "o")))
+        bad[at] = 0xFF
+        let scanner = WriteRequestScanner()
+        _ = try good.withUnsafeBytes { (raw) throws(CodecError) in try scanner.scan(raw) { _ in } }
+        #expect(throws: CodecError.self) {
+            _ = try bad.withUnsafeBytes { (raw) throws(CodecError) in try scanner.scan(raw) { _ in } }
+        }
+    }
+
     /// Names and values shorter than eight bytes are checked as one word read past their end, inside
     /// the body: a bad byte at every place of every short length is found, and the bytes after the
     /// label never decide.
