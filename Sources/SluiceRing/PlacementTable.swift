@@ -1,12 +1,20 @@
 /// The lookup side of a `HashRing`: from a series key's hash to the number of its replica set, and
 /// from that number to the set's nodes, in one or two memory reads and no allocation.
 ///
-/// The 64-bit circle is cut into about four buckets per token by the hash's top bits. Most buckets
-/// (about 78%) hold no token, so every hash in them has the same successor token and the bucket
-/// stores that token's replica set directly. A bucket that does hold tokens stores where they start
-/// in the sorted token array, whose entries carry their set beside the token, and the successor is
-/// found by stepping over the one or two tokens below the hash. Immutable once built; a reload
-/// builds a new ring, and so a new table, off the request path.
+/// The 64-bit circle is cut into buckets by the hash's top bits. Most buckets hold no token, so every
+/// hash in them has the same successor token and the bucket stores that token's replica set directly.
+/// A bucket that does hold tokens (a *mixed* one) leads to where they start in the sorted token
+/// array, whose entries carry their set beside the token, and the successor is found by stepping over
+/// the one or two tokens below the hash. Immutable once built; a reload builds a new ring, and so a
+/// new table, off the request path.
+///
+/// The bucket read misses the cache for nearly every series (hashes are random), so the buckets are
+/// as narrow as the ring allows: one byte each while the ring has fewer than 255 replica sets (every
+/// ring of up to six nodes at RF 3, and far larger ones at RF 1 or with zones), two below 65,535, with
+/// the widest value marking a mixed bucket, whose first token is then in `firstToken`. One-byte
+/// buckets come eight per token, so about 12% are mixed; the table for 3 nodes × 8192 tokens is 256
+/// KiB instead of 512. Rings with more sets keep four-byte buckets, four per token, that hold either
+/// a set or `tokenFlag` and the index of the first token.
 public final class PlacementTable: @unchecked Sendable {
     /// A token and its replica set, side by side so that finding one reads the other.
     @usableFromInline
@@ -16,10 +24,14 @@ public final class PlacementTable: @unchecked Sendable {
         @usableFromInline var unused: UInt32 = 0
     }
 
-    /// Per bucket: a replica set number, or `tokenFlag` with the index of the bucket's first token.
-    @usableFromInline let buckets: UnsafeMutablePointer<UInt32>
+    /// Per bucket, `bucketWidth` bytes: a replica set number, or the mark of a mixed bucket.
+    @usableFromInline let buckets: UnsafeMutableRawPointer
+    /// 1, 2 or 4.
+    @usableFromInline let bucketWidth: Int
     @usableFromInline let bucketCount: Int
     @usableFromInline let shift: UInt64
+    /// For one- and two-byte buckets: the index of each mixed bucket's first token.
+    @usableFromInline let firstToken: UnsafeMutablePointer<UInt32>?
     @usableFromInline let entries: UnsafeMutablePointer<Entry>
     @usableFromInline let tokenCount: Int
     /// The members of set `s`, primary first, at `s * replicationFactor ..< (s + 1) * replicationFactor`.
@@ -33,7 +45,8 @@ public final class PlacementTable: @unchecked Sendable {
     ///   - tokens: the ring's token positions, sorted, at least one.
     ///   - setOfToken: the replica set that starts at each token.
     ///   - setMembers: the sets' members, `replicationFactor` per set.
-    init(tokens: [UInt64], setOfToken: [UInt32], setMembers: [Int32], replicationFactor: Int) {
+    ///   - bucketWidth: 1, 2 or 4, or nil for the narrowest that holds every set number (tests pick).
+    init(tokens: [UInt64], setOfToken: [UInt32], setMembers: [Int32], replicationFactor: Int, bucketWidth: Int? = nil) {
         precondition(!tokens.isEmpty && tokens.count == setOfToken.count && tokens.count < Int(Self.tokenFlag))
         tokenCount = tokens.count
         entries = .allocate(capacity: tokens.count)
@@ -45,11 +58,18 @@ public final class PlacementTable: @unchecked Sendable {
         members.initialize(from: setMembers, count: setMembers.count)
         self.replicationFactor = replicationFactor
 
-        // Four buckets per token (the next power of two at or above), at most 2^20 (4 MB).
-        let bits = max(1, min(20, Int.bitWidth - (4 * tokens.count - 1).leadingZeroBitCount))
+        let setCount = Int(setOfToken.max() ?? 0) + 1
+        let width = bucketWidth ?? (setCount < 0xFF ? 1 : setCount < 0xFFFF ? 2 : 4)
+        precondition(width == 4 || setCount < (1 << (8 * width)) - 1, "bucket width \(width) cannot hold \(setCount) sets")
+        self.bucketWidth = width
+        // Eight one-byte buckets per token, else four (the next power of two at or above), at most 2^20.
+        let perToken = width == 1 ? 8 : 4
+        let bits = max(1, min(20, Int.bitWidth - (perToken * tokens.count - 1).leadingZeroBitCount))
         shift = UInt64(64 - bits)
         bucketCount = 1 << bits
-        buckets = .allocate(capacity: bucketCount)
+        buckets = .allocate(byteCount: bucketCount * width, alignment: 4)
+        firstToken = width == 4 ? nil : .allocate(capacity: bucketCount)
+        let mixed: UInt32 = width == 1 ? 0xFF : width == 2 ? 0xFFFF : 0
         // Walk the buckets from the last down, carrying the first token at or after each bucket's start.
         var next = tokens.count  // the first token in a later bucket; tokens.count wraps to token 0
         var index = tokens.count - 1
@@ -59,17 +79,30 @@ public final class PlacementTable: @unchecked Sendable {
                 first = index
                 index -= 1
             }
+            let value: UInt32
             if first >= 0 {
-                buckets[bucket] = Self.tokenFlag | UInt32(first)
                 next = first
+                if let firstToken {
+                    firstToken[bucket] = UInt32(first)
+                    value = mixed
+                } else {
+                    value = Self.tokenFlag | UInt32(first)
+                }
             } else {
-                buckets[bucket] = setOfToken[next == tokens.count ? 0 : next]
+                value = setOfToken[next == tokens.count ? 0 : next]
+                firstToken?[bucket] = 0
+            }
+            switch width {
+            case 1: buckets.storeBytes(of: UInt8(value), toByteOffset: bucket, as: UInt8.self)
+            case 2: buckets.storeBytes(of: UInt16(value), toByteOffset: bucket * 2, as: UInt16.self)
+            default: buckets.storeBytes(of: value, toByteOffset: bucket * 4, as: UInt32.self)
             }
         }
     }
 
     deinit {
         buckets.deallocate()
+        firstToken?.deallocate()
         entries.deallocate()
         members.deallocate()
     }
@@ -77,9 +110,22 @@ public final class PlacementTable: @unchecked Sendable {
     /// The number of the replica set holding the series whose key hashes to `hash`.
     @inlinable @inline(__always)
     public func replicaSet(for hash: UInt64) -> Int {
-        let slot = buckets[Int(hash >> shift)]
-        if slot & Self.tokenFlag == 0 { return Int(slot) }
-        var index = Int(slot & ~Self.tokenFlag)
+        let bucket = Int(truncatingIfNeeded: hash &>> shift)
+        var index: Int
+        switch bucketWidth {
+        case 1:
+            let value = buckets.load(fromByteOffset: bucket, as: UInt8.self)
+            if value != 0xFF { return Int(value) }
+            index = Int(firstToken.unsafelyUnwrapped[bucket])
+        case 2:
+            let value = buckets.load(fromByteOffset: bucket &* 2, as: UInt16.self)
+            if value != 0xFFFF { return Int(value) }
+            index = Int(firstToken.unsafelyUnwrapped[bucket])
+        default:
+            let value = buckets.load(fromByteOffset: bucket &* 4, as: UInt32.self)
+            if value & Self.tokenFlag == 0 { return Int(value) }
+            index = Int(value & ~Self.tokenFlag)
+        }
         // Every token of a later bucket is above `hash`: at most one step past this bucket's tokens.
         while index < tokenCount && entries[index].token < hash { index += 1 }
         return Int(entries[index == tokenCount ? 0 : index].set)

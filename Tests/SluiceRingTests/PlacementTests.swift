@@ -211,4 +211,38 @@ import Testing
             #expect(members.first == ring.primary(for: hash))
         }
     }
+
+    /// Every bucket width finds the replica set of the first token at or after the hash (wrapping
+    /// to the first token), as a plain search over the sorted tokens does: for random hashes, and for
+    /// every token, its neighbours and the bucket edges, on rings with spread, crowded and extreme tokens.
+    @Test("bucket widths agree with a search over the tokens", arguments: [1, 2, 4])
+    func bucketWidthsAgreeWithSearch(width: Int) {
+        var generator = SystemRandomNumberGenerator()
+        let rings: [[UInt64]] = [
+            (0..<3000).map { _ in UInt64.random(in: .min ... .max, using: &generator) },
+            (0..<50).map { _ in UInt64.random(in: 0...1_000_000, using: &generator) },   // all in the first bucket
+            [0, 1, UInt64.max - 1, UInt64.max],
+            [42],
+        ]
+        for raw in rings {
+            let tokens = Array(Set(raw)).sorted()
+            let setCount = width == 1 ? 200 : width == 2 ? 60_000 : 100_000
+            let sets = tokens.map { _ in UInt32.random(in: 0..<UInt32(setCount), using: &generator) }
+            let members = (0..<Int(sets.max()! + 1)).map { Int32($0) }
+            let table = PlacementTable(tokens: tokens, setOfToken: sets, setMembers: members, replicationFactor: 1, bucketWidth: width)
+            func expected(_ hash: UInt64) -> Int {
+                let index = tokens.firstIndex { $0 >= hash } ?? 0
+                return Int(sets[index])
+            }
+            var hashes = (0..<3000).map { _ in UInt64.random(in: .min ... .max, using: &generator) }
+            for token in tokens { hashes += [token, token &- 1, token &+ 1] }
+            for bucket in stride(from: 0, to: table.bucketCount, by: max(1, table.bucketCount / 512)) {
+                let start = UInt64(bucket) << table.shift
+                hashes += [start, start &- 1]
+            }
+            for hash in hashes {
+                #expect(table.replicaSet(for: hash) == expected(hash), "width \(width), hash \(hash)")
+            }
+        }
+    }
 }
