@@ -184,19 +184,23 @@ public final class WriteRequestScanner {
         while fieldStart < end {
             // The usual fields, a label (key 0x0A) or a sample (key 0x12) shorter than 128 bytes, are
             // read without the general key and length decoding below, which would take them the same way.
+            // Offsets are inside the body plus at most 129, so `&+` cannot overflow, and each range
+            // is built only once its bounds are known to be in order and inside the message.
             let key = body[fieldStart]
-            if key == 0x0A || key == 0x12, fieldStart + 2 <= end {
-                let inner = fieldStart + 2..<fieldStart + 2 + Int(body[fieldStart + 1])
-                if body[fieldStart + 1] < 0x80, inner.upperBound <= end {
+            if key == 0x0A || key == 0x12, fieldStart &+ 2 <= end {
+                let length = body[fieldStart &+ 1]
+                let innerEnd = fieldStart &+ 2 &+ Int(length)
+                if length < 0x80, innerEnd <= end {
+                    let inner = Range(uncheckedBounds: (fieldStart &+ 2, innerEnd))
                     if key == 0x0A {
                         var label = try Self.scanLabel(body, inner)
-                        label.field = fieldStart..<inner.upperBound
+                        label.field = Range(uncheckedBounds: (fieldStart, innerEnd))
                         labels.append(label)
                     } else {
                         try ProtobufReader.validateSample(body, inner)
                         samples += 1
                     }
-                    fieldStart = inner.upperBound
+                    fieldStart = innerEnd
                     continue
                 }
             }
@@ -274,15 +278,19 @@ public final class WriteRequestScanner {
     private static func scanLabel(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> LabelRange {
         // The shape every encoder writes: name (field 1), then value (field 2), each shorter than 128
         // bytes, and nothing else. Anything different takes the general walk below.
+        // `message` lies inside the body, so these sums of an offset and a few bytes cannot overflow.
         let start = message.lowerBound
-        if message.count >= 4, body[start] == 0x0A {
-            let nameLength = Int(body[start + 1])
-            let valueKey = start + 2 + nameLength
-            if nameLength < 0x80, valueKey + 2 <= message.upperBound, body[valueKey] == 0x12 {
-                let valueLength = Int(body[valueKey + 1])
-                if valueLength < 0x80, valueKey + 2 + valueLength == message.upperBound {
+        let end = message.upperBound
+        if end &- start >= 4, body[start] == 0x0A {
+            let nameLength = Int(body[start &+ 1])
+            let valueKey = start &+ 2 &+ nameLength
+            if nameLength < 0x80, valueKey &+ 2 <= end, body[valueKey] == 0x12 {
+                let valueLength = Int(body[valueKey &+ 1])
+                if valueLength < 0x80, valueKey &+ 2 &+ valueLength == end {
                     return LabelRange(
-                        field: message, name: start + 2..<valueKey, value: valueKey + 2..<message.upperBound)
+                        field: message,
+                        name: Range(uncheckedBounds: (start &+ 2, valueKey)),
+                        value: Range(uncheckedBounds: (valueKey &+ 2, end)))
                 }
             }
         }
@@ -313,17 +321,26 @@ public final class WriteRequestScanner {
             throw CodecError(.invalidSeries, "series has \(labels.count) labels, more than the limit of \(limits.maxLabelNamesPerSeries)")
         }
         var previous: Range<Int>? = nil
+        var previousChecked = false
         var hasName = false
         let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
-        for (index, label) in labels.enumerated() {
-            let name = UnsafeRawBufferPointer(rebasing: body[label.name])
-            let value = UnsafeRawBufferPointer(rebasing: body[label.value])
+        let base = body.baseAddress
+        // Every range lies inside `body` (the scanner made them): plain pointer arithmetic, with no
+        // overflow or bounds checks, which cost more than the work in this loop.
+        @inline(__always) func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(start: base.map { $0 + range.lowerBound }, count: range.upperBound &- range.lowerBound)
+        }
+        for index in 0..<labels.count {
+            let label = labels[index]
+            let name = bytes(label.name)
+            let value = bytes(label.value)
             let checked = index < previousSeries.count && Self.sameBytes(body, previousSeries[index].field, label.field)
             if !checked {
                 try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false, readableEnd: readableEnd)
             }
-            if let previous {
-                let order = Self.compare(UnsafeRawBufferPointer(rebasing: body[previous]), name)
+            // Two neighbours that both repeat the previous series' were found in order there.
+            if let previous, !(checked && previousChecked) {
+                let order = Self.compare(bytes(previous), name)
                 if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
                 if order > 0 { throw CodecError(.invalidSeries, "labels are not sorted by name at \(Self.printable(name))") }
             }
@@ -334,6 +351,7 @@ public final class WriteRequestScanner {
                 hasName = true
             }
             previous = label.name
+            previousChecked = checked
         }
         guard hasName else { throw CodecError(.invalidSeries, "series has no __name__ label") }
     }
@@ -525,17 +543,27 @@ public final class WriteRequestScanner {
     /// overlapping the one before.
     @inline(__always)
     static func sameBytes(_ body: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
-        let count = a.count
-        guard count == b.count else { return false }
-        guard count >= 8 else { return body[a].elementsEqual(body[b]) }
-        var i = 0
-        while i + 8 < count {
-            guard body.loadUnaligned(fromByteOffset: a.lowerBound + i, as: UInt64.self)
-                == body.loadUnaligned(fromByteOffset: b.lowerBound + i, as: UInt64.self) else { return false }
-            i += 8
+        // Both ranges lie inside `body` (the scanner made them), so the arithmetic cannot overflow.
+        let count = a.upperBound &- a.lowerBound
+        guard count == b.upperBound &- b.lowerBound, let base = body.baseAddress else { return false }
+        let x = base + a.lowerBound
+        let y = base + b.lowerBound
+        guard count >= 8 else {
+            var i = 0
+            while i < count {
+                if x.load(fromByteOffset: i, as: UInt8.self) != y.load(fromByteOffset: i, as: UInt8.self) { return false }
+                i &+= 1
+            }
+            return true
         }
-        return body.loadUnaligned(fromByteOffset: a.upperBound - 8, as: UInt64.self)
-            == body.loadUnaligned(fromByteOffset: b.upperBound - 8, as: UInt64.self)
+        var i = 0
+        while i &+ 8 < count {
+            if x.loadUnaligned(fromByteOffset: i, as: UInt64.self) != y.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i &+= 8
+        }
+        return x.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self) == y.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
     }
 
     @inline(__always)

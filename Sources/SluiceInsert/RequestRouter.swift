@@ -15,44 +15,54 @@ public struct RoutedRequest: Sendable {
     public var rawNodes: Set<Int> = []
 }
 
-/// The replica sets one request's series landed on, by the ring's set numbers: a flag per set and
-/// the list of those seen, so recording a series' set is an array read rather than a hash.
+/// The replica sets one request's series landed on, by the ring's set numbers: a count per set and
+/// the list of those seen, so recording a series' set is a memory read and add rather than a hash.
+///
+/// The counts live in memory the router owns (`deallocate()` in its deinit), not in an array: the
+/// per-series update is then a plain store, with no uniqueness check.
 struct PlacedSets {
-    private var seen: [Bool] = []
-    /// Samples and histograms placed on each set: every member node gets them.
-    private var samples: [Int] = []
+    /// Per set: 0 if no series landed on it, else 1 + its samples and histograms (every member node
+    /// gets them). A series with neither still places its set.
+    private var counts: UnsafeMutablePointer<Int>? = nil
+    private var setCount = 0
     private var list: [Int] = []
     /// Metadata went to every node: the whole ring is one more set to judge the quorum over.
     var allNodes = false
 
+    func deallocate() { counts?.deallocate() }
+
     mutating func begin(setCount: Int) {
-        if seen.count == setCount {
-            for set in list {
-                seen[set] = false
-                samples[set] = 0
-            }
+        if let counts, self.setCount == setCount {
+            for set in list { counts[set] = 0 }
         } else {
-            seen = Array(repeating: false, count: setCount)
-            samples = Array(repeating: 0, count: setCount)
+            counts?.deallocate()
+            let fresh = UnsafeMutablePointer<Int>.allocate(capacity: max(1, setCount))
+            fresh.initialize(repeating: 0, count: max(1, setCount))
+            counts = fresh
+            self.setCount = setCount
         }
         list.removeAll(keepingCapacity: true)
         allNodes = false
     }
 
+    /// `set` is below the ring's set count (`PlacementTable.replicaSet(for:)` answers so).
     @inline(__always)
     mutating func insert(_ set: Int, samples count: Int) {
-        if !seen[set] {
-            seen[set] = true
+        let slot = counts.unsafelyUnwrapped + set
+        if slot.pointee == 0 {
+            slot.pointee = 1
             list.append(set)
         }
-        samples[set] += count
+        slot.pointee &+= count
     }
+
+    private func samples(_ set: Int) -> Int { counts.unsafelyUnwrapped[set] - 1 }
 
     /// Samples and histograms per node: what each node's part carries.
     func samplesPerNode(_ ring: HashRing) -> [Int] {
         var perNode = Array(repeating: 0, count: ring.nodes.count)
         for set in list {
-            for node in ring.placement.members(ofReplicaSet: set) { perNode[Int(node)] += samples[set] }
+            for node in ring.placement.members(ofReplicaSet: set) { perNode[Int(node)] += samples(set) }
         }
         return perNode
     }
@@ -89,6 +99,8 @@ public final class RequestRouter {
         replicas.reserveCapacity(8)
     }
 
+    deinit { placed.deallocate() }
+
     /// Routes the decompressed body held in `decompressed`.
     ///
     /// - Parameters:
@@ -123,6 +135,9 @@ public final class RequestRouter {
         swap(&placed, &self.placed)
         defer { swap(&placed, &self.placed) }
         let nodeBodies = self.nodeBodies
+        // The bodies outlive the loop (this router holds them), so the copy reaches them unretained:
+        // a retain and release per series otherwise.
+        let unretainedBodies = nodeBodies.map { Unmanaged.passUnretained($0) }
         let tenantField = self.tenantField
         let placement = ring.placement
         // When every series goes to every node (RF equal to the node count), all node bodies are the
@@ -138,7 +153,7 @@ public final class RequestRouter {
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
                 for label in series.labels {
-                    let name = UnsafeRawBufferPointer(rebasing: body[label.name])
+                    let name = Self.bytes(body, label.name)
                     if let dropLabelBytes, Self.compare(name, dropLabelBytes) == 0 {
                         dropped = label.field
                         continue
@@ -148,19 +163,21 @@ public final class RequestRouter {
                         if order == 0 { replaced = label.field; continue }
                         if order > 0 && insertAt == nil { insertAt = label.field.lowerBound }
                     }
-                    hasher.add(name: name, value: UnsafeRawBufferPointer(rebasing: body[label.value]))
+                    hasher.add(name: name, value: Self.bytes(body, label.value))
                 }
                 let set = placement.replicaSet(for: hasher.finish())
                 placed.insert(set, samples: series.samples + series.histograms)
                 let replicas = placement.members(ofReplicaSet: set)
 
                 if tenantLabel == nil && dropped == nil {
-                    let message = UnsafeRawBufferPointer(rebasing: body[series.message])
+                    let message = Self.bytes(body, series.message)
                     if shared {
-                        nodeBodies[0].appendLengthDelimited(field: 1, message)
+                        unretainedBodies[0]._withUnsafeGuaranteedRef { $0.appendLengthDelimited(field: 1, message) }
                         return
                     }
-                    for node in replicas { nodeBodies[Int(node)].appendLengthDelimited(field: 1, message) }
+                    for node in replicas {
+                        unretainedBodies[Int(node)]._withUnsafeGuaranteedRef { $0.appendLengthDelimited(field: 1, message) }
+                    }
                     return
                 }
                 // Splice: bytes before the insertion point, the tenant label, the rest, minus any
@@ -291,6 +308,13 @@ public final class RequestRouter {
         let base = bytes.base
         if bytes.startIndex < skip.lowerBound { appendSkipping(other, base[bytes.startIndex..<skip.lowerBound], to: out) }
         if skip.upperBound < bytes.endIndex { appendSkipping(other, base[skip.upperBound..<bytes.endIndex], to: out) }
+    }
+
+    /// `body[range]` for a range the scanner handed out, so inside `body`: no bounds or overflow
+    /// checks, which the per-label loop would pay for every name and value.
+    @inline(__always)
+    static func bytes(_ body: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: body.baseAddress.map { $0 + range.lowerBound }, count: range.upperBound &- range.lowerBound)
     }
 
     @inline(__always)
