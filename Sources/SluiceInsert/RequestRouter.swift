@@ -126,8 +126,13 @@ public final class RequestRouter {
 
         let body = decompressed.bytes
         let tenantBytes = Array(tenant.utf8)
-        let tenantLabelBytes = Array((tenantLabel ?? "").utf8)
-        let dropLabelBytes = dropLabel.map { Array($0.utf8) }
+        // Compared with every label name: held as raw bytes for the word-at-a-time `compare`.
+        let tenantLabelBytes = Self.rawCopy(tenantLabel ?? "")
+        let dropLabelBytes = dropLabel.map { Self.rawCopy($0) }
+        defer {
+            tenantLabelBytes.deallocate()
+            dropLabelBytes?.deallocate()
+        }
         // The per-series loop works on locals: each access to a class's stored property is a dynamic
         // exclusivity check, and the loop touches these several times per series.
         var hasher = SeriesKeyHasher()
@@ -154,14 +159,15 @@ public final class RequestRouter {
                 var insertAt: Int? = nil
                 for label in series.labels {
                     let name = Self.bytes(body, label.name)
-                    if let dropLabelBytes, Self.compare(name, dropLabelBytes) == 0 {
+                    if let dropLabelBytes, Self.compare(name, UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
                         dropped = label.field
                         continue
                     }
-                    if tenantLabel != nil {
-                        let order = Self.compare(name, tenantLabelBytes)
+                    // Names are sorted: past the tenant label's place, no later name can be it.
+                    if tenantLabel != nil && insertAt == nil {
+                        let order = Self.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
                         if order == 0 { replaced = label.field; continue }
-                        if order > 0 && insertAt == nil { insertAt = label.field.lowerBound }
+                        if order > 0 { insertAt = label.field.lowerBound }
                     }
                     hasher.add(name: name, value: Self.bytes(body, label.value))
                 }
@@ -187,12 +193,30 @@ public final class RequestRouter {
                 let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
                 let length = message.count - removed + tenantField.count
                 for (index, node) in replicas.enumerated() where !shared || index == 0 {
-                    let out = nodeBodies[shared ? 0 : Int(node)]
-                    out.append(0x0A)
-                    Varint.append(UInt64(length), to: out)
-                    Self.appendSkipping(replaced, dropped, body[message.lowerBound..<at], to: out)
-                    tenantField.withUnsafeBytes { out.append($0) }
-                    Self.appendSkipping(replaced, dropped, body[at..<message.upperBound], to: out)
+                    unretainedBodies[shared ? 0 : Int(node)]._withUnsafeGuaranteedRef { out in
+                        // One capacity check for the key, the length and the spliced message.
+                        out.reserve(extra: 11 + length)
+                        out.appendUnsafe { tail in
+                            var cursor = tail.baseAddress!
+                            cursor.storeBytes(of: 0x0A, as: UInt8.self)
+                            cursor += 1
+                            var v = UInt64(length)
+                            while v >= 0x80 {
+                                cursor.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
+                                cursor += 1
+                                v >>= 7
+                            }
+                            cursor.storeBytes(of: UInt8(v), as: UInt8.self)
+                            cursor += 1
+                            Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor)
+                            tenantField.withUnsafeBytes { field in
+                                cursor.copyMemory(from: field.baseAddress!, byteCount: field.count)
+                                cursor += field.count
+                            }
+                            Self.copy(body, at..<message.upperBound, skipping: replaced, dropped, to: &cursor)
+                            return cursor - tail.baseAddress!
+                        }
+                    }
                 }
         }
 
@@ -280,34 +304,39 @@ public final class RequestRouter {
         out.appendLengthDelimited(field: field, UnsafeRawBufferPointer(rebasing: bytes))
     }
 
-    /// Appends `bytes` leaving out the part that overlaps `skip`.
+    /// Copies `body[range]` to `cursor`, advancing it, leaving out `skip` and `other` (whole label
+    /// fields, so each lies wholly inside or wholly outside `range`).
     @inline(__always)
-    private static func appendSkipping(_ skip: Range<Int>?, _ bytes: Slice<UnsafeRawBufferPointer>, to out: ByteScratch) {
-        guard let skip, skip.overlaps(bytes.startIndex..<bytes.endIndex) else {
-            out.append(UnsafeRawBufferPointer(rebasing: bytes))
-            return
+    static func copy(
+        _ body: UnsafeRawBufferPointer, _ range: Range<Int>, skipping skip: Range<Int>?, _ other: Range<Int>?,
+        to cursor: inout UnsafeMutableRawPointer
+    ) {
+        guard let base = body.baseAddress else { return }
+        var first = skip.flatMap { range.contains($0.lowerBound) ? $0 : nil }
+        var second = other.flatMap { range.contains($0.lowerBound) ? $0 : nil }
+        if let a = first, let b = second, b.lowerBound < a.lowerBound { swap(&first, &second) }
+        var from = range.lowerBound
+        @inline(__always) func take(_ end: Int) {
+            cursor.copyMemory(from: base + from, byteCount: end - from)
+            cursor += end - from
         }
-        let base = bytes.base
-        if bytes.startIndex < skip.lowerBound {
-            out.append(UnsafeRawBufferPointer(rebasing: base[bytes.startIndex..<skip.lowerBound]))
+        if let first {
+            take(first.lowerBound)
+            from = first.upperBound
         }
-        if skip.upperBound < bytes.endIndex {
-            out.append(UnsafeRawBufferPointer(rebasing: base[skip.upperBound..<bytes.endIndex]))
+        if let second {
+            take(second.lowerBound)
+            from = second.upperBound
         }
+        take(range.upperBound)
     }
 
-    /// Appends `bytes` leaving out the parts that overlap `skip` and `other`.
-    @inline(__always)
-    private static func appendSkipping(
-        _ skip: Range<Int>?, _ other: Range<Int>?, _ bytes: Slice<UnsafeRawBufferPointer>, to out: ByteScratch
-    ) {
-        guard let skip, skip.overlaps(bytes.startIndex..<bytes.endIndex) else {
-            appendSkipping(other, bytes, to: out)
-            return
-        }
-        let base = bytes.base
-        if bytes.startIndex < skip.lowerBound { appendSkipping(other, base[bytes.startIndex..<skip.lowerBound], to: out) }
-        if skip.upperBound < bytes.endIndex { appendSkipping(other, base[skip.upperBound..<bytes.endIndex], to: out) }
+    /// `text`'s bytes in memory the caller frees.
+    static func rawCopy(_ text: String) -> UnsafeMutableRawBufferPointer {
+        let bytes = Array(text.utf8)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 8)
+        bytes.withUnsafeBytes { copy.baseAddress!.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(copy.baseAddress!), byteCount: bytes.count) }
+        return UnsafeMutableRawBufferPointer(rebasing: copy[..<bytes.count])
     }
 
     /// `body[range]` for a range the scanner handed out, so inside `body`: no bounds or overflow
@@ -315,6 +344,24 @@ public final class RequestRouter {
     @inline(__always)
     static func bytes(_ body: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: body.baseAddress.map { $0 + range.lowerBound }, count: range.upperBound &- range.lowerBound)
+    }
+
+    @inline(__always)
+    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        // Names are short: eight bytes at a time, as big-endian words, then byte by byte.
+        let n = min(a.count, b.count)
+        var i = 0
+        while i &+ 8 <= n {
+            let x = UInt64(bigEndian: a.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let y = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if x != y { return x < y ? -1 : 1 }
+            i &+= 8
+        }
+        while i < n {
+            if a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
+            i &+= 1
+        }
+        return a.count - b.count
     }
 
     @inline(__always)

@@ -3,6 +3,8 @@
 //
 //   HotPathProfile <rf> <rounds> [bodies-dir]
 //
+// Routes as `sluice insert` does by default: tenant "default", spliced in as the label `tenant_id`
+// (SLUICE_TENANT_LABEL= with an empty value routes without the label, the zero-copy branch).
 // Routes every `.bin` body in `bodies-dir` (default: the Prometheus 2.42 fixtures beside the
 // checkout) `rounds` times over three nodes at replication factor `rf`, and prints samples/s.
 // `MakeWriteBodies` writes loadgen-like bodies to route.
@@ -26,6 +28,8 @@ guard !names.isEmpty else {
     exit(2)
 }
 let bodies = names.map { [UInt8](FileManager.default.contents(atPath: "\(directory)/\($0)")!) }
+let tenantLabel: String? = ProcessInfo.processInfo.environment["SLUICE_TENANT_LABEL"].map { $0.isEmpty ? nil : $0 }
+    ?? InsertConfiguration().tenantLabel
 let router = RequestRouter()
 let ring = try HashRing(nodes: (0..<3).map { RingNode(name: "store-\($0)") }, replicationFactor: rf)
 let start = Date()
@@ -33,7 +37,7 @@ var samples = 0
 for _ in 0..<rounds {
     for body in bodies {
         body.withUnsafeBytes { try! Snappy.decompress($0, into: router.decompressed, limit: 32 << 20) }
-        let routed = try router.route(tenant: "default", tenantLabel: nil, ring: ring)
+        let routed = try router.route(tenant: "default", tenantLabel: tenantLabel, ring: ring)
         samples += routed.summary.samples
     }
 }
