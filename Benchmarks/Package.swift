@@ -41,6 +41,7 @@ let package = Package(
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "SluiceCodec", package: sluice),
                 .product(name: "SluiceInsert", package: sluice),
+                .product(name: "SluiceLoadgen", package: sluice),
                 .product(name: "SluiceRing", package: sluice),
             ],
             path: "Benchmarks/InsertBenchmarks",
