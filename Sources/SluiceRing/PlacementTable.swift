@@ -10,7 +10,7 @@
 ///
 /// The bucket read misses the cache for nearly every series (hashes are random), so the buckets are
 /// as narrow as the ring allows: one byte each while the ring has fewer than 255 replica sets (every
-/// ring of up to six nodes at RF 3, and far larger ones at RF 1 or with zones), two below 65,535, with
+/// ring of up to seven nodes at RF 3: at most 7 × 6 × 5 ordered sets), two below 65,535, with
 /// the widest value marking a mixed bucket, whose first token is then in `firstToken`. One-byte
 /// buckets come eight per token, so about 12% are mixed; the table for 3 nodes × 8192 tokens is 256
 /// KiB instead of 512. Rings with more sets keep four-byte buckets, four per token, that hold either
