@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Insert's route step alone, with no HTTP: snappy decompress, scan and validate, hash, place, copy,
 # snappy compress per node. Routes loadgen-like bodies (MakeWriteBodies: node_exporter-like series,
-# 2000 a body) over three nodes at RF 1 and RF 3 and prints, per RF:
+# 2000 a body) over three nodes at RF 1 and RF 3, splicing in the tenant label as sluice insert does
+# by default (SLUICE_TENANT_LABEL= routes without it), and prints, per RF:
 #   - ns per sample, pinned to one core (taskset -c ${SLUICE_BENCH_CPU:-1});
 #   - instructions per sample under valgrind --tool=callgrind, which counts the same on a noisy
 #     machine, and the functions that take them.
