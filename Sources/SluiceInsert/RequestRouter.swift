@@ -45,10 +45,10 @@ struct PlacedSets {
         allNodes = false
     }
 
-    /// `set` is below the ring's set count (`PlacementTable.replicaSet(for:)` answers so).
+    /// After `begin`, with `set` below its set count (`PlacementTable.replicaSet(for:)` answers so).
     @inline(__always)
     mutating func insert(_ set: Int, samples count: Int) {
-        let slot = counts.unsafelyUnwrapped + set
+        let slot = counts! + set
         if slot.pointee == 0 {
             slot.pointee = 1
             list.append(set)
@@ -56,7 +56,7 @@ struct PlacedSets {
         slot.pointee &+= count
     }
 
-    private func samples(_ set: Int) -> Int { counts.unsafelyUnwrapped[set] - 1 }
+    private func samples(_ set: Int) -> Int { counts![set] - 1 }
 
     /// Samples and histograms per node: what each node's part carries.
     func samplesPerNode(_ ring: HashRing) -> [Int] {
