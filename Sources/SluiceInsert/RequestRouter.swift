@@ -129,6 +129,7 @@ public final class RequestRouter {
         // Compared with every label name: held as raw bytes for the word-at-a-time `compare`.
         let tenantLabelBytes = Self.rawCopy(tenantLabel ?? "")
         let dropLabelBytes = dropLabel.map { Self.rawCopy($0) }
+        let tenantLabelFirst = tenantLabelBytes.first ?? 0
         defer {
             tenantLabelBytes.deallocate()
             dropLabelBytes?.deallocate()
@@ -165,7 +166,11 @@ public final class RequestRouter {
                     }
                     // Names are sorted: past the tenant label's place, no later name can be it.
                     if tenantLabel != nil && insertAt == nil {
-                        let order = Self.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
+                        // Most names differ from it in their first byte, which then decides.
+                        let first = name.first ?? 0
+                        let order = first != tenantLabelFirst
+                            ? Int(first) - Int(tenantLabelFirst)
+                            : Self.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
                         if order == 0 { replaced = label.field; continue }
                         if order > 0 { insertAt = label.field.lowerBound }
                     }
