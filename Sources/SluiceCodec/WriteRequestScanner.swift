@@ -294,6 +294,12 @@ public final class WriteRequestScanner {
                 }
             }
         }
+        return try scanUnusualLabel(body, message)
+    }
+
+    /// A label in any other shape: the general walk, kept out of line so the usual shape inlines.
+    @inline(never)
+    private static func scanUnusualLabel(_ body: UnsafeRawBufferPointer, _ message: Range<Int>) throws(CodecError) -> LabelRange {
         var name = message.lowerBound..<message.lowerBound
         var value = message.lowerBound..<message.lowerBound
         var reader = ProtobufReader(body, message)
@@ -678,18 +684,25 @@ struct ProtobufReader {
     static func validateSample(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(CodecError) {
         // The usual shape: the value (key 0x09 and 8 bytes, left out when it is 0), then the
         // timestamp (key 0x10 and a varint) ending the message. Anything else takes the general walk.
+        // `range` lies inside `bytes`, so offsets plus a few bytes cannot overflow.
         var offset = range.lowerBound
-        if range.count >= 11, bytes[offset] == 0x09 { offset += 9 }
+        if range.upperBound &- offset >= 11, bytes[offset] == 0x09 { offset &+= 9 }
         if offset < range.upperBound, bytes[offset] == 0x10 {
             // A varint of 1 to 9 bytes that ends the message: every byte but the last has its top bit
             // set. Nine bytes hold 63 bits, so none can overflow; anything else takes the walk below.
-            let last = range.upperBound - 1
-            if last > offset, last - offset <= 9, bytes[last] < 0x80 {
-                var i = offset + 1
-                while i < last, bytes[i] >= 0x80 { i += 1 }
+            let last = range.upperBound &- 1
+            if last > offset, last &- offset <= 9, bytes[last] < 0x80 {
+                var i = offset &+ 1
+                while i < last, bytes[i] >= 0x80 { i &+= 1 }
                 if i == last { return }
             }
         }
+        try validateUnusualSample(bytes, range)
+    }
+
+    /// A sample in any other shape: the general walk, kept out of line so the usual shape inlines.
+    @inline(never)
+    static func validateUnusualSample(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) throws(CodecError) {
         var reader = ProtobufReader(bytes, range)
         while let (field, wireType) = try reader.nextKey() {
             switch (field, wireType) {

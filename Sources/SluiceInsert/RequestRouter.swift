@@ -136,7 +136,6 @@ public final class RequestRouter {
         }
         // The per-series loop works on locals: each access to a class's stored property is a dynamic
         // exclusivity check, and the loop touches these several times per series.
-        var hasher = SeriesKeyHasher()
         var placed = PlacedSets()
         swap(&placed, &self.placed)
         defer { swap(&placed, &self.placed) }
@@ -154,7 +153,9 @@ public final class RequestRouter {
         tenantBytes.withUnsafeBytes { seeded.start(tenant: $0) }
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
                 // Placement: tenant plus the series' own labels, never the injected one.
-                hasher = seeded
+                // A local of the closure, not a captured variable: its lanes and window stay in
+                // registers and on the stack instead of a heap box.
+                var hasher = seeded
                 var replaced: Range<Int>? = nil
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
