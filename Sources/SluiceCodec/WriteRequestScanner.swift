@@ -330,12 +330,9 @@ public final class WriteRequestScanner {
         var previousChecked = false
         var hasName = false
         let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
-        let base = body.baseAddress
-        // Every range lies inside `body` (the scanner made them): plain pointer arithmetic, with no
-        // overflow or bounds checks, which cost more than the work in this loop.
-        @inline(__always) func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(start: base.map { $0 + range.lowerBound }, count: range.upperBound &- range.lowerBound)
-        }
+        // Every range lies inside `body` (the scanner made them): `uncheckedSlice`, with no overflow
+        // or bounds checks, which cost more than the work in this loop.
+        @inline(__always) func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { body.uncheckedSlice(range) }
         for index in 0..<labels.count {
             let label = labels[index]
             let name = bytes(label.name)
@@ -572,20 +569,22 @@ public final class WriteRequestScanner {
         return x.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self) == y.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
     }
 
-    @inline(__always)
-    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+    /// The byte order of two label names (negative, zero, positive), as UTF-8 sorts them. The
+    /// routers use it too, against the tenant and HA labels.
+    @inlinable @inline(__always)
+    public static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
         let n = min(a.count, b.count)
         // Label names are short: eight bytes at a time, as big-endian words, beats a call to memcmp.
         var i = 0
-        while i + 8 <= n {
+        while i &+ 8 <= n {
             let x = UInt64(bigEndian: a.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             let y = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
             if x != y { return x < y ? -1 : 1 }
-            i += 8
+            i &+= 8
         }
         while i < n {
             if a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
-            i += 1
+            i &+= 1
         }
         return a.count - b.count
     }
@@ -778,5 +777,14 @@ extension WriteRequestScanner {
             }
         }
         return Sample(timestamp: Int64(bitPattern: timestamp), value: Double(bitPattern: bits))
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The bytes at `range`, which must lie inside this buffer, as a scanner's ranges do: no bounds or
+    /// overflow checks, which a per-label loop would pay for every name and value.
+    @inlinable @inline(__always)
+    public func uncheckedSlice(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: baseAddress.map { $0 + range.lowerBound }, count: range.upperBound &- range.lowerBound)
     }
 }

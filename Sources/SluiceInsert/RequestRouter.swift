@@ -126,7 +126,7 @@ public final class RequestRouter {
 
         let body = decompressed.bytes
         let tenantBytes = Array(tenant.utf8)
-        // Compared with every label name: held as raw bytes for the word-at-a-time `compare`.
+        // Compared with every label name: held as raw bytes for `WriteRequestScanner.compare`.
         let tenantLabelBytes = Self.rawCopy(tenantLabel ?? "")
         let dropLabelBytes = dropLabel.map { Self.rawCopy($0) }
         let tenantLabelFirst = tenantLabelBytes.first ?? 0
@@ -160,8 +160,8 @@ public final class RequestRouter {
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
                 for label in series.labels {
-                    let name = Self.bytes(body, label.name)
-                    if let dropLabelBytes, Self.compare(name, UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
+                    let name = body.uncheckedSlice(label.name)
+                    if let dropLabelBytes, WriteRequestScanner.compare(name, UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
                         dropped = label.field
                         continue
                     }
@@ -171,18 +171,18 @@ public final class RequestRouter {
                         let first = name.first ?? 0
                         let order = first != tenantLabelFirst
                             ? Int(first) - Int(tenantLabelFirst)
-                            : Self.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
+                            : WriteRequestScanner.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
                         if order == 0 { replaced = label.field; continue }
                         if order > 0 { insertAt = label.field.lowerBound }
                     }
-                    hasher.add(name: name, value: Self.bytes(body, label.value))
+                    hasher.add(name: name, value: body.uncheckedSlice(label.value))
                 }
                 let set = placement.replicaSet(for: hasher.finish())
                 placed.insert(set, samples: series.samples + series.histograms)
                 let replicas = placement.members(ofReplicaSet: set)
 
                 if tenantLabel == nil && dropped == nil {
-                    let message = Self.bytes(body, series.message)
+                    let message = body.uncheckedSlice(series.message)
                     if shared {
                         unretainedBodies[0]._withUnsafeGuaranteedRef { $0.appendLengthDelimited(field: 1, message) }
                         return
@@ -345,37 +345,8 @@ public final class RequestRouter {
         return UnsafeMutableRawBufferPointer(rebasing: copy[..<bytes.count])
     }
 
-    /// `body[range]` for a range the scanner handed out, so inside `body`: no bounds or overflow
-    /// checks, which the per-label loop would pay for every name and value.
-    @inline(__always)
-    static func bytes(_ body: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: body.baseAddress.map { $0 + range.lowerBound }, count: range.upperBound &- range.lowerBound)
-    }
-
-    @inline(__always)
-    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
-        // Names are short: eight bytes at a time, as big-endian words, then byte by byte.
-        let n = min(a.count, b.count)
-        var i = 0
-        while i &+ 8 <= n {
-            let x = UInt64(bigEndian: a.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            let y = UInt64(bigEndian: b.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            if x != y { return x < y ? -1 : 1 }
-            i &+= 8
-        }
-        while i < n {
-            if a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
-            i &+= 1
-        }
-        return a.count - b.count
-    }
-
     @inline(__always)
     static func compare(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Int {
-        b.withUnsafeBytes { b in
-            let n = min(a.count, b.count)
-            for i in 0..<n where a[i] != b[i] { return Int(a[i]) - Int(b[i]) }
-            return a.count - b.count
-        }
+        b.withUnsafeBytes { WriteRequestScanner.compare(a, $0) }
     }
 }
