@@ -46,6 +46,21 @@ public enum Snappy {
         output.unsafeAdvance(written)
     }
 
+    /// A block's declared length and its elements: the bytes after its length header.
+    ///
+    /// Blocks join into one without recompressing: the sum of their declared lengths as the header,
+    /// then each block's elements in turn. A copy element reaches back only into output its own
+    /// block produced, which the joined output holds at the same distance, so the joined block
+    /// decompresses to the blocks' contents one after another. Insert's group commit joins the
+    /// compressed parts bound for one node this way.
+    public static func elements(of block: UnsafeRawBufferPointer) throws(CodecError) -> (declaredLength: Int, elements: UnsafeRawBufferPointer) {
+        var offset = 0
+        guard let length = try Varint.read(block, at: &offset), length <= UInt64(UInt32.max) else {
+            throw CodecError(.snappyCorrupt, "snappy block has no valid length header")
+        }
+        return (Int(length), UnsafeRawBufferPointer(rebasing: block[offset...]))
+    }
+
     /// The largest block `compress` can produce for `length` input bytes.
     public static func maxCompressedLength(_ length: Int) -> Int {
         snappy_max_compressed_length(length)

@@ -48,4 +48,42 @@ import Testing
         #expect(scratch.capacity == 200_000)
     }
 
+
+    /// Group commit joins compressed parts under one length header: the joined block must decompress
+    /// to the parts one after another, whatever their sizes (copies reaching back across libsnappy's
+    /// 64 KiB fragments included) and including empty parts.
+    @Test func blocksJoinUnderOneHeader() throws {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<40 {
+            let count = 1 + round % 5
+            var parts: [[UInt8]] = []
+            for index in 0..<count {
+                let size = [0, 1, 100, 70_000, 200_000][(round + index) % 5]
+                // Repetitive with some noise, so the blocks hold both literals and copies.
+                parts.append((0..<size).map { i in i % 97 == 0 ? UInt8.random(in: 0...255, using: &generator) : UInt8(truncatingIfNeeded: i % 251) })
+            }
+            var total = 0
+            var elements: [UInt8] = []
+            for part in parts {
+                let block = Snappy.compress(part)
+                let split = try Self.elements(of: block)
+                #expect(split.declaredLength == part.count)
+                total += split.declaredLength
+                elements += split.elements
+            }
+            let header = ByteScratch(capacity: 10)
+            Varint.append(UInt64(total), to: header)
+            let joined = header.toArray() + elements
+            #expect(try Snappy.decompress(joined, limit: 1 << 24) == parts.flatMap { $0 })
+        }
+        #expect(throws: CodecError.self, "a header that never ends is refused") { try Self.elements(of: [0x80]) }
+    }
+
+    static func elements(of block: [UInt8]) throws(CodecError) -> (declaredLength: Int, elements: [UInt8]) {
+        let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: block.count, alignment: 1)
+        defer { raw.deallocate() }
+        raw.copyBytes(from: block)
+        let split = try Snappy.elements(of: UnsafeRawBufferPointer(raw))
+        return (split.declaredLength, Array(split.elements))
+    }
 }
