@@ -46,6 +46,8 @@ public struct InsertConfiguration: Sendable {
     public var haTracker: HATrackerConfiguration?
 
     public var forwarder = WriteForwarder.Configuration()
+    /// Group commit: parts for a busy node wait together and go as one forward (`ForwardBatcher`).
+    public var forwardBatching = ForwardBatcher.Configuration()
     public var nodeHealth = NodeHealth.Configuration()
     /// Per storage node.
     public var maxHintBytesPerNode = 1 << 30

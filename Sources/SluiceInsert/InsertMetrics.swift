@@ -44,6 +44,13 @@ struct InsertMetrics: Sendable {
         registry.makeCounter(descriptor: describe("sluice_insert_samples_forwarded_total", "Samples for storage nodes, by result: accepted, rejected, failed, skipped (node backing off) or queued (behind its hints)."), labels: [("node", node), ("result", result)]).increment(by: Int64(samples))
     }
 
+    /// One forward to `node` carrying `parts` requests' parts (group commit, `ForwardBatcher`).
+    func forwardBatch(node: String, parts: Int) {
+        let labels = [("node", node)]
+        registry.makeCounter(descriptor: describe("sluice_insert_node_forwards_total", "1.0 forwards to storage nodes; with sluice_insert_node_forward_parts_total, how many requests' parts each carried."), labels: labels).increment()
+        registry.makeCounter(descriptor: describe("sluice_insert_node_forward_parts_total", "Requests' 1.0 parts carried by forwards to storage nodes."), labels: labels).increment(by: Int64(parts))
+    }
+
     func quorumFailure(kind: String) {
         registry.makeCounter(descriptor: describe("sluice_insert_quorum_failures_total", "Requests that did not meet write quorum."), labels: [("kind", kind)]).increment()
     }

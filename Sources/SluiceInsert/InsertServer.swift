@@ -79,6 +79,7 @@ public struct InsertServer: Sendable {
             configuration: configuration,
             membership: { [ring, nodes] in nodes.membership(for: ring.snapshot) },
             forwarder: forwarder,
+            batcher: ForwardBatcher(configuration: configuration.forwardBatching, forwarder: forwarder, metrics: metrics),
             hints: DiskHints(store: hints, metrics: metrics),
             metrics: metrics,
             limiter: InflightLimiter(

@@ -55,6 +55,8 @@ struct WriteHandler: Sendable {
     let configuration: InsertConfiguration
     let membership: @Sendable () -> RingMembership
     let forwarder: WriteForwarder
+    /// Group commit of the parts concurrent requests send to one node.
+    let batcher: ForwardBatcher
     let hints: any HintSink
     let metrics: InsertMetrics
     let limiter: InflightLimiter
@@ -320,8 +322,9 @@ struct WriteHandler: Sendable {
                 let version: RemoteWriteVersion = routed.v2Nodes.contains(part.node) ? .v2 : .v1
                 group.addTask {
                     let start = clock.now
-                    let (outcome, written) = await forwarder.send(
-                        part.body, version: version, compressed: !routed.rawNodes.contains(part.node), to: node.url, tenant: tenant)
+                    let (outcome, written) = await batcher.send(
+                        part.body, version: version, compressed: !routed.rawNodes.contains(part.node), to: node.url,
+                        node: node.name, tenant: tenant)
                     let end = clock.now
                     metrics.forwardDuration.record(end - start)
                     switch outcome {

@@ -66,6 +66,9 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Timeout for one forward to one storage node, in seconds.")
     var forwardTimeout: Double = 10
 
+    @Option(name: .long, help: "Group commit: while a forward to a node is in flight, the 1.0 parts other requests send it wait together up to this long and go as one; 0 sends every part alone.")
+    var forwardBatchWait: String = "2ms"
+
     @Option(name: .long, help: "Most bytes of hints queued per storage node.")
     var maxHintBytesPerNode: Int = InsertConfiguration().maxHintBytesPerNode
 
@@ -129,6 +132,10 @@ struct InsertCommand: AsyncParsableCommand {
             }
         }
         configuration.forwarder.timeout = .milliseconds(Int64(forwardTimeout * 1000))
+        configuration.forwardBatching.maxWait = try parsePrometheusDuration(forwardBatchWait, flag: "--forward-batch-wait")
+        guard configuration.forwardBatching.maxWait <= .seconds(1) else {
+            throw ValidationError("--forward-batch-wait must be at most 1s")
+        }
         configuration.maxHintBytesPerNode = maxHintBytesPerNode
         if haTracker {
             var ha = HATrackerConfiguration()

@@ -126,7 +126,10 @@ struct OverloadTests {
         )
         verifier.ignoredLabels = ["tenant_id"]
         let verified = try await verifier.verify()
-        #expect(verified.ok && verified.matched == 6000, "\(verified.examples)")
+        #expect(verified.ok && verified.matched == 6000, """
+            \(verified.matched) matched, \(verified.missing) missing, \(verified.extra) extra; read \(verified.samplesRead) \
+            samples of \(verified.seriesRead) series: \(verified.examples)
+            """)
 
         // Refused requests cost no memory: the insert process stays small (measured: about 40 MiB).
         let peakKiB = try #require(cluster.insert.peakResidentKiB)
