@@ -41,8 +41,12 @@ public enum RemoteWriteHeaders {
     /// compare case-insensitively, a quoted value is unquoted, and empty or nameless parameters
     /// (`;;`, `;=x`) are skipped.
     public static func negotiate(_ request: Request) throws(HTTPFailure) -> RemoteWriteVersion {
+        let type = request.headers[.contentType]
+        let encoding = request.headers[.contentEncoding]
+        // What Prometheus 1.0 senders put there, byte for byte: no parsing, no lowercased copies.
+        if type == nil || type == "application/x-protobuf", encoding == nil || encoding == "snappy" { return .v1 }
         var version = RemoteWriteVersion.v1
-        if let type = request.headers[.contentType] {
+        if let type {
             let parts = type.split(separator: ";", omittingEmptySubsequences: false).map { trimmed($0).lowercased() }
             guard parts.first == "application/x-protobuf" else {
                 throw HTTPFailure(.unsupportedMediaType, "unsupported Content-Type \(type): expected application/x-protobuf")
@@ -63,7 +67,7 @@ public enum RemoteWriteHeaders {
                 }
             }
         }
-        if let encoding = request.headers[.contentEncoding], trimmed(Substring(encoding)).lowercased() != "snappy" {
+        if let encoding, trimmed(Substring(encoding)).lowercased() != "snappy" {
             throw HTTPFailure(.unsupportedMediaType, "unsupported Content-Encoding \(encoding): expected snappy")
         }
         return version
