@@ -1,9 +1,11 @@
 import NIOCore
+import SluiceCodec
 import Synchronization
 
 /// Storage nodes served by this process, by their remote-write URL: `sluice up` hands each part
-/// insert routes straight to its node's write path, with no HTTP request, no socket and no
-/// connection pool in between. Anything not registered is sent over HTTP as before.
+/// insert routes straight to its node's write path, and select reads each node's series straight
+/// from its storage, with no HTTP request, no socket, no frames and no connection pool in between.
+/// Anything not registered is reached over HTTP as before.
 ///
 /// The writer answers as the node's HTTP handler would (status, one-line message, and the counts of
 /// a 2.0 answer), so insert classifies it the same way: quorum, hinted handoff, node health and the
@@ -29,7 +31,13 @@ public final class InProcessNodes: Sendable {
     /// compress only to decompress them again.
     public typealias Writer = @Sendable (_ body: ByteBuffer, _ version: RemoteWriteVersion, _ compressed: Bool) async -> Answer
 
+    /// Answers one remote read as a node's `POST /api/v1/read` would, minus the encoding: per query,
+    /// the series that have chunks inside its range, with those chunks; or the failure the handler
+    /// would answer with.
+    public typealias Reader = @Sendable (_ queries: [Query]) async -> Result<[[RemoteReadHTTP.StreamedSeries]], HTTPFailure>
+
     private let writers = Mutex<[String: Writer]>([:])
+    private let readers = Mutex<[String: Reader]>([:])
 
     public init() {}
 
@@ -46,5 +54,15 @@ public final class InProcessNodes: Sendable {
     /// Whether a node in this process serves `url`.
     public func serves(_ url: String) -> Bool {
         writers.withLock { $0[url] != nil }
+    }
+
+    /// Serves reads of the node whose remote-write URL is `url` with `reader` from now on.
+    public func registerReader(_ url: String, _ reader: @escaping Reader) {
+        readers.withLock { $0[url] = reader }
+    }
+
+    /// The reader of the node whose remote-write URL is `url`, if it is in this process.
+    public func reader(for url: String) -> Reader? {
+        readers.withLock { $0[url] }
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import SluiceCodec
+import SluiceHTTP
 import SluiceRing
 
 /// One series as one node answered it: chunks (streamed answers) or samples (SAMPLES answers).
@@ -25,6 +26,8 @@ enum NodeOutcome: Sendable {
 /// A storage node as select reads it.
 struct ReadNode: Sendable {
     var name: String
+    /// The ring file's `url` (the node's remote-write URL): what names a node in this process.
+    var url: String
     /// `/api/v1/read` on the node.
     var readURL: String
     /// The base of the node's query API (`/api/v1/labels`, ...).
@@ -34,6 +37,7 @@ struct ReadNode: Sendable {
     /// `/api/v1/read`, which is where Sluice storage and Prometheus serve it.
     init(_ node: RingConfiguration.Node) {
         name = node.name
+        url = node.url
         if let read = node.readURL {
             readURL = read
         } else {
@@ -54,10 +58,25 @@ struct NodeReader: Sendable {
     let client: HTTPClient
     let timeout: Duration
     let maxResponseBytes: Int
+    /// Nodes in this process, read without HTTP.
+    var inProcess: InProcessNodes? = nil
 
-    /// Reads `body` (an encoded, compressed `ReadRequest` of `queries` queries) from `node`, asking for
-    /// streamed chunks first: the node then sends stored chunks without decoding them.
-    func read(_ body: [UInt8], queries: Int, from node: ReadNode) async -> NodeOutcome {
+    /// Reads `queries` from `node`, sent as `body` (their encoded, compressed `ReadRequest`) asking
+    /// for streamed chunks first: the node then sends stored chunks without decoding them. A node in
+    /// this process hands over its series and chunks without any encoding.
+    func read(_ body: [UInt8], queries: [Query], from node: ReadNode) async -> NodeOutcome {
+        if let reader = inProcess?.reader(for: node.url) {
+            switch await reader(queries) {
+            case .success(let perQuery):
+                return .answered(perQuery.map { series in series.map { NodeSeries(labels: $0.labels, chunks: $0.chunks) } })
+            case .failure(let failure):
+                let status = Int(failure.status.code)
+                return (400..<500).contains(status)
+                    ? .rejected(status: status, message: failure.message)
+                    : .failed("\(node.name) answered \(status): \(failure.message)")
+            }
+        }
+        let queries = queries.count
         var request = HTTPClientRequest(url: node.readURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")

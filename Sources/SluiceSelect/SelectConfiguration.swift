@@ -34,6 +34,8 @@ public struct SelectConfiguration: Sendable {
     public var readMaxBytesInFrame = 1 << 20
     /// Largest answer accepted from one node.
     public var maxNodeResponseBytes = 1 << 30
+    /// Nodes in this process (`sluice up`): remote reads take their series straight from the storage.
+    public var inProcess: InProcessNodes?
 
     public init() {}
 }

@@ -41,13 +41,12 @@ struct SelectReadHandler: Sendable {
         let forwarded = ReadRequest(queries: queries, acceptedResponseTypes: [.streamedXORChunks, .samples])
         let encoded = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(forwarded, appendingTo: out) })
 
-        let queryCount = queries.count
         let clock = ContinuousClock()
         let start = clock.now
         let (ask, skipped) = fanOut.plan()
         let outcomes = await withTaskGroup(of: (ReadNode, NodeOutcome).self) { group in
             for node in ask {
-                group.addTask { (node, await reader.read(encoded, queries: queryCount, from: node)) }
+                group.addTask { (node, await reader.read(encoded, queries: forwarded.queries, from: node)) }
             }
             var all: [(ReadNode, NodeOutcome)] = []
             for await outcome in group { all.append(outcome) }

@@ -44,7 +44,9 @@ public struct SelectServer: Sendable {
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: AuthMiddleware(configuration.auth))
-        let reader = NodeReader(client: client, timeout: configuration.nodeTimeout, maxResponseBytes: configuration.maxNodeResponseBytes)
+        let reader = NodeReader(
+            client: client, timeout: configuration.nodeTimeout, maxResponseBytes: configuration.maxNodeResponseBytes,
+            inProcess: configuration.inProcess)
         let fanOut = FanOut(
             configuration: configuration, ring: ring, metrics: metrics, health: NodeHealthBoard(configuration: configuration.nodeHealth),
             reader: reader, logger: logger

@@ -33,25 +33,57 @@ struct RemoteReadHandler: Sendable {
         let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
         let readRequest = try RemoteReadHTTP.decodeRequest(body, maxDecodedBytes: configuration.maxDecodedBytes)
         let type = try RemoteReadHTTP.negotiate(readRequest)
-        var selected: [[SeriesChunks]] = []
-        for query in readRequest.queries {
-            do {
-                selected.append(try storage.select(query.matchers, minTime: query.startMs, maxTime: query.endMs))
-            } catch {
-                throw HTTPFailure(error.code == .invalidQuery ? .badRequest : .internalServerError, error.message)
-            }
-        }
+        let selected = try Self.select(readRequest.queries, from: storage)
         if type == .samples {
             return try samplesResponse(readRequest.queries, selected)
         }
         let queries = readRequest.queries
         let series = selected
         return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame) { index in
-            series[index].compactMap { one in
-                let chunks = Self.chunks(one.chunks, within: queries[index].startMs, queries[index].endMs)
-                return chunks.isEmpty ? nil : RemoteReadHTTP.StreamedSeries(labels: one.labels, chunks: chunks)
+            Self.streamed(series[index], queries[index])
+        }
+    }
+
+    /// Per query, the series it selects with their stored chunks.
+    static func select(_ queries: [Query], from storage: Storage) throws(HTTPFailure) -> [[SeriesChunks]] {
+        var selected: [[SeriesChunks]] = []
+        for query in queries {
+            do {
+                selected.append(try storage.select(query.matchers, minTime: query.startMs, maxTime: query.endMs))
+            } catch {
+                throw HTTPFailure(error.code == .invalidQuery ? .badRequest : .internalServerError, error.message)
             }
         }
+        return selected
+    }
+
+    /// The series of a streamed answer to `query`: those with chunks inside its range.
+    static func streamed(_ series: [SeriesChunks], _ query: Query) -> [RemoteReadHTTP.StreamedSeries] {
+        series.compactMap { one in
+            let chunks = chunks(one.chunks, within: query.startMs, query.endMs)
+            return chunks.isEmpty ? nil : RemoteReadHTTP.StreamedSeries(labels: one.labels, chunks: chunks)
+        }
+    }
+
+    /// A read from select in this process (`InProcessNodes`): the streamed answer's series, not
+    /// encoded, with the same readiness check, errors and request metric as over HTTP.
+    static func inProcess(_ queries: [Query], storage: Storage) -> Result<[[RemoteReadHTTP.StreamedSeries]], HTTPFailure> {
+        let result: Result<[[RemoteReadHTTP.StreamedSeries]], HTTPFailure>
+        if !storage.isReady {
+            result = .failure(HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later"))
+        } else {
+            do {
+                let selected = try select(queries, from: storage)
+                result = .success(zip(selected, queries).map { streamed($0, $1) })
+            } catch {
+                result = .failure(error)
+            }
+        }
+        switch result {
+        case .success: storage.metrics.request(handler: "read", code: 200)
+        case .failure(let failure): storage.metrics.request(handler: "read", code: Int(failure.status.code))
+        }
+        return result
     }
 
     // MARK: SAMPLES

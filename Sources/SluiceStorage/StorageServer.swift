@@ -114,6 +114,11 @@ public struct StorageServer: Sendable {
         return { body, version, compressed in await write.answer(body, version: version, compressed: compressed) }
     }
 
+    /// Reads for select in this process (`InProcessNodes`), as `POST /api/v1/read` answers them.
+    public func inProcessReader() -> InProcessNodes.Reader {
+        { [storage] queries in RemoteReadHandler.inProcess(queries, storage: storage) }
+    }
+
     /// The storage's life cycle, then the HTTP server. A `ServiceGroup` stops services in reverse
     /// order, so the WAL closes only after the server has answered the writes in flight.
     ///

@@ -76,8 +76,8 @@ struct UpCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((banner(data: data, storageURLs: storageURLs, ring: ring) + "\n").utf8))
         }
         var services: [any Service] = []
-        // Insert hands each node its parts in this process, without HTTP; the nodes still serve
-        // HTTP for select, for other writers and for operators.
+        // Insert hands each node its parts and select reads each node's series in this process,
+        // without HTTP; the nodes still serve HTTP for the query API, other clients and operators.
         let inProcess = InProcessNodes()
         for index in 0..<nodes {
             var configuration = StorageConfiguration()
@@ -87,6 +87,7 @@ struct UpCommand: AsyncParsableCommand {
             configuration.retention = retention
             let server = try StorageServer(configuration: configuration, logger: logger)
             inProcess.register(ring.nodes[index].url, server.inProcessWriter())
+            inProcess.registerReader(ring.nodes[index].url, server.inProcessReader())
             services += server.services(onServerRunning: { _ in ready.arrived() }, onReady: { ready.arrived() })
         }
         let watcher = try RingFileWatcher(configuration: .init(path: ringPath), logger: logger)
@@ -98,6 +99,7 @@ struct UpCommand: AsyncParsableCommand {
         var select = SelectConfiguration()
         select.host = host
         select.port = selectPort
+        select.inProcess = inProcess
         // Storage stops last: services stop in reverse order, so select and insert finish what is in
         // flight before the nodes close their WALs.
         services.append(watcher)

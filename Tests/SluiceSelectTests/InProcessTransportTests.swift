@@ -86,4 +86,45 @@ struct InProcessTransportTests {
             }
         }
     }
+
+    /// Select in `sluice up` reads each node's series straight from its storage: the answers must
+    /// be those select gives over HTTP, for SAMPLES and streamed chunks, and a node that stops
+    /// counts as failed as it does over HTTP.
+    @Test func selectReadsInProcessAndAnswersAsOverHTTP() async throws {
+        let directory = try TemporaryDirectory("sluice-inprocess-read")
+        defer { directory.remove() }
+        let series = syntheticSeries(18, samples: 80, start: Self.start, step: Self.step)
+        try await withStorageNodes(3, in: directory) { nodes in
+            let inProcess = InProcessNodes()
+            for node in nodes {
+                inProcess.register(Self.unreachable(node.name), node.writer)
+                inProcess.registerReader(Self.unreachable(node.name), node.reader)
+            }
+            let configuration = RingConfiguration(
+                replicationFactor: 2, writeQuorum: 2, nodes: nodes.map { .init(name: $0.name, url: Self.unreachable($0.name)) }
+            )
+            let ring = CurrentRing(RingSnapshot(configuration: configuration, ring: try configuration.makeRing(), generation: 1))
+            try await withInsert(ring: ring, dataDirectory: try directory.subdirectory("insert"), inProcess: inProcess) { insert in
+                for request in batches(series, perRequest: 20) { try await insert.write(request) }
+            }
+            let query = [Query(startMs: Self.start + 10 * Self.step, endMs: Self.start + 70 * Self.step, matchers: [LabelMatcher(.regex, name: "__name__", value: ".+")])]
+            let overHTTP = try await withSelect(ring: try currentRing(nodes.map(\.ringNode), replicationFactor: 2)) { select in
+                try await Read.both(select.readURL, query)
+            }
+            let inProcessAnswer = try await withSelect(ring: ring, configure: { $0.inProcess = inProcess }) { select in
+                try await Read.both(select.readURL, query)
+            }
+            #expect(!overHTTP.samples[0].isEmpty)
+            #expect(inProcessAnswer.samples == overHTTP.samples, "\(describeDifference(overHTTP.samples[0], inProcessAnswer.samples[0]))")
+            #expect(inProcessAnswer.streamed == overHTTP.streamed, "\(describeDifference(overHTTP.streamed[0], inProcessAnswer.streamed[0]))")
+
+            // Two of three nodes stopped with RF 2: some series have no replica left, so 503.
+            try await nodes[0].stop()
+            try await nodes[1].stop()
+            try await withSelect(ring: ring, configure: { $0.inProcess = inProcess }) { select in
+                let answer = try await Read.post(select.readURL, query)
+                #expect(answer.status == 503)
+            }
+        }
+    }
 }

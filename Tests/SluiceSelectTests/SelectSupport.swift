@@ -29,6 +29,8 @@ struct StorageNode: Sendable {
     let group: ServiceGroup
     /// The node's write path for insert in this process (`InProcessNodes`).
     let writer: InProcessNodes.Writer
+    /// The node's read path for select in this process.
+    let reader: InProcessNodes.Reader
 
     var url: String { "http://127.0.0.1:\(port)" }
     var writeURL: String { url + "/api/v1/write" }
@@ -59,7 +61,7 @@ func withStorageNode<T: Sendable>(name: String, dataDirectory: String, _ body: (
     let server = try StorageServer(configuration: configuration, logger: TestLog.logger("e2e.storage.\(name)"))
     let port = PortPromise()
     return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { group in
-        let node = StorageNode(name: name, port: try await port.wait(timeout: readyTimeout), group: group, writer: server.inProcessWriter())
+        let node = StorageNode(name: name, port: try await port.wait(timeout: readyTimeout), group: group, writer: server.inProcessWriter(), reader: server.inProcessReader())
         let ready = try await eventually(timeout: readyTimeout) {
             (try? await TestHTTP.get(node.url + "/-/ready", timeout: .seconds(5)))?.status == 200
         }
