@@ -19,6 +19,22 @@ extension String {
 
 /// Negative, zero or positive as `a` sorts before, with or after `b` by UTF-8 bytes, Go's string order.
 func compareUTF8(_ a: String, _ b: String) -> Int {
+    // Native strings (every label the codec decodes) hold their UTF-8 in one piece: compare the
+    // bytes in place. The select tier's merge compares label sets many times per series.
+    let direct = a.utf8.withContiguousStorageIfAvailable { left in
+        b.utf8.withContiguousStorageIfAvailable { right -> Int in
+            let common = min(left.count, right.count)
+            var index = 0
+            while index < common {
+                let x = left[index]
+                let y = right[index]
+                if x != y { return x < y ? -1 : 1 }
+                index &+= 1
+            }
+            return left.count < right.count ? -1 : (left.count > right.count ? 1 : 0)
+        }
+    }
+    if let direct, let result = direct { return result }
     var left = a.utf8.makeIterator()
     var right = b.utf8.makeIterator()
     while true {

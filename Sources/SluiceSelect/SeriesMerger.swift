@@ -16,21 +16,43 @@ enum SeriesMerger {
 
     /// Groups the nodes' series by label set, without `strippedLabel` (the tenant label), sorted as the
     /// remote-read protocol requires.
+    ///
+    /// A k-way merge: each node sends its series sorted, so the groups come out in order by taking
+    /// the smallest of the nodes' next series and every series equal to it, in node order. Leaving
+    /// the tenant label out can reorder a node's series (`{a, tenant_id}` sorts after `{a, b,
+    /// tenant_id}`, but `{a}` before `{a, b}`): a node's list is checked in one pass and sorted only
+    /// then.
     static func group(_ answers: [[NodeSeries]], strippedLabel: String?) -> [Group] {
-        var index: [[Label]: Int] = [:]
-        var groups: [Group] = []
-        for answer in answers {
-            for var series in answer {
-                if let strippedLabel { series.labels.removeAll { $0.name == strippedLabel } }
-                if let at = index[series.labels] {
-                    groups[at].parts.append(series)
-                } else {
-                    index[series.labels] = groups.count
-                    groups.append(Group(labels: series.labels, parts: [series]))
-                }
+        func order(_ a: NodeSeries, _ b: NodeSeries) -> Int { compareLabelSets(a.labels, b.labels, ignoring: strippedLabel) }
+        var lists = answers
+        for index in lists.indices {
+            let list = lists[index]
+            if zip(list, list.dropFirst()).contains(where: { order($0, $1) > 0 }) {
+                lists[index].sort { order($0, $1) < 0 }
             }
         }
-        groups.sort { compareLabelSets($0.labels, $1.labels) < 0 }
+        var next = Array(repeating: 0, count: lists.count)
+        var groups: [Group] = []
+        groups.reserveCapacity(lists.map(\.count).max() ?? 0)
+        while true {
+            var smallest = -1
+            for node in lists.indices where next[node] < lists[node].count {
+                if smallest < 0 || order(lists[node][next[node]], lists[smallest][next[smallest]]) < 0 { smallest = node }
+            }
+            guard smallest >= 0 else { break }
+            let first = lists[smallest][next[smallest]]
+            var parts: [NodeSeries] = []
+            parts.reserveCapacity(lists.count)
+            for node in lists.indices {
+                while next[node] < lists[node].count, order(lists[node][next[node]], first) == 0 {
+                    parts.append(lists[node][next[node]])
+                    next[node] += 1
+                }
+            }
+            var labels = first.labels
+            if let strippedLabel, labels.contains(where: { $0.name == strippedLabel }) { labels.removeAll { $0.name == strippedLabel } }
+            groups.append(Group(labels: labels, parts: parts))
+        }
         return groups
     }
 
@@ -87,6 +109,12 @@ enum SeriesMerger {
     /// runs decoded, merged and re-encoded: XOR chunks of at most 120 samples, histogram chunks cut
     /// where the encoder asks, and a new chunk wherever the kind of point changes.
     static func chunks(_ parts: [NodeSeries]) throws(CodecError) -> [Chunk] {
+        // The usual case: every replica sent the same chunks, in time order and not overlapping.
+        if let first = parts.first, first.samples.isEmpty, Self.ascendingAndDisjoint(first.chunks),
+            parts.dropFirst().allSatisfy({ $0.samples.isEmpty && $0.chunks == first.chunks })
+        {
+            return first.chunks
+        }
         // Each chunk with its place in node order (parts come in node order): the chunks are sorted
         // by time to find the overlapping runs, but a run is decoded in node order, so the first
         // node's value wins a conflict even when its chunk starts later than another node's.
@@ -118,6 +146,11 @@ enum SeriesMerger {
         }
         try flush()
         return out
+    }
+
+    /// Whether each chunk ends before the next begins.
+    static func ascendingAndDisjoint(_ chunks: [Chunk]) -> Bool {
+        zip(chunks, chunks.dropFirst()).allSatisfy { $0.maxTimeMs < $1.minTimeMs }
     }
 
     /// A chunk's points, whatever its encoding.

@@ -51,4 +51,19 @@ import SluiceQuery
             #"[__name__="down", job="a"]"#, #"[__name__="up"]"#, #"[__name__="up", job="a"]"#, #"[__name__="up", job="b"]"#,
         ])
     }
+
+    /// Label values compare by their bytes in place, and agree with a plain byte-array order, for ASCII, multi-byte UTF-8,
+    /// prefixes, empty strings and strings long enough to live on the heap.
+    @Test func utf8OrderMatchesByteOrder() {
+        let pieces = ["", "a", "b", "ab", "abc", "é", "e\u{301}", "z", "Z", "日本", "😀", String(repeating: "x", count: 40)]
+        var strings = pieces
+        for a in pieces { for b in pieces.prefix(6) { strings.append(a + b) } }
+        for a in strings {
+            for b in strings {
+                let want = Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) ? -1 : (Array(a.utf8) == Array(b.utf8) ? 0 : 1)
+                #expect(compareLabelSets([Label(name: "n", value: a)], [Label(name: "n", value: b)]) == want, "\(a) vs \(b)")
+                #expect(compareLabelSets([Label(name: "n", value: a)], [Label(name: "n", value: b)], ignoring: "t") == want)
+            }
+        }
+    }
 }

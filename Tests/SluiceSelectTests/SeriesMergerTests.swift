@@ -143,7 +143,9 @@ struct SeriesMergerTests {
         #expect(groups.map(\.labels) == expected)
         #expect(groups.map(\.labels) == expected.sorted { compareLabelSets($0, $1) < 0 })
         #expect(groups.map(\.parts.count) == [1, 1, 2, 2, 2])
-        #expect(groups.allSatisfy { group in group.parts.allSatisfy { part in !part.labels.contains { $0.name == "tenant_id" } } })
+        // Only the group's labels, which the answer carries, lose the tenant label: the parts are the
+        // nodes' series as sent (nothing reads their labels again), so no per-part copy is made.
+        #expect(groups.allSatisfy { group in group.parts.allSatisfy { part in part.labels.contains { $0.name == "tenant_id" } } })
 
         // Without tenancy the label is a label like any other.
         let kept = SeriesMerger.group(answers, strippedLabel: nil)
@@ -177,5 +179,27 @@ struct SeriesMergerTests {
         let mixed = [NodeSeries(labels: Self.labels, samples: first), NodeSeries(labels: Self.labels, chunks: Self.chunks(second))]
         #expect(try SeriesMerger.samples(mixed, minTime: .min, maxTime: .max) == want)
         #expect(try Self.decode(try SeriesMerger.chunks(mixed)) == want)
+    }
+
+    /// Grouping merges the nodes' sorted answers: equal label sets (tenant label aside) become one
+    /// group with the parts in node order, and the groups come out sorted without the tenant label,
+    /// also where leaving it out reorders a node's series.
+    @Test func groupsMergeSortedAnswersAndSortWithoutTheTenantLabel() {
+        func set(_ pairs: [(String, String)]) -> [Label] { pairs.map { Label(name: $0.0, value: $0.1) } }
+        // Sorted with the tenant label: {a, b, tenant_id} before {a, tenant_id}; without it, {a} first.
+        let short = set([("a", "1"), ("tenant_id", "t")])
+        let long = set([("a", "1"), ("b", "2"), ("tenant_id", "t")])
+        let other = set([("c", "3"), ("tenant_id", "t")])
+        #expect(compareLabelSets(long, short) < 0 && compareLabelSets(long, short, ignoring: "tenant_id") > 0)
+        let first = [NodeSeries(labels: long, samples: [Sample(timestamp: 1, value: 1)]), NodeSeries(labels: short, samples: [Sample(timestamp: 2, value: 2)])]
+        let second = [NodeSeries(labels: short, samples: [Sample(timestamp: 3, value: 3)]), NodeSeries(labels: other, samples: [Sample(timestamp: 4, value: 4)])]
+        let third: [NodeSeries] = [NodeSeries(labels: other, samples: [Sample(timestamp: 5, value: 5)])]
+        let groups = SeriesMerger.group([first, second, third], strippedLabel: "tenant_id")
+        #expect(groups.map(\.labels) == [set([("a", "1")]), set([("a", "1"), ("b", "2")]), set([("c", "3")])])
+        #expect(groups.map { $0.parts.map(\.samples[0].timestamp) } == [[2, 3], [1], [4, 5]], "parts in node order")
+        // Without a tenant label, the same sets group as they are.
+        let plain = SeriesMerger.group([first, second], strippedLabel: nil)
+        #expect(plain.map(\.labels) == [long, short, other])
+        #expect(plain.map(\.parts.count) == [1, 2, 1])
     }
 }
