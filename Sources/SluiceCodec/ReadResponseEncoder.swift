@@ -54,23 +54,44 @@ public enum ReadResponseEncoder {
                     string(1, label.name)
                     string(2, label.value)
                 }
-                for sample in series.samples {
-                    key(2, 2)
-                    length(sampleSize(sample))
-                    if sample.value.bitPattern != 0 {
-                        key(1, 1)
-                        output.reserve(extra: 8)
-                        output.appendUnsafe { tail in
-                            tail.storeBytes(of: sample.value.bitPattern.littleEndian, as: UInt64.self)
-                            return 8
-                        }
+                appendSamples(series.samples, to: output)
+            }
+        }
+    }
+
+    /// Each sample as a `samples` field (2) of a `TimeSeries`: one capacity check for them all, then
+    /// plain stores. A sample takes at most 2 + 9 + 11 bytes.
+    static func appendSamples(_ samples: [Sample], to output: ByteScratch) {
+        guard !samples.isEmpty else { return }
+        output.reserve(extra: samples.count * 22)
+        output.appendUnsafe { tail in
+            var cursor = tail.baseAddress!
+            @inline(__always) func byte(_ value: UInt8) {
+                cursor.storeBytes(of: value, as: UInt8.self)
+                cursor += 1
+            }
+            for sample in samples {
+                let bits = sample.value.bitPattern
+                let time = UInt64(bitPattern: sample.timestamp)
+                let timeSize = time == 0 ? 0 : 1 + Varint.size(time)
+                byte(0x12)
+                byte(UInt8(truncatingIfNeeded: (bits == 0 ? 0 : 9) + timeSize))
+                if bits != 0 {
+                    byte(0x09)
+                    cursor.storeBytes(of: bits.littleEndian, toByteOffset: 0, as: UInt64.self)
+                    cursor += 8
+                }
+                if time != 0 {
+                    byte(0x10)
+                    var v = time
+                    while v >= 0x80 {
+                        byte(UInt8(truncatingIfNeeded: v) | 0x80)
+                        v >>= 7
                     }
-                    if sample.timestamp != 0 {
-                        key(2, 0)
-                        Varint.append(UInt64(bitPattern: sample.timestamp), to: output)
-                    }
+                    byte(UInt8(v))
                 }
             }
+            return cursor - tail.baseAddress!
         }
     }
 }
