@@ -2,7 +2,8 @@
 # Remote read of 10k series × 1 h (240 samples each, 2.4M samples) in one run: Prometheus 2.42 from
 # its own TSDB against sluice select over `sluice up` (3 storage nodes, RF 2, and 1 node, RF 1)
 # holding the same data.
-# Each server is pinned to CPU 0, curl to CPU 1. Prints the median of N reads per row and the ratio.
+# Each server is pinned to CPU 0, curl to CPU 1. Reads go to the servers in turn, N rounds; prints each
+# server's median and the ratios.
 #
 #   Benchmarks/read-peers.sh [reads-per-row]
 set -euo pipefail
@@ -52,14 +53,24 @@ load http://127.0.0.1:19211/api/v1/write
 "$bench" request "$tmp/samples.req" "$start" "$end" samples
 "$bench" request "$tmp/streamed.req" "$start" "$end" streamed
 
-measure() { # label url type -> prints "label median_s series samples"
-  local times=()
+read_once() { # url type answer-file -> prints seconds
+  taskset -c 1 curl -s -o "$3" -w '%{time_total}' -H 'Content-Type: application/x-protobuf' \
+    -H 'Content-Encoding: snappy' -H 'X-Prometheus-Remote-Read-Version: 0.1.0' --data-binary @"$tmp/$2.req" "$1"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The three servers are read in turn, round after round, so a slow spell of the shared machine falls
+# on all of them rather than on one row.
+measure_all() { # type -> prints "p_time p_series p_samples s_time s_series s_samples o_time o_series o_samples"
+  local p=() s=() o=()
   for _ in $(seq "$runs"); do
-    times+=("$(taskset -c 1 curl -s -o "$tmp/answer" -w '%{time_total}' -H 'Content-Type: application/x-protobuf' \
-      -H 'Content-Encoding: snappy' -H 'X-Prometheus-Remote-Read-Version: 0.1.0' --data-binary @"$tmp/$3.req" "$2")")
+    p+=("$(read_once http://127.0.0.1:19090/api/v1/read "$1" "$tmp/answer-p")")
+    s+=("$(read_once http://127.0.0.1:19202/api/v1/read "$1" "$tmp/answer-s")")
+    o+=("$(read_once http://127.0.0.1:19212/api/v1/read "$1" "$tmp/answer-o")")
   done
-  local median; median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  echo "$1 $median $("$bench" count "$tmp/answer" "$3")"
+  echo "$(printf '%s\n' "${p[@]}" | median) $("$bench" count "$tmp/answer-p" "$1")" \
+    "$(printf '%s\n' "${s[@]}" | median) $("$bench" count "$tmp/answer-s" "$1")" \
+    "$(printf '%s\n' "${o[@]}" | median) $("$bench" count "$tmp/answer-o" "$1")"
 }
 
 echo "# Remote read, 10k series x 1 h (240 samples each), median of $runs reads, $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m)"
@@ -67,9 +78,7 @@ echo
 echo "| answer | Prometheus 2.42 | sluice select, 3 nodes RF 2 | speed vs Prometheus | sluice select, 1 node RF 1 | speed vs Prometheus |"
 echo "| --- | --- | --- | --- | --- | --- |"
 for type in samples streamed; do
-  read -r _ p_time p_series p_samples <<<"$(measure prometheus http://127.0.0.1:19090/api/v1/read $type)"
-  read -r _ s_time s_series s_samples <<<"$(measure sluice http://127.0.0.1:19202/api/v1/read $type)"
-  read -r _ o_time o_series o_samples <<<"$(measure sluice1 http://127.0.0.1:19212/api/v1/read $type)"
+  read -r p_time p_series p_samples s_time s_series s_samples o_time o_series o_samples <<<"$(measure_all $type)"
   for got in "$s_series $s_samples" "$o_series $o_samples"; do
     [ "$p_series $p_samples" = "$got" ] || echo "WARNING: $type answers differ: prometheus $p_series series $p_samples samples, sluice $got" >&2
   done

@@ -34,6 +34,20 @@ public final class ByteScratch {
         }
     }
 
+    /// Removes `range` of the contents, moving what follows it down.
+    public func remove(_ range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "ByteScratch range out of bounds")
+        (storage + range.lowerBound).copyMemory(from: storage + range.upperBound, byteCount: count - range.upperBound)
+        count -= range.count
+    }
+
+    /// Overwrites bytes already written, at `offset`.
+    public func replace(at offset: Int, with bytes: UnsafeRawBufferPointer) {
+        precondition(offset >= 0 && offset + bytes.count <= count, "ByteScratch range out of bounds")
+        guard let base = bytes.baseAddress else { return }
+        (storage + offset).copyMemory(from: base, byteCount: bytes.count)
+    }
+
     /// Makes room for `extra` more bytes after `count`, keeping the contents.
     public func reserve(extra: Int) {
         let needed = count + extra

@@ -6,57 +6,63 @@
 public enum ReadResponseEncoder {
     /// Appends a `ReadResponse` with one `QueryResult` per element of `results`.
     public static func append(_ results: [[TimeSeries]], to output: ByteScratch) {
+        for result in results {
+            let start = beginResult(in: output)
+            for series in result { appendSeries(labels: series.labels, samples: series.samples, to: output) }
+            endResult(start, in: output)
+        }
+    }
+
+    /// Opens one `QueryResult` (field 1 of `ReadResponse`): its series follow with `appendSeries`,
+    /// then `endResult` with what this returned. An answer can so be written one series at a time,
+    /// without holding every series' samples first.
+    public static func beginResult(in output: ByteScratch) -> Int {
+        output.append(0x0A)
+        let start = output.count
+        output.reserve(extra: 5)
+        // Room for the length, which is written once known (`endResult`).
+        output.appendUnsafe { _ in 5 }
+        return start
+    }
+
+    /// Closes the `QueryResult` opened at `start`: its length, as short as it can be, then its bytes.
+    public static func endResult(_ start: Int, in output: ByteScratch) {
+        let length = output.count - start - 5
+        let header = ByteScratch(capacity: 16)
+        Varint.append(UInt64(length), to: header)
+        output.replace(at: start, with: header.bytes)
+        if header.count < 5 { output.remove(start + header.count..<start + 5) }
+    }
+
+    /// Appends one `TimeSeries` of float samples (field 1 of `QueryResult`).
+    public static func appendSeries(labels: [Label], samples: [Sample], to output: ByteScratch) {
         func fieldSize(_ length: Int) -> Int { 1 + Varint.size(UInt64(length)) + length }
         func labelSize(_ label: Label) -> Int {
             (label.name.utf8.isEmpty ? 0 : fieldSize(label.name.utf8.count)) + (label.value.utf8.isEmpty ? 0 : fieldSize(label.value.utf8.count))
         }
-        func sampleSize(_ sample: Sample) -> Int {
-            (sample.value.bitPattern == 0 ? 0 : 9) + (sample.timestamp == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: sample.timestamp)))
+        var size = 0
+        for label in labels { size += fieldSize(labelSize(label)) }
+        for sample in samples {
+            let time = UInt64(bitPattern: sample.timestamp)
+            size += 2 + (sample.value.bitPattern == 0 ? 0 : 9) + (time == 0 ? 0 : 1 + Varint.size(time))
         }
-        var seriesSizes: [[Int]] = []
-        var resultSizes: [Int] = []
-        var total = 0
-        for result in results {
-            var sizes: [Int] = []
-            sizes.reserveCapacity(result.count)
-            var resultSize = 0
-            for series in result {
-                var size = 0
-                for label in series.labels { size += fieldSize(labelSize(label)) }
-                for sample in series.samples { size += fieldSize(sampleSize(sample)) }
-                sizes.append(size)
-                resultSize += fieldSize(size)
-            }
-            seriesSizes.append(sizes)
-            resultSizes.append(resultSize)
-            total += fieldSize(resultSize)
-        }
-        output.reserve(extra: total)
-
-        func key(_ field: UInt8, _ wireType: UInt8) { output.append(field << 3 | wireType) }
-        func length(_ value: Int) { Varint.append(UInt64(value), to: output) }
+        output.reserve(extra: fieldSize(size))
+        output.append(0x0A)
+        Varint.append(UInt64(size), to: output)
         func string(_ field: UInt8, _ text: String) {
             guard !text.utf8.isEmpty else { return }
-            key(field, 2)
-            length(text.utf8.count)
+            output.append(field << 3 | 2)
+            Varint.append(UInt64(text.utf8.count), to: output)
             var text = text
             text.withUTF8 { output.append(UnsafeRawBufferPointer($0)) }
         }
-        for (resultIndex, result) in results.enumerated() {
-            key(1, 2)
-            length(resultSizes[resultIndex])
-            for (seriesIndex, series) in result.enumerated() {
-                key(1, 2)
-                length(seriesSizes[resultIndex][seriesIndex])
-                for label in series.labels {
-                    key(1, 2)
-                    length(labelSize(label))
-                    string(1, label.name)
-                    string(2, label.value)
-                }
-                appendSamples(series.samples, to: output)
-            }
+        for label in labels {
+            output.append(0x0A)
+            Varint.append(UInt64(labelSize(label)), to: output)
+            string(1, label.name)
+            string(2, label.value)
         }
+        appendSamples(samples, to: output)
     }
 
     /// Each sample as a `samples` field (2) of a `TimeSeries`: one capacity check for them all, then

@@ -43,6 +43,11 @@ public enum RemoteReadHTTP {
         } else {
             ReadResponseEncoder.append(series, to: encoded)
         }
+        return samplesResponse(encoded: encoded, headers: headers)
+    }
+
+    /// A SAMPLES answer from an encoded `ReadResponse` (`ReadResponseEncoder`), compressed here.
+    public static func samplesResponse(encoded: ByteScratch, headers: HTTPFields = [:]) -> Response {
         var compressed = ByteBuffer()
         compressed.reserveCapacity(Snappy.maxCompressedLength(encoded.count))
         compressed.writeWithUnsafeMutableBytes(minimumWritableBytes: Snappy.maxCompressedLength(encoded.count)) { tail in

@@ -81,8 +81,38 @@ struct SelectReadHandler: Sendable {
         }
 
         if type == .samples {
-            var results: [QueryResult] = []
+            // Float series go into the answer one at a time, each decoded into the same two arrays;
+            // an answer with native histograms is built whole instead.
+            let encoded = ByteScratch(capacity: 1 << 20)
+            var samples: [Sample] = []
+            var histograms: [Histogram] = []
             var total = 0
+            var floatsOnly = true
+            groupsLoop: for (query, groups) in zip(queries, groupsPerQuery) {
+                let start = ReadResponseEncoder.beginResult(in: encoded)
+                for group in groups {
+                    do {
+                        try SeriesMerger.series(group.parts, minTime: query.startMs, maxTime: query.endMs, samples: &samples, histograms: &histograms)
+                    } catch {
+                        throw HTTPFailure(.internalServerError, "a storage node sent a corrupt chunk: \(error)")
+                    }
+                    guard histograms.isEmpty else {
+                        floatsOnly = false
+                        break groupsLoop
+                    }
+                    guard !samples.isEmpty else { continue }
+                    total += samples.count
+                    if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
+                        throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
+                    }
+                    ReadResponseEncoder.appendSeries(labels: group.labels, samples: samples, to: encoded)
+                }
+                ReadResponseEncoder.endResult(start, in: encoded)
+            }
+            if floatsOnly { return RemoteReadHTTP.samplesResponse(encoded: encoded, headers: headers) }
+
+            var results: [QueryResult] = []
+            total = 0
             for (query, groups) in zip(queries, groupsPerQuery) {
                 var timeseries: [TimeSeries] = []
                 for group in groups {

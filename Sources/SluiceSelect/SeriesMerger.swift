@@ -90,10 +90,23 @@ enum SeriesMerger {
     static func series(_ parts: [NodeSeries], minTime: Int64, maxTime: Int64) throws(CodecError) -> (samples: [Sample], histograms: [Histogram]) {
         var samples: [Sample] = []
         var histograms: [Histogram] = []
+        try series(parts, minTime: minTime, maxTime: maxTime, samples: &samples, histograms: &histograms)
+        return (samples, histograms)
+    }
+
+    /// `series`, into arrays the caller empties and reuses from group to group.
+    static func series(
+        _ parts: [NodeSeries], minTime: Int64, maxTime: Int64, samples: inout [Sample], histograms: inout [Histogram]
+    ) throws(CodecError) {
+        samples.removeAll(keepingCapacity: true)
+        histograms.removeAll(keepingCapacity: true)
         for chunk in try chunks(parts) where chunk.maxTimeMs >= minTime && chunk.minTimeMs <= maxTime {
             if chunk.encoding == .xor {
-                for sample in try XORChunkDecoder.decodeAll(chunk.data) where sample.timestamp >= minTime && sample.timestamp <= maxTime {
-                    samples.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                var decoder = try XORChunkDecoder(chunk.data)
+                while let sample = try decoder.next() {
+                    if sample.timestamp >= minTime && sample.timestamp <= maxTime {
+                        samples.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                    }
                 }
             } else {
                 for histogram in try HistogramChunkDecoder.decode(chunk.data, encoding: chunk.encoding)
@@ -102,7 +115,6 @@ enum SeriesMerger {
                 }
             }
         }
-        return (samples, histograms)
     }
 
     /// The group's chunks: identical chunks once, non-overlapping chunks as they came, overlapping

@@ -55,6 +55,13 @@ struct SelectReadTests {
                 }
                 #expect(metrics.value("sluice_select_requests_total", ["handler": "read", "code": "200"]) == 2)
             }
+            // 24 series x 400 samples pass a limit of 5000: SAMPLES refuses the read, STREAMED is not limited.
+            try await withSelect(ring: ring, configure: { $0.readSampleLimit = 5000 }) { select in
+                let limited = try await Read.post(select.readURL, [Self.all(400)])
+                #expect(limited.status == 400 && limited.text.contains("exceeded sample limit (5000)"), "\(limited.status) \(limited.text)")
+                let streamed = try await Read.post(select.readURL, [Self.all(400)], accept: [.streamedXORChunks])
+                #expect(try streamed.streamed(queries: 1)[0] == expected(series))
+            }
         }
     }
 
