@@ -37,6 +37,32 @@ public enum Files<Failure: FileErrorRepresentable> {
         if fd >= 0 { _ = close(fd) }
     }
 
+    /// Takes `fd`'s exclusive `flock(2)`: true once held, false while another holder keeps it.
+    ///
+    /// A lock that is taken waits a moment before it counts as held by someone else: a process that
+    /// starts another (posix_spawn, fork) shares its open descriptors with the child until the child
+    /// execs, close-on-exec or not, and an flock lock lasts while any copy of its descriptor is open. A
+    /// queue or WAL closed and reopened while some thread spawns a process could otherwise find its
+    /// own lock still held. A live owner, another process on the same directory, still holds it after
+    /// the wait.
+    public static func lockExclusively(_ fd: Int32, path: String, patience: Duration = .seconds(1)) throws(Failure) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: patience)
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+            let code = errno
+            switch code {
+            case EINTR:
+                continue
+            case EWOULDBLOCK:
+                guard clock.now < deadline else { return false }
+                usleep(10_000)
+            default:
+                throw error("flock", path, code)
+            }
+        }
+    }
+
     // MARK: Sizes and names
 
     public static func size(of fd: Int32, path: String) throws(Failure) -> Int {

@@ -353,14 +353,18 @@ extension HintQueue {
             self.logger = logger
             try Posix.makeDirectories(directory)
             cursorFD = try Posix.openFile(path("cursor"), O_RDWR | O_CREAT | O_CLOEXEC)
-            guard flock(cursorFD, LOCK_EX | LOCK_NB) == 0 else {
-                let error = errno
+            let locked: Bool
+            do throws(HintQueueError) {
+                locked = try Posix.lockExclusively(cursorFD, path: directory)
+            } catch {
                 Posix.closeFile(cursorFD)
                 cursorFD = -1
-                if error == EWOULDBLOCK {
-                    throw HintQueueError(.locked, "\(directory) is in use by another hint queue", systemError: error)
-                }
-                throw Posix.error("flock", directory, error)
+                throw error
+            }
+            guard locked else {
+                Posix.closeFile(cursorFD)
+                cursorFD = -1
+                throw HintQueueError(.locked, "\(directory) is in use by another hint queue", systemError: EWOULDBLOCK)
             }
             do throws(HintQueueError) {
                 try recover()

@@ -109,13 +109,16 @@ final class WAL: Sendable {
         try WALFiles.makeDirectories(directory)
         let lockPath = directory + "/" + WALNames.lock
         let lockFD = try WALFiles.openFile(lockPath, O_RDWR | O_CREAT | O_CLOEXEC)
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-            let code = errno
+        let locked: Bool
+        do {
+            locked = try WALFiles.lockExclusively(lockFD, path: lockPath)
+        } catch {
             WALFiles.closeFile(lockFD)
-            if code == EWOULDBLOCK {
-                throw WALError(.locked, "\(directory) is open in another WAL", systemError: code)
-            }
-            throw WALFiles.error("flock", lockPath, code)
+            throw error
+        }
+        guard locked else {
+            WALFiles.closeFile(lockFD)
+            throw WALError(.locked, "\(directory) is open in another WAL", systemError: EWOULDBLOCK)
         }
         var last = 0
         do {

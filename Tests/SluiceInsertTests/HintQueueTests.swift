@@ -100,6 +100,20 @@ struct HintQueueTests {
         }
     }
 
+    /// A lock its holder gives up within a moment is taken rather than refused: a descriptor a child
+    /// process inherited while another thread spawned it keeps the lock until the child execs.
+    @Test func aLockFreedWithinAMomentIsTaken() throws {
+        try withTemporaryDirectory { directory in
+            let queue = try HintQueue(directory: directory, logger: LogRecorder().logger)
+            let holder = UncheckedBox(queue)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(200)) { holder.value.close() }
+            let started = ContinuousClock.now
+            let second = try HintQueue(directory: directory, logger: LogRecorder().logger)
+            #expect(ContinuousClock.now - started >= .milliseconds(150), "the first queue held the lock until it closed")
+            second.close()
+        }
+    }
+
     // MARK: Bound
 
     @Test func boundDropsTheOldestAndCountsThem() throws {
@@ -457,4 +471,10 @@ private final class LogRecorder: Sendable {
             recorder.record(event.level, event.message.description)
         }
     }
+}
+
+/// Hands a value to another thread in a test that orders the accesses itself.
+private final class UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
