@@ -37,12 +37,7 @@ public enum RemoteReadHTTP {
     /// encoder; answers holding native histograms the complete one.
     public static func samplesResponse(_ results: [QueryResult], headers: HTTPFields = [:]) -> Response {
         let encoded = ByteScratch(capacity: 1 << 20)
-        let series = results.map(\.timeseries)
-        if ReadResponseEncoder.containsHistograms(series) {
-            ReadResponseEncoder.appendIncludingHistograms(series, to: encoded)
-        } else {
-            ReadResponseEncoder.append(series, to: encoded)
-        }
+        ReadResponseEncoder.append(results.map(\.timeseries), to: encoded)
         return samplesResponse(encoded: encoded, headers: headers)
     }
 

@@ -81,14 +81,12 @@ struct SelectReadHandler: Sendable {
         }
 
         if type == .samples {
-            // Float series go into the answer one at a time, each decoded into the same two arrays;
-            // an answer with native histograms is built whole instead.
+            // Series go into the answer one at a time, each decoded into the same two arrays.
             let encoded = ByteScratch(capacity: 1 << 20)
             var samples: [Sample] = []
             var histograms: [Histogram] = []
             var total = 0
-            var floatsOnly = true
-            groupsLoop: for (query, groups) in zip(queries, groupsPerQuery) {
+            for (query, groups) in zip(queries, groupsPerQuery) {
                 let start = ReadResponseEncoder.beginResult(in: encoded)
                 for group in groups {
                     do {
@@ -96,43 +94,17 @@ struct SelectReadHandler: Sendable {
                     } catch {
                         throw HTTPFailure(.internalServerError, "a storage node sent a corrupt chunk: \(error)")
                     }
-                    guard histograms.isEmpty else {
-                        floatsOnly = false
-                        break groupsLoop
-                    }
-                    guard !samples.isEmpty else { continue }
-                    total += samples.count
+                    guard !samples.isEmpty || !histograms.isEmpty else { continue }
+                    // A histogram counts as one sample against the limit, as in Prometheus.
+                    total += samples.count + histograms.count
                     if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
                         throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
                     }
-                    ReadResponseEncoder.appendSeries(labels: group.labels, samples: samples, to: encoded)
+                    ReadResponseEncoder.appendSeries(labels: group.labels, samples: samples, histograms: histograms, to: encoded)
                 }
                 ReadResponseEncoder.endResult(start, in: encoded)
             }
-            if floatsOnly { return RemoteReadHTTP.samplesResponse(encoded: encoded, headers: headers) }
-
-            var results: [QueryResult] = []
-            total = 0
-            for (query, groups) in zip(queries, groupsPerQuery) {
-                var timeseries: [TimeSeries] = []
-                for group in groups {
-                    let merged: (samples: [Sample], histograms: [Histogram])
-                    do {
-                        merged = try SeriesMerger.series(group.parts, minTime: query.startMs, maxTime: query.endMs)
-                    } catch {
-                        throw HTTPFailure(.internalServerError, "a storage node sent a corrupt chunk: \(error)")
-                    }
-                    guard !merged.samples.isEmpty || !merged.histograms.isEmpty else { continue }
-                    // A histogram counts as one sample against the limit, as in Prometheus.
-                    total += merged.samples.count + merged.histograms.count
-                    if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
-                        throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
-                    }
-                    timeseries.append(TimeSeries(labels: group.labels, samples: merged.samples, histograms: merged.histograms))
-                }
-                results.append(QueryResult(timeseries: timeseries))
-            }
-            return RemoteReadHTTP.samplesResponse(results, headers: headers)
+            return RemoteReadHTTP.samplesResponse(encoded: encoded, headers: headers)
         }
         let groups = groupsPerQuery
         return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame, headers: headers) { index in
