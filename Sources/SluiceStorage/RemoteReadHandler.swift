@@ -29,7 +29,7 @@ struct RemoteReadHandler: Sendable {
     }
 
     private func read(_ request: Request) async throws(HTTPFailure) -> Response {
-        guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
+        try Self.checkReady(storage)
         let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
         let readRequest = try RemoteReadHTTP.decodeRequest(body, maxDecodedBytes: configuration.maxDecodedBytes)
         let type = try RemoteReadHTTP.negotiate(readRequest)
@@ -42,6 +42,11 @@ struct RemoteReadHandler: Sendable {
         return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame) { index in
             Self.streamed(series[index], queries[index])
         }
+    }
+
+    /// 503 while the storage replays its WAL or after it shut down.
+    static func checkReady(_ storage: Storage) throws(HTTPFailure) {
+        guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
     }
 
     /// Per query, the series it selects with their stored chunks.
@@ -69,15 +74,12 @@ struct RemoteReadHandler: Sendable {
     /// encoded, with the same readiness check, errors and request metric as over HTTP.
     static func inProcess(_ queries: [Query], storage: Storage) -> Result<[[RemoteReadHTTP.StreamedSeries]], HTTPFailure> {
         let result: Result<[[RemoteReadHTTP.StreamedSeries]], HTTPFailure>
-        if !storage.isReady {
-            result = .failure(HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later"))
-        } else {
-            do {
-                let selected = try select(queries, from: storage)
-                result = .success(zip(selected, queries).map { streamed($0, $1) })
-            } catch {
-                result = .failure(error)
-            }
+        do {
+            try checkReady(storage)
+            let selected = try select(queries, from: storage)
+            result = .success(zip(selected, queries).map { streamed($0, $1) })
+        } catch {
+            result = .failure(error)
         }
         switch result {
         case .success: storage.metrics.request(handler: "read", code: 200)

@@ -16,18 +16,23 @@ import Testing
         }
     }
 
+    /// `ReadResponseEncoder.append` writes exactly libprotobuf-c's bytes for `results`, and they decode back.
+    static func expectMatchesLibprotobufC(_ results: [[TimeSeries]], round: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let reference = MessageCodec().encoded { codec, out in
+            codec.encode(ReadResponse(results: results.map { QueryResult(timeseries: $0) }), appendingTo: out)
+        }
+        let direct = ByteScratch()
+        ReadResponseEncoder.append(results, to: direct)
+        #expect(direct.toArray() == reference, "round \(round)", sourceLocation: sourceLocation)
+        let decoded = try MessageCodec().decodeReadResponse(direct.toArray())
+        #expect(decoded.results.map(\.timeseries) == results, sourceLocation: sourceLocation)
+    }
+
     @Test func readResponseMatchesLibprotobufC() throws {
         var generator = SplitMix64(seed: 7)
         for round in 0..<20 {
             let results = (0..<(round % 3 + 1)).map { _ in Self.randomSeries(&generator, count: Int.random(in: 0...40, using: &generator)) }
-            let reference = MessageCodec().encoded { codec, out in
-                codec.encode(ReadResponse(results: results.map { QueryResult(timeseries: $0) }), appendingTo: out)
-            }
-            let direct = ByteScratch()
-            ReadResponseEncoder.append(results, to: direct)
-            #expect(direct.toArray() == reference, "round \(round)")
-            let decoded = try MessageCodec().decodeReadResponse(direct.toArray())
-            #expect(decoded.results.map(\.timeseries) == results)
+            try Self.expectMatchesLibprotobufC(results, round: round)
         }
     }
 
@@ -47,14 +52,7 @@ import Testing
                     }
                 }
             }
-            let reference = MessageCodec().encoded { codec, out in
-                codec.encode(ReadResponse(results: results.map { QueryResult(timeseries: $0) }), appendingTo: out)
-            }
-            let direct = ByteScratch()
-            ReadResponseEncoder.append(results, to: direct)
-            #expect(direct.toArray() == reference, "round \(round)")
-            let decoded = try MessageCodec().decodeReadResponse(direct.toArray())
-            #expect(decoded.results.map(\.timeseries) == results)
+            try Self.expectMatchesLibprotobufC(results, round: round)
         }
     }
 
