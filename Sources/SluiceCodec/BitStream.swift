@@ -14,8 +14,13 @@ struct BitWriter: Sendable {
     /// Written bytes, then at least `slack` zero bytes.
     private var storage: [UInt8]
 
+    /// Bits written, counting any prefix the writer was created with. 32 bits, so that a writer
+    /// is 12 bytes and the fields after it in an encoder pack behind it: the head keeps one open
+    /// encoder per series. `grow` keeps streams below 512 MiB.
+    private var storedBitCount: UInt32
+
     /// Bits written, counting any prefix the writer was created with.
-    private(set) var bitCount: Int
+    var bitCount: Int { Int(storedBitCount) }
 
     /// Zero bytes kept after the last written byte: a write touches at most 9 bytes from its first.
     private static let slack = 16
@@ -23,7 +28,7 @@ struct BitWriter: Sendable {
     /// Starts an empty stream with room for `capacity` bytes before it must grow.
     init(capacity: Int = 0) {
         storage = [UInt8](repeating: 0, count: Swift.max(capacity, 0) + Self.slack)
-        bitCount = 0
+        storedBitCount = 0
     }
 
     /// Starts a stream after `headerBytes` zero bytes, taken as written: a header the caller fills in
@@ -31,7 +36,7 @@ struct BitWriter: Sendable {
     init(headerBytes: Int, capacity: Int = 0) {
         precondition(headerBytes >= 0, "negative header size")
         storage = [UInt8](repeating: 0, count: Swift.max(capacity, headerBytes) + Self.slack)
-        bitCount = headerBytes &* 8
+        storedBitCount = UInt32(headerBytes * 8)
     }
 
     /// Bytes written: `ceil(bitCount / 8)`.
@@ -67,7 +72,7 @@ struct BitWriter: Sendable {
         }
         // Left-align so the next bit to write is bit 63; this also drops bits above `count`.
         let top = value &<< UInt64(64 &- count)
-        bitCount &+= count
+        storedBitCount &+= UInt32(truncatingIfNeeded: count)
         storage.withUnsafeMutableBytes { raw in
             // In bounds: at least `slack` (16) bytes exist from `index` on.
             let first = raw.baseAddress.unsafelyUnwrapped + index
@@ -94,6 +99,7 @@ struct BitWriter: Sendable {
     /// Doubles the storage, keeping the zero slack; amortised O(1) per byte written.
     @inline(never)
     private mutating func grow() {
+        precondition(storage.count < 1 << 28, "bit stream beyond 512 MiB")
         storage.append(contentsOf: repeatElement(0, count: Swift.max(storage.count, Self.slack)))
     }
 }

@@ -37,9 +37,14 @@ public struct XORChunkEncoder: Sendable {
     public static let maxSampleCount = Int(UInt16.max)
 
     private var writer: BitWriter
+    // The small fields first, so they pack into the writer's last word: 56 bytes in all.
+    private var storedCount: UInt16 = 0
+    /// Leading zeros of the current XOR window, or `noWindow` before the first one is written.
+    private var leading: UInt8 = XORChunkEncoder.noWindow
+    private var trailing: UInt8 = 0
 
     /// Samples appended so far.
-    public private(set) var count: Int = 0
+    public var count: Int { Int(storedCount) }
 
     /// The smallest timestamp appended, or `Int64.max` while the chunk is empty, so that `min` over
     /// several chunks needs no special case.
@@ -52,9 +57,6 @@ public struct XORChunkEncoder: Sendable {
     private var lastValueBits: UInt64 = 0
     /// The previous timestamp delta, wrapping like Go's `uint64(t - a.t)`.
     private var timestampDelta: UInt64 = 0
-    /// Leading zeros of the current XOR window, or `noWindow` before the first one is written.
-    private var leading: UInt8 = XORChunkEncoder.noWindow
-    private var trailing: UInt8 = 0
 
     private static let noWindow: UInt8 = 0xFF
 
@@ -121,7 +123,7 @@ public struct XORChunkEncoder: Sendable {
         }
         lastTimestamp = timestamp
         lastValueBits = valueBits
-        count &+= 1
+        storedCount &+= 1
         minTime = Swift.min(minTime, timestamp)
         maxTime = Swift.max(maxTime, timestamp)
         writer.overwriteHeader(UInt16(truncatingIfNeeded: count))

@@ -74,6 +74,9 @@ final class Head: Sendable {
         var chunkRange: Int64 = 2 * 3_600_000
         /// Prometheus cuts a chunk at 120 samples: the best compression for the least decode work.
         var samplesPerChunk = 120
+        /// Removed series' label ids are rebuilt away (`LabelSymbols.compacted`) once they are more
+        /// than half of all ids and more than this many bytes; tests lower it.
+        var labelGarbageFloor = 1 << 20
     }
 
     struct Stats: Sendable {
@@ -193,7 +196,7 @@ final class Head: Sendable {
             result.reserveCapacity(slots.count)
             for slot in slots {
                 let chunks = state.series[slot].chunks(overlapping: minTime, maxTime)
-                if !chunks.isEmpty { result.append(SeriesChunks(labels: state.series[slot].labels, chunks: chunks)) }
+                if !chunks.isEmpty { result.append(SeriesChunks(labels: state.labels(of: slot), chunks: chunks)) }
             }
             return result
         }
@@ -204,7 +207,7 @@ final class Head: Sendable {
         state.withLock { state in
             let slots = matchers.map { state.index.select($0) } ?? state.index.allSeries()
             return slots.compactMap { slot in
-                state.series[slot].overlaps(minTime, maxTime) ? state.series[slot].labels : nil
+                state.series[slot].overlaps(minTime, maxTime) ? state.labels(of: slot) : nil
             }
         }
     }
@@ -232,7 +235,7 @@ final class Head: Sendable {
             for slot in state.series.indices {
                 state.series[slot].closeOpenChunk(ifBefore: maxTime)
                 let chunks = state.series[slot].chunks.filter { $0.maxTime < maxTime }
-                if !chunks.isEmpty { out.append((state.series[slot].labels, chunks)) }
+                if !chunks.isEmpty { out.append((state.labels(of: slot), chunks)) }
             }
             out.sort { compareLabelSets($0.labels, $1.labels) < 0 }
             return out
@@ -243,10 +246,11 @@ final class Head: Sendable {
     /// so that every segment up to the returned one is covered by the returned checkpoint records.
     func dropBefore(_ maxTime: Int64, wal: WAL?) -> (segment: Int?, records: [WALRecord]) {
         let (segment, snapshot) = state.withLock { state -> (Int?, [(UInt64, [Label], [StoredChunk])]) in
-            state.dropChunks(before: maxTime)
+            state.dropChunks(before: maxTime, labelGarbageFloor: configuration.labelGarbageFloor)
             let segment = wal?.cutSegment()
-            let snapshot = state.series.map { series in
-                (UInt64(series.id), series.labels, series.chunks + (series.openChunk.map { [$0] } ?? []))
+            let snapshot = state.series.indices.map { slot in
+                let series = state.series[slot]
+                return (UInt64(series.id), state.labels(of: slot), series.chunks + (series.openChunk.map { [$0] } ?? []))
             }
             return (segment, snapshot)
         }
@@ -303,6 +307,8 @@ struct HeadState {
     var slotOfID: [Int: Int]? = [:]
     /// Label bytes' hash → place in `series`.
     var table = SeriesTable()
+    /// Every series' label set, interned.
+    var symbols = LabelSymbols()
     var index = HeadIndex()
     var nextID = 1
     /// Smallest and largest sample timestamps in the head; `minTime > maxTime` while empty.
@@ -328,8 +334,11 @@ struct HeadState {
     /// The place of the series with label bytes `key`, or nil.
     @inline(__always)
     func slot(of key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        table.find(hash) { slot in series[slot].hasKey(key) }
+        table.find(hash) { slot in symbols.matches(series[slot].key, key) }
     }
+
+    /// The labels of the series at `slot`: for queries, blocks and messages, never per sample.
+    func labels(of slot: Int) -> [Label] { symbols.labels(series[slot].key) }
 
     /// The place of the series with label bytes `key`, created (and noted in `batch`) if new.
     @inline(__always)
@@ -337,7 +346,7 @@ struct HeadState {
         if let slot = slot(of: key, hash: hash) { return slot }
         let id = nextID
         nextID += 1
-        let created = insert(id: id, key: Array(key), hash: hash)
+        let created = insert(id: id, key: key, hash: hash)
         batch.created(WALSeries(ref: UInt64(id), labels: created.labels))
         return created.slot
     }
@@ -357,7 +366,7 @@ struct HeadState {
             if series[existing].id != id { aliases[id] = series[existing].id }
             return
         }
-        _ = insert(id: id, key: key, hash: hash)
+        _ = key.withUnsafeBytes { insert(id: id, key: $0, hash: hash) }
         nextID = max(nextID, id + 1)
     }
 
@@ -370,17 +379,17 @@ struct HeadState {
 
     mutating func labelOrder() -> [Int32] {
         if let rank { return rank }
-        let sorted = series.indices.map { ($0, series[$0].labels) }.sorted { compareLabelSets($0.1, $1.1) < 0 }
+        let sorted = series.indices.map { ($0, labels(of: $0)) }.sorted { compareLabelSets($0.1, $1.1) < 0 }
         var built = [Int32](repeating: 0, count: series.count)
         for (position, entry) in sorted.enumerated() { built[entry.0] = Int32(position) }
         rank = built
         return built
     }
 
-    private mutating func insert(id: Int, key: [UInt8], hash: UInt64) -> (slot: Int, labels: [Label]) {
+    private mutating func insert(id: Int, key: UnsafeRawBufferPointer, hash: UInt64) -> (slot: Int, labels: [Label]) {
         rank = nil
         let slot = series.count
-        series.append(MemorySeries(id: id, key: key))
+        series.append(MemorySeries(id: id, key: symbols.add(key)))
         slotOfID?[id] = slot
         table.insert(hash, slot: slot)
         let labels = LabelSetBytes.labels(key)
@@ -388,7 +397,7 @@ struct HeadState {
         return (slot, labels)
     }
 
-    mutating func dropChunks(before maxTime: Int64) {
+    mutating func dropChunks(before maxTime: Int64, labelGarbageFloor: Int) {
         var removed = false
         var slot = series.count - 1
         while slot >= 0 {
@@ -402,7 +411,12 @@ struct HeadState {
         if removed {
             rank = nil
             index = HeadIndex()
-            for slot in series.indices { index.add(slot: slot, labels: series[slot].labels) }
+            if symbols.wantsCompaction(floor: labelGarbageFloor) {
+                let (compacted, refs) = symbols.compacted(keeping: series.map(\.key))
+                symbols = compacted
+                for slot in series.indices { series[slot].key = refs[slot] }
+            }
+            for slot in series.indices { index.add(slot: slot, labels: labels(of: slot)) }
         }
         minTime = .max
         for one in series {
@@ -411,13 +425,17 @@ struct HeadState {
         if series.isEmpty { self.maxTime = .min }
     }
 
+    /// The hash the series at `slot` is found by in `table`.
+    private func keyHash(_ slot: Int) -> UInt64 { XXHash64.hash(symbols.key(series[slot].key)) }
+
     /// Forgets the series at `slot`; the last series takes its place.
     private mutating func remove(slot: Int) {
-        table.remove(series[slot].keyHash, slot: slot)
+        table.remove(keyHash(slot), slot: slot)
+        symbols.release(series[slot].key)
         slotOfID?[series[slot].id] = nil
         let last = series.count - 1
         if slot != last {
-            table.move(series[last].keyHash, from: last, to: slot)
+            table.move(keyHash(last), from: last, to: slot)
             slotOfID?[series[last].id] = slot
             series.swapAt(slot, last)
         }
@@ -454,7 +472,7 @@ struct AppendBatch {
         case .duplicate:
             outcome.duplicates += 1
         case .rejected(let reason):
-            reject(reason, state.series[slot], at: sample.timestamp)
+            reject(reason, state.labels(of: slot), at: sample.timestamp)
         }
     }
 
@@ -467,14 +485,14 @@ struct AppendBatch {
         case .duplicate:
             outcome.duplicateHistograms += 1
         case .rejected(let reason):
-            reject(reason, state.series[slot], at: histogram.timestamp)
+            reject(reason, state.labels(of: slot), at: histogram.timestamp)
         }
     }
 
-    private mutating func reject(_ reason: RejectReason, _ series: MemorySeries, at timestamp: Int64) {
+    private mutating func reject(_ reason: RejectReason, _ labels: @autoclosure () -> [Label], at timestamp: Int64) {
         outcome.rejected[reason, default: 0] += 1
         guard outcome.firstRejection == nil else { return }
-        let labels = series.labels
+        let labels = labels()
         let name = labels.first { $0.name == "__name__" }?.value ?? ""
         outcome.firstRejection = "\(reason.message) for series \(name){\(labels.filter { $0.name != "__name__" }.map(\.description).joined(separator: ", "))} at timestamp \(timestamp)"
     }
@@ -493,31 +511,36 @@ struct AppendBatch {
 }
 
 /// The head's series by the xxHash64 of their label bytes: open addressing with linear probing over
-/// one flat array, so a lookup allocates nothing, runs no `Hasher`, and finds hash and place in one
-/// cache line. Equal hashes of different label sets are told apart by the caller's comparison of the
-/// bytes.
+/// one flat array of 8-byte entries, so a lookup allocates nothing, runs no `Hasher`, and finds hash
+/// and place in one cache line. An entry keeps the hash's low 32 bits, which also give its home
+/// (the table never reaches 2³² entries); equal ones are told apart by the caller's comparison of the
+/// label sets.
 struct SeriesTable {
-    private struct Entry {
-        var hash: UInt64
-        /// One more than the series' place; 0 marks an empty entry.
-        var slot: Int32
-    }
-
-    private var entries: [Entry] = []
+    /// `(low 32 bits of the hash) << 32 | (place + 1)`; 0 marks an empty entry.
+    private var entries: [UInt64] = []
     private(set) var count = 0
 
     @inline(__always)
-    private func home(_ hash: UInt64) -> Int { Int(truncatingIfNeeded: hash) & (entries.count - 1) }
+    private static func entry(_ hash: UInt64, slot: Int) -> UInt64 { hash << 32 | UInt64(slot + 1) }
+
+    @inline(__always)
+    private static func slot(_ entry: UInt64) -> Int { Int(entry & 0xFFFF_FFFF) - 1 }
+
+    /// The first place to probe for an entry: where its hash's low bits point.
+    @inline(__always)
+    private func home(ofEntry entry: UInt64) -> Int { Int(truncatingIfNeeded: entry >> 32) & (entries.count - 1) }
 
     /// The place of the series with `hash` for which `matches` is true, or nil.
     @inline(__always)
     func find(_ hash: UInt64, where matches: (Int) -> Bool) -> Int? {
         guard count > 0 else { return nil }
+        let tag = hash << 32
         return entries.withUnsafeBufferPointer { entries in
             let mask = entries.count - 1
             var position = Int(truncatingIfNeeded: hash) & mask
-            while entries[position].slot != 0 {
-                if entries[position].hash == hash, matches(Int(entries[position].slot - 1)) { return Int(entries[position].slot - 1) }
+            while entries[position] != 0 {
+                let entry = entries[position]
+                if entry & 0xFFFF_FFFF_0000_0000 == tag, matches(Self.slot(entry)) { return Self.slot(entry) }
                 position = (position + 1) & mask
             }
             return nil
@@ -525,18 +548,19 @@ struct SeriesTable {
     }
 
     mutating func insert(_ hash: UInt64, slot: Int) {
+        precondition(slot < Int(UInt32.max), "series table holds fewer than 2³² series")
         // At most three quarters full.
         if (count + 1) * 4 > entries.count * 3 { grow() }
         let mask = entries.count - 1
-        var position = home(hash)
-        while entries[position].slot != 0 { position = (position + 1) & mask }
-        entries[position] = Entry(hash: hash, slot: Int32(slot + 1))
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while entries[position] != 0 { position = (position + 1) & mask }
+        entries[position] = Self.entry(hash, slot: slot)
         count += 1
     }
 
     /// Points the entry of the series at `old` to `new`.
     mutating func move(_ hash: UInt64, from old: Int, to new: Int) {
-        entries[position(hash, slot: old)].slot = Int32(new + 1)
+        entries[position(hash, slot: old)] = Self.entry(hash, slot: new)
     }
 
     /// Removes the entry of the series at `slot`, shifting later entries of the same run back so that
@@ -545,8 +569,8 @@ struct SeriesTable {
         let mask = entries.count - 1
         var hole = position(hash, slot: slot)
         var next = (hole + 1) & mask
-        while entries[next].slot != 0 {
-            let wanted = home(entries[next].hash)
+        while entries[next] != 0 {
+            let wanted = home(ofEntry: entries[next])
             // The entry at `next` may fill the hole when the hole lies on its probe path: between its
             // home and itself, cyclically.
             if (next - wanted) & mask >= (next - hole) & mask {
@@ -555,15 +579,16 @@ struct SeriesTable {
             }
             next = (next + 1) & mask
         }
-        entries[hole].slot = 0
+        entries[hole] = 0
         count -= 1
     }
 
     private func position(_ hash: UInt64, slot: Int) -> Int {
         let mask = entries.count - 1
-        var position = home(hash)
-        while entries[position].slot != Int32(slot + 1) {
-            precondition(entries[position].slot != 0, "series table lost an entry")
+        let wanted = Self.entry(hash, slot: slot)
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while entries[position] != wanted {
+            precondition(entries[position] != 0, "series table lost an entry")
             position = (position + 1) & mask
         }
         return position
@@ -571,11 +596,11 @@ struct SeriesTable {
 
     private mutating func grow() {
         let old = entries
-        entries = Array(repeating: Entry(hash: 0, slot: 0), count: max(1024, entries.count * 2))
+        entries = Array(repeating: 0, count: max(1024, entries.count * 2))
         let mask = entries.count - 1
-        for entry in old where entry.slot != 0 {
-            var position = home(entry.hash)
-            while entries[position].slot != 0 { position = (position + 1) & mask }
+        for entry in old where entry != 0 {
+            var position = home(ofEntry: entry)
+            while entries[position] != 0 { position = (position + 1) & mask }
             entries[position] = entry
         }
     }
@@ -636,8 +661,8 @@ struct MemorySeries {
     }
 
     let id: Int
-    /// The label set as `LabelSetBytes`: what the head finds the series by.
-    let key: [UInt8]
+    /// The label set, in `HeadState.symbols`.
+    var key: LabelSymbols.Ref
     /// Closed chunks, oldest first.
     var chunks: [StoredChunk] = []
     /// The chunk being appended to while it holds float samples. At most one of `openXOR` and
@@ -652,18 +677,14 @@ struct MemorySeries {
     var lastTimestamp: Int64 = .min
     var newest = Newest.none
 
-    /// Bytes an open XOR chunk starts with.
-    static let openChunkCapacity = 32
+    /// Bytes an open XOR chunk starts with: with the writer's 16 bytes of slack and the array's
+    /// header, one 80-byte malloc chunk, and room for a new series' first two samples.
+    static let openChunkCapacity = 24
 
-    init(id: Int, key: [UInt8]) {
+    init(id: Int, key: LabelSymbols.Ref) {
         self.id = id
         self.key = key
     }
-
-    /// The label set, decoded from `key`: for queries, blocks and messages, never per sample.
-    var labels: [Label] { LabelSetBytes.labels(key) }
-
-    var keyHash: UInt64 { XXHash64.hash(key) }
 
     /// `histograms`, created or copied so that this series alone holds it.
     private mutating func histogramState() -> HistogramState {
@@ -674,12 +695,6 @@ struct MemorySeries {
     }
 
     private var openHistogram: HistogramChunkEncoder? { histograms?.open }
-
-    @inline(__always)
-    func hasKey(_ other: UnsafeRawBufferPointer) -> Bool {
-        guard key.count == other.count else { return false }
-        return other.isEmpty || key.withUnsafeBytes { memcmp($0.baseAddress!, other.baseAddress!, other.count) == 0 }
-    }
 
     /// The ordering rules both kinds share; nil when the timestamp may be appended.
     private func check(_ t: Int64, floor: Int64, isRepeat: Bool) -> AppendResult? {

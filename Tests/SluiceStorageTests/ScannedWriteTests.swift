@@ -220,9 +220,11 @@ struct ScannedWriteTests {
     }
 
     /// Series leave the head when a block takes their last chunk; the last series moves into a
-    /// removed one's place, and lookups, postings and label order must follow it.
-    @Test func removedSeriesLeaveNoTraceAndTheRestStayFindable() throws {
-        let head = Head(configuration: .init(chunkRange: 10_000))
+    /// removed one's place, and lookups, postings and label order must follow it, with the label
+    /// symbols left as they are or rebuilt without the removed series (a floor of 0).
+    @Test(arguments: [0, 1 << 20])
+    func removedSeriesLeaveNoTraceAndTheRestStayFindable(labelGarbageFloor: Int) throws {
+        let head = Head(configuration: .init(chunkRange: 10_000, labelGarbageFloor: labelGarbageFloor))
         func series(_ name: String, _ times: ClosedRange<Int64>) -> TimeSeries {
             TimeSeries(labels: [Label(name: "__name__", value: name)], samples: times.map { Sample(timestamp: $0 * 1000, value: Double($0)) })
         }

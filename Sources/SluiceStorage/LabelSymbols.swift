@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SluiceCodec
+import SluiceQuery
+
+/// The head's label sets with every name and value stored once, as Prometheus' and VictoriaMetrics'
+/// indexes intern them: most label sets repeat a handful of names and low-cardinality values, so a
+/// series keeps an 8-byte `Ref` to a few varint symbol ids instead of its own copy of the bytes.
+///
+/// A series is still found by the hash of its `LabelSetBytes` (`SeriesTable`); `matches` confirms
+/// the find by comparing those bytes with the symbols, name by name and value by value, so a
+/// request's labels are never interned or copied to be looked up.
+///
+/// Symbols and ids are only added. A removed series' ids stay behind as garbage until `compacted`
+/// rebuilds the store from the series left, once they are at most half of it.
+struct LabelSymbols {
+    /// Where a label set's symbol ids are in `ids`: a name id and a value id per label, as varints.
+    struct Ref: Sendable {
+        var start: UInt32
+        var count: UInt32
+    }
+
+    /// Every symbol's bytes, back to back.
+    private var symbolBytes: [UInt8] = []
+    /// Symbol `i` is `symbolBytes[symbolStarts[i]..<symbolStarts[i + 1]]`.
+    private var symbolStarts: [Int] = [0]
+    /// Symbols by the xxHash64 of their bytes: open addressing over `(low 32 hash bits) << 32 | (id + 1)`,
+    /// 0 marking an empty entry, at most half full.
+    private var symbolTable: [UInt64] = Array(repeating: 0, count: 64)
+    /// Every label set's symbol ids, back to back.
+    private var ids: [UInt8] = []
+    /// Bytes of `ids` that a live series refers to.
+    private var liveIDBytes = 0
+
+    var symbolCount: Int { symbolStarts.count - 1 }
+
+    // MARK: Adding
+
+    /// Interns the label set `key` (`LabelSetBytes`) and returns where its ids are.
+    mutating func add(_ key: UnsafeRawBufferPointer) -> Ref {
+        let start = ids.count
+        var offset = 0
+        while offset < key.count {
+            // 0x0A inner-length, 0x0A name-length name, 0x12 value-length value.
+            offset += 1
+            _ = Self.varint(key, &offset)
+            for _ in 0..<2 {
+                offset += 1
+                let length = Int(Self.varint(key, &offset))
+                appendID(intern(UnsafeRawBufferPointer(rebasing: key[offset..<offset + length])))
+                offset += length
+            }
+        }
+        precondition(ids.count <= Int(UInt32.max), "label symbol ids exceed 4 GiB")
+        liveIDBytes += ids.count - start
+        return Ref(start: UInt32(start), count: UInt32(ids.count - start))
+    }
+
+    /// Marks `ref`'s ids as garbage: its series is gone.
+    mutating func release(_ ref: Ref) {
+        liveIDBytes -= Int(ref.count)
+    }
+
+    /// Whether more than half of `ids` is garbage, and more than `floor` bytes of it.
+    func wantsCompaction(floor: Int) -> Bool { ids.count - liveIDBytes > max(liveIDBytes, floor) }
+
+    /// A store holding only `refs`' label sets, and their refs in it, in the same order.
+    func compacted(keeping refs: [Ref]) -> (LabelSymbols, [Ref]) {
+        var fresh = LabelSymbols()
+        var moved: [Ref] = []
+        moved.reserveCapacity(refs.count)
+        for ref in refs {
+            let start = fresh.ids.count
+            forEachSymbol(ref) { symbol in fresh.appendID(fresh.intern(symbol)) }
+            fresh.liveIDBytes += fresh.ids.count - start
+            moved.append(Ref(start: UInt32(start), count: UInt32(fresh.ids.count - start)))
+        }
+        return (fresh, moved)
+    }
+
+    // MARK: Reading
+
+    /// Whether `ref`'s label set is `key` (`LabelSetBytes`), compared without building either.
+    @inline(__always)
+    func matches(_ ref: Ref, _ key: UnsafeRawBufferPointer) -> Bool {
+        ids.withUnsafeBytes { ids in
+            symbolBytes.withUnsafeBytes { symbols in
+                symbolStarts.withUnsafeBufferPointer { starts in
+                    var position = Int(ref.start)
+                    let end = position + Int(ref.count)
+                    var offset = 0
+                    while position < end {
+                        guard offset < key.count, key[offset] == 0x0A else { return false }
+                        offset += 1
+                        _ = Self.varint(key, &offset)
+                        for tag: UInt8 in 0x0A...0x0B {
+                            // The name's field is 1 (0x0A), the value's 2 (0x12).
+                            // The tag and at least one byte of length.
+                            guard offset + 1 < key.count, key[offset] == (tag == 0x0A ? 0x0A : 0x12) else { return false }
+                            offset += 1
+                            let length = Int(Self.varint(key, &offset))
+                            let id = Int(Self.varint(ids, &position))
+                            let symbolStart = starts[id]
+                            guard starts[id + 1] - symbolStart == length, offset + length <= key.count else { return false }
+                            guard length == 0 || Self.equal(key.baseAddress! + offset, symbols.baseAddress! + symbolStart, length) else { return false }
+                            offset += length
+                        }
+                    }
+                    return offset == key.count
+                }
+            }
+        }
+    }
+
+    /// Whether `count` bytes at `a` and `b` are equal: a word at a time, inline, since most symbols
+    /// are a few bytes long and a call to `memcmp` per symbol costs more than the comparison.
+    @inline(__always)
+    private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+        var offset = 0
+        while offset + 8 <= count {
+            if a.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != b.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                return false
+            }
+            offset += 8
+        }
+        while offset < count {
+            if a.load(fromByteOffset: offset, as: UInt8.self) != b.load(fromByteOffset: offset, as: UInt8.self) { return false }
+            offset += 1
+        }
+        return true
+    }
+
+    /// `ref`'s labels.
+    func labels(_ ref: Ref) -> [Label] {
+        var labels: [Label] = []
+        var name = ""
+        var isName = true
+        forEachSymbol(ref) { symbol in
+            let text = String(decoding: symbol, as: UTF8.self)
+            if isName {
+                name = text
+            } else {
+                labels.append(Label(name: name, value: text))
+            }
+            isName.toggle()
+        }
+        return labels
+    }
+
+    /// `ref`'s label set as `LabelSetBytes`.
+    func key(_ ref: Ref) -> [UInt8] {
+        let out = ByteScratch(capacity: Int(ref.count) * 16)
+        var name: UnsafeRawBufferPointer?
+        forEachSymbol(ref) { symbol in
+            if let pending = name {
+                LabelSetBytes.append(name: pending, value: symbol, to: out)
+                name = nil
+            } else {
+                name = symbol
+            }
+        }
+        return out.toArray()
+    }
+
+    /// Calls `body` with each of `ref`'s symbols in order: name, value, name, value, …
+    private func forEachSymbol(_ ref: Ref, _ body: (UnsafeRawBufferPointer) -> Void) {
+        ids.withUnsafeBytes { ids in
+            symbolBytes.withUnsafeBytes { symbols in
+                var position = Int(ref.start)
+                let end = position + Int(ref.count)
+                while position < end {
+                    let id = Int(Self.varint(ids, &position))
+                    body(UnsafeRawBufferPointer(rebasing: symbols[symbolStarts[id]..<symbolStarts[id + 1]]))
+                }
+            }
+        }
+    }
+
+    // MARK: Symbols
+
+    /// The id of `symbol`, added if new.
+    private mutating func intern(_ symbol: UnsafeRawBufferPointer) -> Int {
+        let hash = XXHash64.hash(symbol)
+        let tag = UInt64(UInt32(truncatingIfNeeded: hash)) << 32
+        var mask = symbolTable.count - 1
+        var position = Int(truncatingIfNeeded: hash) & mask
+        while symbolTable[position] != 0 {
+            let entry = symbolTable[position]
+            if entry & 0xFFFF_FFFF_0000_0000 == tag {
+                let id = Int(entry & 0xFFFF_FFFF) - 1
+                if isSymbol(id, symbol) { return id }
+            }
+            position = (position + 1) & mask
+        }
+        let id = symbolCount
+        symbolBytes.append(contentsOf: symbol)
+        symbolStarts.append(symbolBytes.count)
+        if (id + 1) * 2 > symbolTable.count {
+            growTable()
+            mask = symbolTable.count - 1
+            position = Int(truncatingIfNeeded: hash) & mask
+            while symbolTable[position] != 0 { position = (position + 1) & mask }
+        }
+        symbolTable[position] = tag | UInt64(id + 1)
+        return id
+    }
+
+    private func isSymbol(_ id: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let start = symbolStarts[id]
+        guard symbolStarts[id + 1] - start == bytes.count else { return false }
+        return bytes.isEmpty || symbolBytes.withUnsafeBytes { memcmp($0.baseAddress! + start, bytes.baseAddress!, bytes.count) == 0 }
+    }
+
+    private mutating func growTable() {
+        var table = [UInt64](repeating: 0, count: symbolTable.count * 2)
+        let mask = table.count - 1
+        symbolBytes.withUnsafeBytes { symbols in
+            for id in 0..<symbolCount {
+                let symbol = UnsafeRawBufferPointer(rebasing: symbols[symbolStarts[id]..<symbolStarts[id + 1]])
+                let hash = XXHash64.hash(symbol)
+                var position = Int(truncatingIfNeeded: hash) & mask
+                while table[position] != 0 { position = (position + 1) & mask }
+                table[position] = UInt64(UInt32(truncatingIfNeeded: hash)) << 32 | UInt64(id + 1)
+            }
+        }
+        symbolTable = table
+    }
+
+    private mutating func appendID(_ id: Int) {
+        var value = UInt(id)
+        while value >= 0x80 {
+            ids.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        ids.append(UInt8(value))
+    }
+
+    /// A varint at `offset`, which moves past it; a truncated one ends at the buffer's end.
+    @inline(__always)
+    private static func varint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count {
+            let byte = bytes[offset]
+            offset += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { break }
+            shift += 7
+            if shift > 63 { break }
+        }
+        return value
+    }
+}
