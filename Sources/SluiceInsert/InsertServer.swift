@@ -58,8 +58,20 @@ public struct InsertServer: Sendable {
         }
     }
 
+    /// Follows `watcher`'s ring: each reload that changes it refreshes the ring gauges and counts
+    /// in the reload metric. The caller runs the watcher, once for every tier that follows it.
+    public init(
+        configuration: InsertConfiguration,
+        watching watcher: RingFileWatcher,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger
+    ) throws {
+        try self.init(configuration: configuration, ring: watcher.current, registry: registry, logger: logger)
+        watcher.onChange { [self] snapshot in ringChanged(snapshot) }
+    }
+
     /// Ring changes from the watcher: refresh the ring gauges and count the reload.
-    public func ringChanged(_ snapshot: RingSnapshot) {
+    func ringChanged(_ snapshot: RingSnapshot) {
         _ = nodes.membership(for: snapshot)
         metrics.ringReload(result: "success")
         updateRingGauges()

@@ -87,28 +87,27 @@ public final class RingFileWatcher: Service, Sendable {
 
     private let configuration: Configuration
     private let logger: Logger
-    private let onChange: (@Sendable (RingSnapshot) -> Void)?
+    private let observers = Mutex<[@Sendable (RingSnapshot) -> Void]>([])
     private let initialFile: LoadedFile
     private let reloadCount = Atomic<Int>(0)
     private let failedReloadCount = Atomic<Int>(0)
     private let trappingSIGHUP = Atomic<Bool>(false)
 
     /// Loads the file once, throwing if it is bad: with no ring yet there is nothing to fall back to.
-    ///
-    /// - Parameter onChange: called on the watcher's task after each reload that changed the
-    ///   configuration, with the new snapshot already in force.
-    public init(
-        configuration: Configuration,
-        logger: Logger,
-        onChange: (@Sendable (RingSnapshot) -> Void)? = nil
-    ) throws(RingError) {
+    public init(configuration: Configuration, logger: Logger) throws(RingError) {
         let (bytes, version) = try RingFile.read(path: configuration.path, limit: configuration.sizeLimit)
         let (ringConfiguration, ring) = try RingConfiguration.parseAndBuild(yaml: String(decoding: bytes, as: UTF8.self))
         self.configuration = configuration
         self.logger = logger
-        self.onChange = onChange
         self.initialFile = LoadedFile(version: version, bytes: bytes)
         self.current = CurrentRing(RingSnapshot(configuration: ringConfiguration, ring: ring, generation: 1))
+    }
+
+    /// Calls `body` on the watcher's task after each reload that changed the configuration, with the
+    /// new snapshot already in force. Each tier that follows the ring registers itself: in `sluice
+    /// up`, insert and select follow one watcher, since only one can own SIGHUP.
+    public func onChange(_ body: @escaping @Sendable (RingSnapshot) -> Void) {
+        observers.withLock { $0.append(body) }
     }
 
     /// A file as last read, whether it was accepted or not.
@@ -236,7 +235,7 @@ public final class RingFileWatcher: Service, Sendable {
                 "ring.write_quorum": "\(parsed.configuration.writeQuorum)",
             ]
         )
-        onChange?(snapshot)
+        for observer in observers.withLock({ $0 }) { observer(snapshot) }
     }
 
     private func reject(_ error: RingError, logger: Logger) {

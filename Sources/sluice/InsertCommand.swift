@@ -156,13 +156,8 @@ struct InsertCommand: AsyncParsableCommand {
             configuration.haTracker = ha
         }
 
-        let box = ServerBox()
-        let watcher = try RingFileWatcher(
-            configuration: .init(path: config), logger: logger,
-            onChange: { snapshot in box.server?.ringChanged(snapshot) }
-        )
-        let server = try InsertServer(configuration: configuration, ring: watcher.current, logger: logger)
-        box.server = server
+        let watcher = try RingFileWatcher(configuration: .init(path: config), logger: logger)
+        let server = try InsertServer(configuration: configuration, watching: watcher, logger: logger)
         let services: [any Service] = [watcher] + server.services { port in
             logger.info("sluice insert listening", metadata: ["address": "\(host):\(port)"])
         }
@@ -171,12 +166,6 @@ struct InsertCommand: AsyncParsableCommand {
         )
         try await group.run()
     }
-}
-
-/// Lets the ring watcher's callback reach the server built after it.
-final class ServerBox: @unchecked Sendable {
-    // Written once, before the services start; read only after.
-    var server: InsertServer?
 }
 
 func parseListen(_ listen: String) throws -> (String, Int) {

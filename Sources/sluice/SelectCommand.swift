@@ -60,7 +60,7 @@ struct SelectCommand: AsyncParsableCommand {
         configuration.tenantLabel = tenantLabel.isEmpty ? nil : tenantLabel
         configuration.readSampleLimit = readSampleLimit
 
-        let watcher = try RingFileWatcher(configuration: .init(path: config), logger: logger, onChange: { _ in })
+        let watcher = try RingFileWatcher(configuration: .init(path: config), logger: logger)
         let server = SelectServer(configuration: configuration, ring: watcher.current, logger: logger)
         let services: [any Service] = [watcher] + server.services { port in
             logger.info("sluice select listening", metadata: ["address": "\(host):\(port)"])

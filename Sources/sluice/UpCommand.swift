@@ -103,7 +103,7 @@ struct UpCommand: AsyncParsableCommand {
         // Storage stops last: services stop in reverse order, so select and insert finish what is in
         // flight before the nodes close their WALs.
         services.append(watcher)
-        services += try InsertServer(configuration: insert, ring: watcher.current, logger: logger).services { _ in ready.arrived() }
+        services += try InsertServer(configuration: insert, watching: watcher, logger: logger).services { _ in ready.arrived() }
         services += SelectServer(configuration: select, ring: watcher.current, logger: logger).services { _ in ready.arrived() }
         let group = ServiceGroup(
             configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

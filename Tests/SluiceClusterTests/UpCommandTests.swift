@@ -59,6 +59,21 @@ struct UpCommandTests {
         defer { second.kill() }
         _ = try await second.start()
         try await expectFixtures(readURL, query, fixtures.series, "after a restart")
+
+        // Insert inside `sluice up` follows the ring file as `sluice insert` does: its ring gauges,
+        // and a reload that adds a node moves them and counts.
+        let metricsURL = "http://127.0.0.1:\(insertPort)/metrics"
+        let before = try await TestHTTP.get(metricsURL).body
+        #expect(before.contains("sluice_ring_nodes 3"), "\(before.split(separator: "\n").filter { $0.hasPrefix("sluice_ring") })")
+        let ringFile = data + "/ring.yml"
+        let ring = try String(contentsOfFile: ringFile, encoding: .utf8)
+        try (ring + "  - {name: storage-4, url: http://127.0.0.1:1/api/v1/write}\n").write(toFile: ringFile, atomically: true, encoding: .utf8)
+        var after = ""
+        let reloaded = try await eventually(timeout: .seconds(20)) {
+            after = try await TestHTTP.get(metricsURL).body
+            return after.contains("sluice_ring_nodes 4") && after.contains("sluice_ring_config_reloads_total{result=\"success\"} 1")
+        }
+        #expect(reloaded, "\(after.split(separator: "\n").filter { $0.hasPrefix("sluice_ring") })")
         let again = try await second.interrupt()
         #expect(again == 0, "Ctrl-C after the restart: exit status \(again.map(String.init) ?? "none within 20 s"); stderr \(second.stderrTail)")
     }

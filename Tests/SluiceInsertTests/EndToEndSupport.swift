@@ -75,7 +75,7 @@ func withInsert<T: Sendable>(
     configuration.nodeHealth.initialBackoff = .milliseconds(50)
     configuration.nodeHealth.maximumBackoff = .milliseconds(500)
     configure(&configuration)
-    let server = try InsertServer(configuration: configuration, ring: watcher.current, logger: logger)
+    let server = try InsertServer(configuration: configuration, watching: watcher, logger: logger)
     let port = PortPromise()
     let services: [any Service] = [watcher] + server.services(onServerRunning: { port.fulfil($0) })
     return try await withServices(services) { group in

@@ -36,9 +36,9 @@ struct RingFileWatcherTests {
         let changes = Mutex<[Int]>([])
         let watcher = try RingFileWatcher(
             configuration: .init(path: path, pollInterval: .milliseconds(20), reloadOnSIGHUP: false),
-            logger: logs.logger,
-            onChange: { snapshot in changes.withLock { $0.append(snapshot.generation) } }
+            logger: logs.logger
         )
+        watcher.onChange { snapshot in changes.withLock { $0.append(snapshot.generation) } }
         #expect(watcher.current.snapshot.generation == 1)
         #expect(watcher.current.snapshot.ring.nodes.count == 3)
 
