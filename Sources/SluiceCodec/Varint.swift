@@ -24,6 +24,17 @@ public enum Varint {
         }
     }
 
+    /// Appends `value` as a uvarint to an array.
+    @inlinable
+    public static func append(_ value: UInt64, to output: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            output.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        output.append(UInt8(v))
+    }
+
     /// Reads a uvarint at `offset`, advancing it. Returns nil when the input ends first.
     ///
     /// - Throws: `.protobufInvalid` for a varint longer than 10 bytes or overflowing 64 bits.

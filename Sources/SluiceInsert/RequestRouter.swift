@@ -287,22 +287,13 @@ public final class RequestRouter {
         let value = Array(tenant.utf8)
         let inner = 1 + Varint.size(UInt64(name.count)) + name.count + 1 + Varint.size(UInt64(value.count)) + value.count
         tenantField.append(0x0A)
-        Self.appendVarint(UInt64(inner), to: &tenantField)
+        Varint.append(UInt64(inner), to: &tenantField)
         tenantField.append(0x0A)
-        Self.appendVarint(UInt64(name.count), to: &tenantField)
+        Varint.append(UInt64(name.count), to: &tenantField)
         tenantField.append(contentsOf: name)
         tenantField.append(0x12)
-        Self.appendVarint(UInt64(value.count), to: &tenantField)
+        Varint.append(UInt64(value.count), to: &tenantField)
         tenantField.append(contentsOf: value)
-    }
-
-    private static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
     }
 
     @inline(__always)

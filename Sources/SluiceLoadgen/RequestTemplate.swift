@@ -176,11 +176,4 @@ public struct RequestTemplate: Sendable {
 
 private func varintSize(_ value: Int) -> Int { Varint.size(UInt64(value)) }
 
-func appendVarint(_ value: Int, to bytes: inout [UInt8]) {
-    var value = UInt64(value)
-    while value >= 0x80 {
-        bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-        value >>= 7
-    }
-    bytes.append(UInt8(value))
-}
+func appendVarint(_ value: Int, to bytes: inout [UInt8]) { Varint.append(UInt64(value), to: &bytes) }

@@ -250,7 +250,7 @@ extension WALRecordCodec {
 
     static func encodeExemplars(_ list: [WALExemplar], into output: inout [UInt8]) {
         output.append(exemplarsType)
-        appendUvarint(exemplarsVersion, to: &output)
+        Varint.append(exemplarsVersion, to: &output)
         var groups: [Range<Int>] = []
         var start = 0
         for index in list.indices.dropFirst() where list[index].series != list[index - 1].series {
@@ -258,13 +258,13 @@ extension WALRecordCodec {
             start = index
         }
         if !list.isEmpty { groups.append(start..<list.count) }
-        appendUvarint(UInt64(groups.count), to: &output)
+        Varint.append(UInt64(groups.count), to: &output)
         var previousTimestamp: Int64 = 0
         for group in groups {
             appendLabels(list[group.lowerBound].series, to: &output)
-            appendUvarint(UInt64(group.count), to: &output)
+            Varint.append(UInt64(group.count), to: &output)
             for entry in list[group] {
-                appendUvarint(zigzag(entry.exemplar.timestamp &- previousTimestamp), to: &output)
+                Varint.append(zigzag(entry.exemplar.timestamp &- previousTimestamp), to: &output)
                 withUnsafeBytes(of: entry.exemplar.value.bitPattern.littleEndian) { output.append(contentsOf: $0) }
                 appendLabels(entry.exemplar.labels, to: &output)
                 previousTimestamp = entry.exemplar.timestamp
@@ -299,7 +299,7 @@ extension WALRecordCodec {
     }
 
     static func appendLabels(_ labels: [Label], to output: inout [UInt8]) {
-        appendUvarint(UInt64(labels.count), to: &output)
+        Varint.append(UInt64(labels.count), to: &output)
         for label in labels {
             appendUTF8(label.name, to: &output)
             appendUTF8(label.value, to: &output)
@@ -307,7 +307,7 @@ extension WALRecordCodec {
     }
 
     static func appendUTF8(_ string: String, to output: inout [UInt8]) {
-        appendUvarint(UInt64(string.utf8.count), to: &output)
+        Varint.append(UInt64(string.utf8.count), to: &output)
         output.append(contentsOf: string.utf8)
     }
 }

@@ -231,14 +231,7 @@ struct LabelSymbols {
         symbolTable = table
     }
 
-    private mutating func appendID(_ id: Int) {
-        var value = UInt(id)
-        while value >= 0x80 {
-            ids.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        ids.append(UInt8(value))
-    }
+    private mutating func appendID(_ id: Int) { Varint.append(UInt64(id), to: &ids) }
 
     /// A varint at `offset`, which moves past it; a truncated one ends at the buffer's end.
     @inline(__always)

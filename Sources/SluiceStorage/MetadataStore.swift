@@ -142,10 +142,10 @@ extension WALRecordCodec {
 
     static func encodeMetadata(_ list: [MetricMetadata], into output: inout [UInt8]) {
         output.append(metadataType)
-        appendUvarint(metadataVersion, to: &output)
-        appendUvarint(UInt64(list.count), to: &output)
+        Varint.append(metadataVersion, to: &output)
+        Varint.append(UInt64(list.count), to: &output)
         for entry in list {
-            appendUvarint(zigzag(Int64(entry.type.rawValue)), to: &output)
+            Varint.append(zigzag(Int64(entry.type.rawValue)), to: &output)
             appendUTF8(entry.metricFamilyName, to: &output)
             appendUTF8(entry.help, to: &output)
             appendUTF8(entry.unit, to: &output)

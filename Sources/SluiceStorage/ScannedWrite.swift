@@ -13,7 +13,7 @@ enum LabelSetBytes {
     /// Appends one label.
     static func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, to out: ByteScratch) {
         out.append(0x0A)
-        appendVarint(UInt64(innerSize(name: name.count, value: value.count)), to: out)
+        Varint.append(UInt64(innerSize(name: name.count, value: value.count)), to: out)
         out.appendLengthDelimited(field: 1, name)
         out.appendLengthDelimited(field: 2, value)
     }
@@ -100,25 +100,7 @@ enum LabelSetBytes {
     }
 
     @inline(__always)
-    private static func varintSize(_ value: Int) -> Int {
-        if value < 0x80 { return 1 }
-        var size = 1
-        var rest = value >> 7
-        while rest > 0 {
-            size += 1
-            rest >>= 7
-        }
-        return size
-    }
-
-    private static func appendVarint(_ value: UInt64, to out: ByteScratch) {
-        var value = value
-        while value >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        out.append(UInt8(value))
-    }
+    private static func varintSize(_ value: Int) -> Int { Varint.size(UInt64(value)) }
 }
 
 /// A remote-write body of float samples, scanned in place and ready for the head: each series'

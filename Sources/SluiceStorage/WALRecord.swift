@@ -110,10 +110,10 @@ enum WALRecordCodec {
         switch record {
         case .series(let series):
             output.append(seriesType)
-            appendUvarint(UInt64(series.count), to: &output)
+            Varint.append(UInt64(series.count), to: &output)
             for entry in series {
-                appendUvarint(entry.ref, to: &output)
-                appendUvarint(UInt64(entry.labels.count), to: &output)
+                Varint.append(entry.ref, to: &output)
+                Varint.append(UInt64(entry.labels.count), to: &output)
                 for label in entry.labels {
                     appendString(label.name, to: &output)
                     appendString(label.value, to: &output)
@@ -122,31 +122,31 @@ enum WALRecordCodec {
         case .samples(let samples):
             output.reserveCapacity(output.count + 11 + samples.count * 28)
             output.append(samplesType)
-            appendUvarint(UInt64(samples.count), to: &output)
+            Varint.append(UInt64(samples.count), to: &output)
             var previousRef: UInt64 = 0
             var previousTimestamp: Int64 = 0
             for sample in samples {
-                appendUvarint(zigzag(Int64(bitPattern: sample.ref &- previousRef)), to: &output)
-                appendUvarint(zigzag(sample.timestamp &- previousTimestamp), to: &output)
+                Varint.append(zigzag(Int64(bitPattern: sample.ref &- previousRef)), to: &output)
+                Varint.append(zigzag(sample.timestamp &- previousTimestamp), to: &output)
                 withUnsafeBytes(of: sample.value.bitPattern.littleEndian) { output.append(contentsOf: $0) }
                 previousRef = sample.ref
                 previousTimestamp = sample.timestamp
             }
         case .histograms(let histograms):
             output.append(histogramsType)
-            appendUvarint(histogramsVersion, to: &output)
-            appendUvarint(UInt64(histograms.count), to: &output)
+            Varint.append(histogramsVersion, to: &output)
+            Varint.append(UInt64(histograms.count), to: &output)
             var previousRef: UInt64 = 0
             var previousTimestamp: Int64 = 0
             for entry in histograms {
                 let h = entry.histogram
-                appendUvarint(zigzag(Int64(bitPattern: entry.ref &- previousRef)), to: &output)
-                appendUvarint(zigzag(h.timestamp &- previousTimestamp), to: &output)
+                Varint.append(zigzag(Int64(bitPattern: entry.ref &- previousRef)), to: &output)
+                Varint.append(zigzag(h.timestamp &- previousTimestamp), to: &output)
                 output.append(countKind(h.count) | countKind(h.zeroCount) << 2)
                 appendCount(h.count, to: &output)
                 appendCount(h.zeroCount, to: &output)
                 appendDouble(h.sum, to: &output)
-                appendUvarint(zigzag(Int64(h.schema)), to: &output)
+                Varint.append(zigzag(Int64(h.schema)), to: &output)
                 appendDouble(h.zeroThreshold, to: &output)
                 appendSpans(h.negativeSpans, to: &output)
                 appendDeltas(h.negativeDeltas, to: &output)
@@ -154,7 +154,7 @@ enum WALRecordCodec {
                 appendSpans(h.positiveSpans, to: &output)
                 appendDeltas(h.positiveDeltas, to: &output)
                 appendDoubles(h.positiveCounts, to: &output)
-                appendUvarint(zigzag(Int64(h.resetHint)), to: &output)
+                Varint.append(zigzag(Int64(h.resetHint)), to: &output)
                 appendDoubles(h.customValues, to: &output)
                 previousRef = entry.ref
                 previousTimestamp = h.timestamp
@@ -250,20 +250,10 @@ enum WALRecordCodec {
 
     // MARK: Helpers
 
-    @inline(__always)
-    static func appendUvarint(_ value: UInt64, to output: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            output.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        output.append(UInt8(v))
-    }
-
     private static func appendString(_ string: String, to output: inout [UInt8]) {
         var string = string
         string.withUTF8 { utf8 in
-            appendUvarint(UInt64(utf8.count), to: &output)
+            Varint.append(UInt64(utf8.count), to: &output)
             output.append(contentsOf: utf8)
         }
     }
@@ -279,7 +269,7 @@ enum WALRecordCodec {
     private static func appendCount(_ count: Histogram.Count?, to output: inout [UInt8]) {
         switch count {
         case nil: break
-        case .int(let value): appendUvarint(value, to: &output)
+        case .int(let value): Varint.append(value, to: &output)
         case .float(let value): appendDouble(value, to: &output)
         }
     }
@@ -289,20 +279,20 @@ enum WALRecordCodec {
     }
 
     private static func appendDoubles(_ values: [Double], to output: inout [UInt8]) {
-        appendUvarint(UInt64(values.count), to: &output)
+        Varint.append(UInt64(values.count), to: &output)
         for value in values { appendDouble(value, to: &output) }
     }
 
     private static func appendDeltas(_ deltas: [Int64], to output: inout [UInt8]) {
-        appendUvarint(UInt64(deltas.count), to: &output)
-        for delta in deltas { appendUvarint(zigzag(delta), to: &output) }
+        Varint.append(UInt64(deltas.count), to: &output)
+        for delta in deltas { Varint.append(zigzag(delta), to: &output) }
     }
 
     private static func appendSpans(_ spans: [BucketSpan], to output: inout [UInt8]) {
-        appendUvarint(UInt64(spans.count), to: &output)
+        Varint.append(UInt64(spans.count), to: &output)
         for span in spans {
-            appendUvarint(zigzag(Int64(span.offset)), to: &output)
-            appendUvarint(UInt64(span.length), to: &output)
+            Varint.append(zigzag(Int64(span.offset)), to: &output)
+            Varint.append(UInt64(span.length), to: &output)
         }
     }
 
