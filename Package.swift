@@ -210,7 +210,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceCodecTests",
-            dependencies: ["SluiceCodec"]
+            dependencies: ["SluiceCodec", "SluiceTestSupport"]
         ),
         .testTarget(
             name: "SluiceRingTests",

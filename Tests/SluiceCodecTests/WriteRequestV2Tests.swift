@@ -1,4 +1,5 @@
 import SluiceCodec
+import SluiceTestSupport
 import Testing
 
 /// The remote-write 2.0 scanner, the 2.0 encoder, libprotobuf-c's 2.0 decode, and the forwarding

@@ -2,6 +2,7 @@ import NIOCore
 import SluiceCodec
 import SluiceQuery
 import SluiceRing
+import SluiceTestSupport
 import Testing
 @testable import SluiceInsert
 

@@ -1,6 +1,7 @@
 import NIOCore
 import SluiceCodec
 import SluiceRing
+import SluiceTestSupport
 import Testing
 @testable import SluiceInsert
 

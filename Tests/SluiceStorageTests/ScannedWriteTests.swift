@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCodec
 import SluiceQuery
+import SluiceTestSupport
 import Testing
 @testable import SluiceStorage
 

@@ -1,9 +1,12 @@
+import SluiceCodec
+
 /// Encodes the model as a remote-write 2.0 request (`io.prometheus.write.v2.Request`): every string
 /// interned once in the symbols table, `symbols[0] == ""`, labels in the order given.
 ///
-/// For tests, the load generator's templates and other cold paths; the insert hot path forwards the
-/// sender's bytes instead (`WriteRequestV2Scanner`). Metadata given per metric family in
-/// `WriteRequest.metadata` is attached to every series of that `__name__`.
+/// For tests: an encoder written apart from the code under test, to check it against. Loadgen builds
+/// its 2.0 bodies as templates (`RequestTemplate`), and insert forwards the sender's bytes
+/// (`WriteRequestV2Scanner`). Metadata given per metric family in `WriteRequest.metadata` is
+/// attached to every series of that `__name__`.
 public struct RemoteWriteV2Encoder {
     private var symbols: [String] = [""]
     private var index: [String: UInt32] = ["": 0]
