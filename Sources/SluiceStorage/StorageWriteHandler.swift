@@ -55,8 +55,10 @@ struct StorageWriteHandler: Sendable {
         var answer = InProcessNodes.Answer(status: 204, message: "")
         do throws(HTTPFailure) {
             guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
-            guard body.readableBytes <= configuration.maxBodyBytes else {
-                throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(configuration.maxBodyBytes) bytes")
+            // A raw body is what a compressed one decodes to, so it takes the decoded limit.
+            let limit = compressed ? configuration.maxBodyBytes : configuration.maxDecodedBytes
+            guard body.readableBytes <= limit else {
+                throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(limit) bytes")
             }
             // Insert in this process checked every label of these bytes with the same rules.
             try await write(body, version: version, compressed: compressed, labelsChecked: true, written: &written)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SluiceCodec
 import SluiceQuery
 import SluiceTestSupport
@@ -58,6 +59,37 @@ struct StorageHTTPTests {
             let query = Query(startMs: 0, endMs: Self.start * 2, matchers: [LabelMatcher(.equal, name: "__name__", value: "up")])
             let stored = try await RemoteReadClient.read(node.readURL, [query])
             #expect(stored.results[0] == [["__name__": "up", "job": "a"]: [Self.start: 1, Self.start + 1000: 2]], "after restart")
+        }
+    }
+
+    /// A write from insert in the same process may come raw: it is held to the decoded-size limit,
+    /// as the compressed body it stands for would be, not to the compressed-body limit.
+    @Test func inProcessWritesTakeTheLimitOfTheirForm() async throws {
+        let directory = try TemporaryDirectory("sluice-storage")
+        defer { directory.remove() }
+        try await withStorage(dataDirectory: directory.path, configure: { $0.maxBodyBytes = 1024; $0.maxDecodedBytes = 64 * 1024 }) { node in
+            // Random values, so that even compressed the body is over 1 KiB.
+            let request = WriteRequest(timeseries: (0..<300).map { index in
+                TimeSeries(
+                    labels: [Label(name: "__name__", value: "up"), Label(name: "instance", value: "host-\(index).example:9100")],
+                    samples: [Sample(timestamp: Self.start, value: Double.random(in: 0..<1))]
+                )
+            })
+            let raw = MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) }
+            let compressed = Snappy.compress(raw)
+            #expect(raw.count > 1024 && raw.count < 64 * 1024 && compressed.count > 1024)
+            let writer = node.server.inProcessWriter()
+            func bytes(_ array: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: array) }
+            #expect(await writer(bytes(compressed), .v1, true).status == 413)
+            #expect(await writer(bytes(raw), .v1, false).status == 204)
+            var tooLarge = request
+            tooLarge.timeseries += (300..<3000).map { index in
+                TimeSeries(labels: [Label(name: "__name__", value: "up"), Label(name: "instance", value: "host-\(index)")], samples: [Sample(timestamp: Self.start, value: 1)])
+            }
+            let rawTooLarge = MessageCodec().encoded { codec, out in codec.encode(tooLarge, appendingTo: out) }
+            #expect(rawTooLarge.count > 64 * 1024)
+            #expect(await writer(bytes(rawTooLarge), .v1, false).status == 413)
+            #expect(node.storage.head.seriesCount == 300)
         }
     }
 
