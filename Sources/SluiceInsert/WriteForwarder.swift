@@ -72,37 +72,16 @@ public struct WriteForwarder: Sendable {
 
     /// Sends one body of `version` and classifies the answer, with the counts the node reported
     /// writing when it sent them. The body is snappy-compressed unless `compressed` is false, which
-    /// only a node in this process takes as it is (`isInProcess`).
+    /// only a node in this process takes as it is (`isInProcess`). Never throws: every failure is an
+    /// outcome.
     public func send(
         _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool = true, to url: String, tenant: String?
     ) async -> (outcome: NodeOutcome, written: Written?) {
-        var written: Written? = nil
-        let outcome = await send(body, version: version, compressed: compressed, to: url, tenant: tenant) { headers in
-            guard let samples = headers.first(name: "X-Prometheus-Remote-Write-Samples-Written").flatMap({ Int($0) }) else { return }
-            written = Written(
-                samples: samples,
-                histograms: headers.first(name: "X-Prometheus-Remote-Write-Histograms-Written").flatMap { Int($0) } ?? 0,
-                exemplars: headers.first(name: "X-Prometheus-Remote-Write-Exemplars-Written").flatMap { Int($0) } ?? 0
-            )
-        }
-        return (outcome, written)
-    }
-
-    private func send(
-        _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool, to url: String, tenant: String?,
-        headers inspect: (HTTPHeaders) -> Void
-    ) async -> NodeOutcome {
         if let writer = configuration.inProcess?.writer(for: url) {
             // The tenant travels in the labels insert added; a node's writer needs no header.
             let answer = await writer(body, version, compressed)
-            if let written = answer.written {
-                var headers = HTTPHeaders()
-                headers.add(name: "X-Prometheus-Remote-Write-Samples-Written", value: String(written.samples))
-                headers.add(name: "X-Prometheus-Remote-Write-Histograms-Written", value: String(written.histograms))
-                headers.add(name: "X-Prometheus-Remote-Write-Exemplars-Written", value: String(written.exemplars))
-                inspect(headers)
-            }
-            return Self.classify(status: answer.status, message: answer.message)
+            let written = answer.written.map { Written(samples: $0.samples, histograms: $0.histograms, exemplars: $0.exemplars) }
+            return (Self.classify(status: answer.status, message: answer.message), written)
         }
         // Over HTTP a body is always compressed; a raw one (a node that left this process) is
         // compressed here.
@@ -118,18 +97,29 @@ public struct WriteForwarder: Sendable {
         do {
             let response = try await client.execute(request, timeout: .init(configuration.timeout))
             let status = Int(response.status.code)
-            inspect(response.headers)
+            let written = Self.written(response.headers)
             if (200..<300).contains(status) {
                 // Drain so the connection goes back to the pool.
                 for try await _ in response.body {}
-                return .accepted
+                return (.accepted, written)
             }
             var message = try await response.body.collect(upTo: 64 * 1024)
             let text = message.readString(length: min(message.readableBytes, 1024)) ?? ""
-            return Self.classify(status: status, message: text)
+            return (Self.classify(status: status, message: text), written)
         } catch {
-            return .failed(message: "\(error)")
+            return (.failed(message: "\(error)"), nil)
         }
+    }
+
+    /// The counts a 2.0 answer's `X-Prometheus-Remote-Write-*-Written` headers report, nil without them.
+    static func written(_ headers: HTTPHeaders) -> Written? {
+        func count(_ name: String) -> Int? { headers.first(name: name).flatMap { Int($0) } }
+        guard let samples = count(RemoteWriteHeaders.samplesWritten.rawName) else { return nil }
+        return Written(
+            samples: samples,
+            histograms: count(RemoteWriteHeaders.histogramsWritten.rawName) ?? 0,
+            exemplars: count(RemoteWriteHeaders.exemplarsWritten.rawName) ?? 0
+        )
     }
 
     /// `body` snappy-compressed.
