@@ -13,15 +13,26 @@ struct FanOut: Sendable {
     let reader: NodeReader
     let logger: Logger
 
-    var nodes: [ReadNode] { ring.snapshot.configuration.nodes.map(ReadNode.init) }
+    /// One request's view of the ring, read once (`CurrentRing`): a reload during the request must not
+    /// mix two rings in one answer.
+    struct Plan: Sendable {
+        /// The nodes to ask, in ring order.
+        var ask: [ReadNode]
+        /// The failure messages of the nodes left out.
+        var skipped: [String]
+        var nodeCount: Int
+        var replicationFactor: Int
+    }
 
     /// The nodes to ask now, and the failure messages of those left out (`NodeHealthBoard`): a node
     /// down after a recent failure is skipped while fewer than RF nodes are, and probed beside the
     /// request once its backoff has passed.
-    func plan() -> (ask: [ReadNode], skipped: [String]) {
-        let all = nodes
+    func plan() -> Plan {
+        let configuration = ring.snapshot.configuration
+        let all = configuration.nodes.map(ReadNode.init)
+        var plan = Plan(ask: all, skipped: [], nodeCount: all.count, replicationFactor: configuration.replicationFactor)
         let down = all.filter { health.isDown($0.name) }
-        guard !down.isEmpty, down.count < ring.snapshot.configuration.replicationFactor else { return (all, []) }
+        guard !down.isEmpty, down.count < plan.replicationFactor else { return plan }
         for node in down where health.startProbe(node.name) {
             Task { [health, reader, metrics, logger] in
                 let ready = if case .success = await reader.get("/-/ready", from: node) { true } else { false }
@@ -31,7 +42,9 @@ struct FanOut: Sendable {
                 }
             }
         }
-        return (all.filter { !health.isDown($0.name) }, down.map { "\($0.name): skipped after a recent failure" })
+        plan.ask = all.filter { !health.isDown($0.name) }
+        plan.skipped = down.map { "\($0.name): skipped after a recent failure" }
+        return plan
     }
 
     /// Notes how `node` did: alive if it answered at all (a 4xx included), down if it failed.
@@ -45,10 +58,10 @@ struct FanOut: Sendable {
 
     /// Every series has `replicationFactor` replicas, so fewer failed nodes than that still leave one
     /// of each. Returns the headers a partial answer carries; throws 503 naming the failed nodes.
-    func check(failed: [String]) throws(HTTPFailure) -> HTTPFields {
-        let replicationFactor = ring.snapshot.configuration.replicationFactor
+    func check(failed: [String], of plan: Plan) throws(HTTPFailure) -> HTTPFields {
+        let replicationFactor = plan.replicationFactor
         guard !failed.isEmpty, failed.count >= replicationFactor else { return [:] }
-        let summary = "\(failed.count) of \(nodes.count) storage nodes failed (replication factor \(replicationFactor)): \(failed.joined(separator: "; "))"
+        let summary = "\(failed.count) of \(plan.nodeCount) storage nodes failed (replication factor \(replicationFactor)): \(failed.joined(separator: "; "))"
         guard configuration.partialResponse else {
             throw HTTPFailure(.serviceUnavailable, "answer would be incomplete: " + summary)
         }
@@ -62,9 +75,9 @@ struct FanOut: Sendable {
     /// Every node's 200 body for a query-API `pathAndQuery`. A node's 4xx is the client's error
     /// (`APIError`); failed nodes count towards completeness (`check`).
     func gather(_ pathAndQuery: String) async throws -> ([[UInt8]], HTTPFields) {
-        let (ask, skipped) = plan()
+        let plan = plan()
         let outcomes = await withTaskGroup(of: (String, Result<[UInt8], QueryAPIFailure>).self) { group in
-            for node in ask {
+            for node in plan.ask {
                 group.addTask { (node.name, await reader.get(pathAndQuery, from: node)) }
             }
             var all: [(String, Result<[UInt8], QueryAPIFailure>)] = []
@@ -72,7 +85,7 @@ struct FanOut: Sendable {
             return all
         }
         var bodies: [[UInt8]] = []
-        var failed = skipped
+        var failed = plan.skipped
         for (name, outcome) in outcomes {
             switch outcome {
             case .success(let body):
@@ -89,6 +102,6 @@ struct FanOut: Sendable {
                 failed.append(message)
             }
         }
-        return (bodies, try check(failed: failed))
+        return (bodies, try check(failed: failed, of: plan))
     }
 }

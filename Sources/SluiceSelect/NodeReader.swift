@@ -13,7 +13,7 @@ struct NodeSeries: Sendable {
 }
 
 /// How one node answered one request.
-enum NodeOutcome: Sendable {
+enum ReadOutcome: Sendable {
     /// Per query, the node's series.
     case answered([[NodeSeries]])
     /// The node refused the request itself (4xx): the same request fails everywhere, so it is the
@@ -64,7 +64,7 @@ struct NodeReader: Sendable {
     /// Reads `queries` from `node`, sent as `body` (their encoded, compressed `ReadRequest`) asking
     /// for streamed chunks first: the node then sends stored chunks without decoding them. A node in
     /// this process hands over its series and chunks without any encoding.
-    func read(_ body: [UInt8], queries: [Query], from node: ReadNode) async -> NodeOutcome {
+    func read(_ body: [UInt8], queries: [Query], from node: ReadNode) async -> ReadOutcome {
         if let reader = inProcess?.reader(for: node.url) {
             switch await reader(queries) {
             case .success(let perQuery):

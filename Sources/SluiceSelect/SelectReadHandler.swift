@@ -43,21 +43,21 @@ struct SelectReadHandler: Sendable {
 
         let clock = ContinuousClock()
         let start = clock.now
-        let (ask, skipped) = fanOut.plan()
-        let outcomes = await withTaskGroup(of: (ReadNode, NodeOutcome).self) { group in
-            for node in ask {
+        let plan = fanOut.plan()
+        let outcomes = await withTaskGroup(of: (ReadNode, ReadOutcome).self) { group in
+            for node in plan.ask {
                 group.addTask { (node, await reader.read(encoded, queries: forwarded.queries, from: node)) }
             }
-            var all: [(ReadNode, NodeOutcome)] = []
+            var all: [(ReadNode, ReadOutcome)] = []
             for await outcome in group { all.append(outcome) }
             return all
         }
         metrics.fanOutDuration.record(clock.now - start)
 
         // Node order, not arrival order: which replica's value wins a conflict must not be random.
-        let order = Dictionary(uniqueKeysWithValues: fanOut.nodes.enumerated().map { ($1.name, $0) })
+        let order = Dictionary(uniqueKeysWithValues: plan.ask.enumerated().map { ($1.name, $0) })
         var answers: [[[NodeSeries]]] = []
-        var failed = skipped
+        var failed = plan.skipped
         for (node, outcome) in outcomes.sorted(by: { order[$0.0.name, default: 0] < order[$1.0.name, default: 0] }) {
             switch outcome {
             case .answered(let perQuery):
@@ -75,7 +75,7 @@ struct SelectReadHandler: Sendable {
                 failed.append(message)
             }
         }
-        let headers = try fanOut.check(failed: failed)
+        let headers = try fanOut.check(failed: failed, of: plan)
         let groupsPerQuery = queries.indices.map { index in
             SeriesMerger.group(answers.map { $0[index] }, strippedLabel: configuration.tenantLabel)
         }
