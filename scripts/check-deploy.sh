@@ -30,8 +30,18 @@ if ((${#need[@]})); then
   echo "check-deploy: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  # policy-rc.d keeps the nginx package from starting a server.
+  # A policy-rc.d that refuses keeps the nginx package from starting a server while it installs.
+  policy=
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Removed here, not only on exit: the script ends in exec, which runs no trap.
+  [[ -z "$policy" ]] || rm -f "$policy"
+  trap - EXIT
 fi
 export PATH="$PATH:/usr/sbin"
 

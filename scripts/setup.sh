@@ -20,6 +20,12 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "setup: installing ${missing[*]}" >&2
 $sudo apt-get update -qq
-# The Debian packages of prometheus and friends try to start their services; a policy-rc.d that
-# refuses keeps them stopped (tests start their own on loopback).
+# The Debian packages of prometheus and friends start their services on install; a policy-rc.d that
+# refuses (exit 101) keeps them stopped while they install (tests start their own on loopback).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod +x "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -96,7 +96,8 @@ final class Head: Sendable {
 
     /// Appends a decoded write request, logging what changed to `wal` (nil during replay).
     ///
-    /// The way for requests with native histograms; float-only 1.0 bodies take `append(_: ScannedWrite, wal:)`.
+    /// The way for requests the scanner leaves whole (native histograms, exemplars, 1.0 metadata);
+    /// float-only bodies, 1.0 and 2.0, take `append(_: ScannedWrite, wal:)`.
     func append(_ request: WriteRequest, wal: WAL?) -> AppendOutcome {
         state.withLock { state in
             var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)

@@ -7,7 +7,6 @@ import Darwin
 #endif
 import Logging
 import NIOPosix
-import ServiceLifecycle
 import SluiceFiles
 import Synchronization
 
@@ -258,15 +257,6 @@ final class WAL: Sendable {
             failedWrites: core.failedWrites.load(ordering: .relaxed),
             bytesWritten: core.bytesWritten.load(ordering: .relaxed)
         )
-    }
-}
-
-extension WAL: Service {
-    /// Keeps the WAL open until graceful shutdown, then closes it. Put it before the services that
-    /// log to it in the `ServiceGroup`, which stops services in reverse order.
-    func run() async throws {
-        try? await gracefulShutdown()
-        close()
     }
 }
 
