@@ -29,13 +29,13 @@ public struct QuorumDecision: Sendable, Equatable {
     public var hintNodes: [Int]
 
     public init(
-        replicaSets: some Sequence<NodeSet>,
+        replicaSets: some Sequence<ReplicaSet>,
         outcomes: [Int: NodeOutcome],
         writeQuorum: Int
     ) {
         let ordered = outcomes.sorted { $0.key < $1.key }
-        var accepted = NodeSet()
-        var rejected = NodeSet()
+        var accepted = ReplicaSet()
+        var rejected = ReplicaSet()
         var failed: [Int] = []
         for (node, outcome) in ordered {
             switch outcome {

@@ -7,7 +7,7 @@ import SluiceRing
 /// distinct replica sets its series landed on (what the quorum is judged over).
 public struct RoutedRequest: Sendable {
     public var parts: [(node: Int, body: ByteBuffer, samples: Int)]
-    public var replicaSets: [NodeSet]
+    public var replicaSets: [ReplicaSet]
     public var summary: WriteRequestScanner.Summary
     /// Nodes whose part is a remote-write 2.0 body; every other part is 1.0.
     public var v2Nodes: Set<Int> = []
@@ -67,9 +67,9 @@ struct PlacedSets {
         return perNode
     }
 
-    func nodeSets(_ ring: HashRing) -> [NodeSet] {
+    func nodeSets(_ ring: HashRing) -> [ReplicaSet] {
         var sets = list.map { ring.replicaSetNodes[$0] }
-        if allNodes { sets.append(NodeSet(0..<ring.nodes.count)) }
+        if allNodes { sets.append(ReplicaSet(0..<ring.nodes.count)) }
         return sets
     }
 }

@@ -80,7 +80,7 @@ public struct HashRing: Sendable {
     /// factors), and never more than tokens.
     public let placement: PlacementTable
     /// The members of each replica set as a bitset: what a request's quorum is judged over.
-    public let replicaSetNodes: [NodeSet]
+    public let replicaSetNodes: [ReplicaSet]
 
     public init(
         nodes: [RingNode],
@@ -88,7 +88,7 @@ public struct HashRing: Sendable {
         tokensPerNode: Int = HashRing.defaultTokensPerNode
     ) throws(RingError) {
         guard !nodes.isEmpty else { throw RingError("the ring has no nodes") }
-        guard nodes.count <= NodeSet.capacity else { throw RingError("the ring has \(nodes.count) nodes; at most \(NodeSet.capacity) are allowed") }
+        guard nodes.count <= ReplicaSet.capacity else { throw RingError("the ring has \(nodes.count) nodes; at most \(ReplicaSet.capacity) are allowed") }
         guard replicationFactor >= 1 else { throw RingError("replication_factor must be at least 1") }
         guard replicationFactor <= nodes.count else {
             throw RingError("replication_factor \(replicationFactor) exceeds the \(nodes.count) nodes in the ring")
@@ -167,7 +167,7 @@ public struct HashRing: Sendable {
         // Number every token's replica set. RF ≤ 8 over at most 256 nodes packs a set into one word.
         var setOfToken = [UInt32](repeating: 0, count: tokens.count)
         var setMembers: [Int32] = []
-        var replicaSetNodes: [NodeSet] = []
+        var replicaSetNodes: [ReplicaSet] = []
         var packedIDs: [UInt64: UInt32] = [:]
         var listIDs: [[Int32]: UInt32] = [:]
         var walk: [Int32] = []
@@ -187,7 +187,7 @@ public struct HashRing: Sendable {
             }
             if id == fresh {
                 setMembers += walk
-                replicaSetNodes.append(NodeSet(walk.lazy.map { Int($0) }))
+                replicaSetNodes.append(ReplicaSet(walk.lazy.map { Int($0) }))
             }
             setOfToken[index] = id
         }

@@ -9,13 +9,13 @@ import Testing
     let bad = NodeOutcome.rejected(status: 400, message: "400 out of order sample")
 
     @Test func allReplicasAcceptingIsAcknowledged() {
-        let decision = QuorumDecision(replicaSets: [NodeSet([0, 1, 2])], outcomes: [0: ok, 1: ok, 2: ok], writeQuorum: 2)
+        let decision = QuorumDecision(replicaSets: [ReplicaSet([0, 1, 2])], outcomes: [0: ok, 1: ok, 2: ok], writeQuorum: 2)
         #expect(decision.verdict == .acknowledged)
         #expect(decision.hintNodes.isEmpty)
     }
 
     @Test func quorumWithOneDownQueuesAHint() {
-        let decision = QuorumDecision(replicaSets: [NodeSet([0, 1, 2])], outcomes: [0: ok, 1: down, 2: ok], writeQuorum: 2)
+        let decision = QuorumDecision(replicaSets: [ReplicaSet([0, 1, 2])], outcomes: [0: ok, 1: down, 2: ok], writeQuorum: 2)
         #expect(decision.verdict == .acknowledged)
         #expect(decision.hintNodes == [1])
     }
@@ -23,7 +23,7 @@ import Testing
     @Test func everySeriesMustMeetQuorum() {
         // Series A on {0,1,2} meets quorum; series B on {1,2,3} has only node 2.
         let decision = QuorumDecision(
-            replicaSets: [NodeSet([0, 1, 2]), NodeSet([1, 2, 3])],
+            replicaSets: [ReplicaSet([0, 1, 2]), ReplicaSet([1, 2, 3])],
             outcomes: [0: ok, 1: down, 2: ok, 3: down], writeQuorum: 2
         )
         #expect(decision.verdict == .unavailable(failedNodes: [1, 3]))
@@ -31,26 +31,26 @@ import Testing
     }
 
     @Test func quorumOfRejectionsIsInvalid() {
-        let decision = QuorumDecision(replicaSets: [NodeSet([0, 1, 2])], outcomes: [0: bad, 1: bad, 2: ok], writeQuorum: 2)
+        let decision = QuorumDecision(replicaSets: [ReplicaSet([0, 1, 2])], outcomes: [0: bad, 1: bad, 2: ok], writeQuorum: 2)
         #expect(decision.verdict == .invalid(message: "400 out of order sample"))
     }
 
     @Test func mixedFailureIsUnavailableNotInvalid() {
-        let decision = QuorumDecision(replicaSets: [NodeSet([0, 1, 2])], outcomes: [0: bad, 1: down, 2: ok], writeQuorum: 2)
+        let decision = QuorumDecision(replicaSets: [ReplicaSet([0, 1, 2])], outcomes: [0: bad, 1: down, 2: ok], writeQuorum: 2)
         #expect(decision.verdict == .unavailable(failedNodes: [1]))
     }
 
     @Test func rfOneNeedsItsOnlyReplica() {
-        #expect(QuorumDecision(replicaSets: [NodeSet([3])], outcomes: [3: ok], writeQuorum: 1).verdict == .acknowledged)
-        #expect(QuorumDecision(replicaSets: [NodeSet([3])], outcomes: [3: down], writeQuorum: 1).verdict == .unavailable(failedNodes: [3]))
+        #expect(QuorumDecision(replicaSets: [ReplicaSet([3])], outcomes: [3: ok], writeQuorum: 1).verdict == .acknowledged)
+        #expect(QuorumDecision(replicaSets: [ReplicaSet([3])], outcomes: [3: down], writeQuorum: 1).verdict == .unavailable(failedNodes: [3]))
     }
 
     @Test func nodeSetCountsAndIntersects() {
-        let a = NodeSet([0, 63, 64, 200])
+        let a = ReplicaSet([0, 63, 64, 200])
         #expect(a.count == 4)
         #expect(a.contains(200) && !a.contains(199))
-        #expect(a.intersectionCount(NodeSet([63, 64, 65])) == 2)
-        #expect(NodeSet([1, 2]) == NodeSet([2, 1]))
+        #expect(a.intersectionCount(ReplicaSet([63, 64, 65])) == 2)
+        #expect(ReplicaSet([1, 2]) == ReplicaSet([2, 1]))
     }
 }
 

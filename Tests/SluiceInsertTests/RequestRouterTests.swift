@@ -134,7 +134,7 @@ import Testing
         let routed = try route(body, tenantLabel: "tenant_id", ring: ring)
         #expect(routed.parts.count == 3)
         for part in routed.parts { #expect(try Self.decode(part.body).metadata == request.metadata) }
-        #expect(routed.replicaSets == [NodeSet([0, 1, 2])])
+        #expect(routed.replicaSets == [ReplicaSet([0, 1, 2])])
     }
 
     @Test func invalidSeriesFailTheWholeRequest() throws {

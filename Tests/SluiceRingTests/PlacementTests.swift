@@ -207,7 +207,7 @@ import Testing
             let members = ring.placement.members(ofReplicaSet: set).map { Int($0) }
             #expect(members == ring.replicas(for: hash))
             #expect(Set(members).count == rf)
-            #expect(ring.replicaSetNodes[set] == NodeSet(members))
+            #expect(ring.replicaSetNodes[set] == ReplicaSet(members))
             #expect(members.first == ring.primary(for: hash))
         }
     }

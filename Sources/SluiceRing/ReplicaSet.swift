@@ -1,5 +1,5 @@
 /// A set of ring node indices, up to 256 nodes, as a bitset: the replica set of a series.
-public struct NodeSet: Hashable, Sendable {
+public struct ReplicaSet: Hashable, Sendable {
     public static let capacity = 256
     private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
@@ -31,7 +31,7 @@ public struct NodeSet: Hashable, Sendable {
         }
     }
 
-    public func intersectionCount(_ other: NodeSet) -> Int {
+    public func intersectionCount(_ other: ReplicaSet) -> Int {
         (words.0 & other.words.0).nonzeroBitCount + (words.1 & other.words.1).nonzeroBitCount
             + (words.2 & other.words.2).nonzeroBitCount + (words.3 & other.words.3).nonzeroBitCount
     }
@@ -40,7 +40,7 @@ public struct NodeSet: Hashable, Sendable {
         words.0.nonzeroBitCount + words.1.nonzeroBitCount + words.2.nonzeroBitCount + words.3.nonzeroBitCount
     }
 
-    public static func == (lhs: NodeSet, rhs: NodeSet) -> Bool {
+    public static func == (lhs: ReplicaSet, rhs: ReplicaSet) -> Bool {
         lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
     }
 
