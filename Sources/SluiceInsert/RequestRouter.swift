@@ -67,7 +67,7 @@ struct PlacedSets {
         return perNode
     }
 
-    func nodeSets(_ ring: HashRing) -> [ReplicaSet] {
+    func replicaSets(_ ring: HashRing) -> [ReplicaSet] {
         var sets = list.map { ring.replicaSetNodes[$0] }
         if allNodes { sets.append(ReplicaSet(0..<ring.nodes.count)) }
         return sets
@@ -236,7 +236,7 @@ public final class RequestRouter {
 
         // `placed` is still the local here: the defer swaps it back after the return value is built.
         let (parts, raw) = compressedParts(nodeCount, samples: placed.samplesPerNode(ring), shared: shared)
-        return RoutedRequest(parts: parts, replicaSets: placed.nodeSets(ring), summary: summary, rawNodes: raw)
+        return RoutedRequest(parts: parts, replicaSets: placed.replicaSets(ring), summary: summary, rawNodes: raw)
     }
 
     /// Empties the per-node bodies, counts and replica sets for a request over `ring`.

@@ -95,7 +95,7 @@ extension RequestRouter {
     func finishV2(_ summary: WriteRequestV2Scanner.Summary, ring: HashRing, v2Nodes: Set<Int>) -> RoutedRequest {
         let (parts, raw) = compressedParts(ring.nodes.count, samples: placed.samplesPerNode(ring))
         var routed = RoutedRequest(
-            parts: parts, replicaSets: placed.nodeSets(ring),
+            parts: parts, replicaSets: placed.replicaSets(ring),
             summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms),
             rawNodes: raw
         )
