@@ -1,36 +1,13 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-
-/// The remote-write protocol a request speaks, from its `Content-Type`.
-public enum RemoteWriteVersion: String, Sendable, Hashable {
-    /// `prometheus.WriteRequest`.
-    case v1 = "1.0"
-    /// `io.prometheus.write.v2.Request`.
-    case v2 = "2.0"
-
-    /// The `Content-Type` a sender sets for this version.
-    public var contentType: String {
-        switch self {
-        case .v1: "application/x-protobuf"
-        case .v2: "application/x-protobuf;proto=io.prometheus.write.v2.Request"
-        }
-    }
-
-    /// The `X-Prometheus-Remote-Write-Version` a sender sets for this version.
-    public var versionHeader: String {
-        switch self {
-        case .v1: "0.1.0"
-        case .v2: "2.0.0"
-        }
-    }
-}
+import SluiceCodec
 
 /// Header checks every remote-write endpoint makes, the same on each tier.
 public enum RemoteWriteHeaders {
-    public static let samplesWritten = HTTPField.Name("X-Prometheus-Remote-Write-Samples-Written")!
-    public static let histogramsWritten = HTTPField.Name("X-Prometheus-Remote-Write-Histograms-Written")!
-    public static let exemplarsWritten = HTTPField.Name("X-Prometheus-Remote-Write-Exemplars-Written")!
+    public static let samplesWritten = HTTPField.Name(RemoteWriteVersion.samplesWrittenHeader)!
+    public static let histogramsWritten = HTTPField.Name(RemoteWriteVersion.histogramsWrittenHeader)!
+    public static let exemplarsWritten = HTTPField.Name(RemoteWriteVersion.exemplarsWrittenHeader)!
 
     /// Which protocol the request speaks, as Prometheus' receiver decides it:
     /// - no `Content-Type`, `application/x-protobuf`, or `proto=prometheus.WriteRequest` → 1.0;

@@ -90,7 +90,7 @@ public struct WriteForwarder: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: version.contentType)
         request.headers.add(name: "Content-Encoding", value: "snappy")
-        request.headers.add(name: "X-Prometheus-Remote-Write-Version", value: version.versionHeader)
+        request.headers.add(name: RemoteWriteVersion.versionHeaderName, value: version.versionHeader)
         request.headers.add(name: "User-Agent", value: "sluice-insert")
         if let tenant, let header = configuration.tenantHeader { request.headers.add(name: header, value: tenant) }
         request.body = .bytes(body)
@@ -114,11 +114,11 @@ public struct WriteForwarder: Sendable {
     /// The counts a 2.0 answer's `X-Prometheus-Remote-Write-*-Written` headers report, nil without them.
     static func written(_ headers: HTTPHeaders) -> Written? {
         func count(_ name: String) -> Int? { headers.first(name: name).flatMap { Int($0) } }
-        guard let samples = count(RemoteWriteHeaders.samplesWritten.rawName) else { return nil }
+        guard let samples = count(RemoteWriteVersion.samplesWrittenHeader) else { return nil }
         return Written(
             samples: samples,
-            histograms: count(RemoteWriteHeaders.histogramsWritten.rawName) ?? 0,
-            exemplars: count(RemoteWriteHeaders.exemplarsWritten.rawName) ?? 0
+            histograms: count(RemoteWriteVersion.histogramsWrittenHeader) ?? 0,
+            exemplars: count(RemoteWriteVersion.exemplarsWrittenHeader) ?? 0
         )
     }
 

@@ -2,6 +2,7 @@ import NIOSSL
 import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
+import SluiceCodec
 
 /// When to try a request again, as Prometheus' queue manager decides: 2xx is done; 5xx, 429 and
 /// transport errors are retried with exponential backoff (a `Retry-After` header overrides the wait);
@@ -97,13 +98,9 @@ final class RemoteWriteSender: Sendable {
         self.url = url
         self.timeout = .nanoseconds(Int64(timeoutSeconds * 1e9))
         var headers = HTTPHeaders()
-        if remoteWriteVersion == 2 {
-            headers.add(name: "Content-Type", value: "application/x-protobuf;proto=io.prometheus.write.v2.Request")
-            headers.add(name: "X-Prometheus-Remote-Write-Version", value: "2.0.0")
-        } else {
-            headers.add(name: "Content-Type", value: "application/x-protobuf")
-            headers.add(name: "X-Prometheus-Remote-Write-Version", value: "0.1.0")
-        }
+        let version: RemoteWriteVersion = remoteWriteVersion == 2 ? .v2 : .v1
+        headers.add(name: "Content-Type", value: version.contentType)
+        headers.add(name: RemoteWriteVersion.versionHeaderName, value: version.versionHeader)
         headers.add(name: "Content-Encoding", value: "snappy")
         headers.add(name: "User-Agent", value: "sluice-loadgen")
         if let tenant { headers.add(name: "X-Scope-OrgID", value: tenant) }
