@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SluiceCodec", targets: ["SluiceCodec"]),
         .library(name: "SluiceRing", targets: ["SluiceRing"]),
         .library(name: "SluiceQuery", targets: ["SluiceQuery"]),
+        .library(name: "SluiceRelabel", targets: ["SluiceRelabel"]),
         .library(name: "SluiceFiles", targets: ["SluiceFiles"]),
         .library(name: "SluiceInsert", targets: ["SluiceInsert"]),
         .library(name: "SluiceStorage", targets: ["SluiceStorage"]),
@@ -76,7 +77,14 @@ let package = Package(
         // order, the query API's JSON. Shared by storage and select; no networking.
         .target(
             name: "SluiceQuery",
-            dependencies: ["SluiceCodec", .product(name: "Yams", package: "Yams")]
+            dependencies: ["SluiceCodec"]
+        ),
+
+        // MARK: Prometheus' relabel_config: the YAML rules, their application to a label set, and
+        // their regexes (Go syntax, shared with SluiceQuery's matchers). Used by insert.
+        .target(
+            name: "SluiceRelabel",
+            dependencies: ["SluiceCodec", "SluiceQuery", .product(name: "Yams", package: "Yams")]
         ),
 
         // MARK: Plumbing the tiers share: HTTP serving, status mapping, self-metrics, auth, tenancy,
@@ -106,6 +114,7 @@ let package = Package(
                 "SluiceCodec",
                 "SluiceRing",
                 "SluiceQuery",
+                "SluiceRelabel",
                 "SluiceHTTP",
                 "SluiceFiles",
                 .product(name: "Yams", package: "Yams"),
@@ -235,6 +244,10 @@ let package = Package(
         .testTarget(
             name: "SluiceQueryTests",
             dependencies: ["SluiceQuery", "SluiceCodec"]
+        ),
+        .testTarget(
+            name: "SluiceRelabelTests",
+            dependencies: ["SluiceRelabel", "SluiceCodec"]
         ),
         .testTarget(
             name: "SluiceStorageTests",

@@ -3,6 +3,7 @@ import SluiceCodec
 import SluiceFiles
 import SluiceHTTP
 import SluiceQuery
+import SluiceRelabel
 import SluiceRing
 
 /// Everything `sluice insert` can be told; the CLI maps flags onto it, tests build it directly.

@@ -1,6 +1,7 @@
 import NIOCore
 import SluiceCodec
 import SluiceQuery
+import SluiceRelabel
 import SluiceRing
 
 /// One request's parts, ready to send: a compressed remote-write body per storage node, and the

@@ -1,5 +1,6 @@
 import SluiceCodec
 import SluiceQuery
+import SluiceRelabel
 import SluiceRing
 
 // Routing with relabel rules (`--relabel-config-file`). Each series' labels are decoded, rewritten by

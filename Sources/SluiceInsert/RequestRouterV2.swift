@@ -1,6 +1,7 @@
 import NIOCore
 import SluiceCodec
 import SluiceQuery
+import SluiceRelabel
 import SluiceRing
 
 extension RequestRouter {

@@ -52,7 +52,7 @@ public struct CompiledMatcher: Sendable, CustomStringConvertible {
 }
 
 /// What a matcher's value or pattern accepts, before `!=`/`!~` negation.
-enum ValuePattern: Sendable {
+package enum ValuePattern: Sendable {
     /// Exactly this value: `=`, `!=`, and regexes without metacharacters.
     case exactly(String)
     /// Any of these values: a regex that is an alternation of plain literals, `a|b|c`.
@@ -67,7 +67,7 @@ enum ValuePattern: Sendable {
     case regex(SharedRegex)
 
     /// Compiles a Prometheus regex, taking a fast path where the pattern allows one.
-    init(regex pattern: String) throws(QueryError) {
+    package init(regex pattern: String) throws(QueryError) {
         if let fast = ValuePattern.fastPath(pattern) {
             self = fast
             return
@@ -75,7 +75,7 @@ enum ValuePattern: Sendable {
         self = .regex(SharedRegex(try GoRegexSyntax.compile(pattern)))
     }
 
-    func matches(_ value: String) -> Bool {
+    package func matches(_ value: String) -> Bool {
         switch self {
         case .exactly(let literal):
             return value.utf8Equals(literal)
@@ -149,14 +149,14 @@ enum ValuePattern: Sendable {
 /// `Regex` is not declared `Sendable`, but a compiled one is immutable apart from the program it
 /// lowers on first use, which the standard library publishes atomically (`Regex.Program`'s
 /// `loweredProgram`). Matching through a shared instance is therefore safe.
-struct SharedRegex: @unchecked Sendable {
+package struct SharedRegex: @unchecked Sendable {
     let regex: Regex<Substring>
     init(_ regex: Regex<Substring>) { self.regex = regex }
 }
 
 /// Distinct literal values, tested by UTF-8 bytes. Grafana's multi-value variables turn into
 /// alternations of hundreds of values, so past a handful the test is a hash lookup.
-struct LiteralSet: Sendable {
+package struct LiteralSet: Sendable {
     /// Each value once, in the order the pattern lists them.
     let members: [String]
     private let index: Set<UTF8Key>?

@@ -20,7 +20,7 @@
 // value, not per series.
 
 /// Go RE2 patterns, compiled with Prometheus' anchoring for Swift's `Regex`.
-enum GoRegexSyntax {
+package enum GoRegexSyntax {
     /// Compiles `pattern` as Prometheus does, `^(?s:pattern)$`, matching Unicode scalars (Go matches
     /// runes, never grapheme clusters) with ASCII word boundaries.
     static func compile(_ pattern: String) throws(QueryError) -> Regex<Substring> {
@@ -39,13 +39,13 @@ enum GoRegexSyntax {
     }
 
     /// `pattern` rewritten into Swift `Regex` syntax with the same meaning, or Go's error for it.
-    static func translate(_ pattern: String) throws(QueryError) -> String {
+    package static func translate(_ pattern: String) throws(QueryError) -> String {
         var translator = Translator(pattern)
         return try translator.run()
     }
 
     /// Long patterns are cut in error messages: Prometheus reads only the first kilobyte of an error.
-    static func abbreviated(_ text: String) -> String {
+    package static func abbreviated(_ text: String) -> String {
         let limit = 80
         let scalars = text.unicodeScalars
         guard scalars.count > limit else { return text }

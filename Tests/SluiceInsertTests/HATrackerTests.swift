@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SluiceCodec
 import SluiceQuery
+import SluiceRelabel
 import SluiceRing
 import SluiceTestSupport
 import Synchronization

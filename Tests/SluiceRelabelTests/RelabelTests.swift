@@ -1,7 +1,7 @@
 import SluiceCodec
 import Testing
 
-@testable import SluiceQuery
+@testable import SluiceRelabel
 
 /// A rule file, a series, and what Prometheus' `relabel.Process` makes of it (nil: dropped).
 struct RelabelCase: Sendable, CustomTestStringConvertible {
