@@ -250,6 +250,20 @@ let package = Package(
             dependencies: ["SluiceRelabel", "SluiceCodec"]
         ),
         .testTarget(
+            name: "SluiceFilesTests",
+            dependencies: ["SluiceFiles"]
+        ),
+        .testTarget(
+            name: "SluiceHTTPTests",
+            dependencies: [
+                "SluiceHTTP",
+                "SluiceCodec",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "SluiceStorageTests",
             dependencies: [
                 "SluiceStorage",

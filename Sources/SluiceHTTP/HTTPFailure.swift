@@ -34,7 +34,8 @@ public struct HTTPFailure: Error, Sendable, CustomStringConvertible {
 
     /// Newlines folded, cut to fit 1 KB with its own newline.
     public static func oneLine(_ message: String) -> String {
-        var line = message.replacing("\r", with: " ").replacing("\n", with: " ")
+        // By scalar: "\r\n" is one Character, which replacing "\r" or "\n" alone would not touch.
+        var line = String(String.UnicodeScalarView(message.unicodeScalars.map { $0 == "\r" || $0 == "\n" ? " " : $0 }))
         if line.utf8.count > 1023 {
             var cut = ""
             for character in line {
