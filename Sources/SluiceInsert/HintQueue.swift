@@ -26,29 +26,8 @@ import Synchronization
 // so a stale cursor can only cause redelivery, never a skip.
 
 /// Why a hint queue could not do what was asked.
-public struct HintQueueError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
-            case io
-            case locked
-            case closed
-            case invalidNodeName
-        }
-
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
-        /// A system call failed; `systemError` holds its errno.
-        public static let io = Code(.io)
-        /// Another open queue, in this process or another, holds the directory.
-        public static let locked = Code(.locked)
-        /// The queue was closed.
-        public static let closed = Code(.closed)
-        /// The node name is empty or too long to be a directory name.
-        public static let invalidNodeName = Code(.invalidNodeName)
-
-        public var description: String { base.rawValue }
-    }
+public struct HintQueueError: CodedError {
+    public typealias Code = ErrorCode<HintQueueError>
 
     public let code: Code
     public let message: String
@@ -60,8 +39,17 @@ public struct HintQueueError: Error, Hashable, Sendable, CustomStringConvertible
         self.message = message
         self.systemError = systemError
     }
+}
 
-    public var description: String { "\(code): \(message)" }
+extension ErrorCode where Domain == HintQueueError {
+    /// A system call failed; `systemError` holds its errno.
+    public static var io: Self { Self("io") }
+    /// Another open queue, in this process or another, holds the directory.
+    public static var locked: Self { Self("locked") }
+    /// The queue was closed.
+    public static var closed: Self { Self("closed") }
+    /// The node name is empty or too long to be a directory name.
+    public static var invalidNodeName: Self { Self("invalidNodeName") }
 }
 
 /// A durable, bounded FIFO of opaque records for one storage node: remote-write bodies that node missed.

@@ -32,20 +32,8 @@ public struct TenantLimits: Sendable, Hashable {
 }
 
 /// Why an overrides file was not taken.
-public struct OverridesError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Hashable, Sendable { case unreadableFile, invalidYAML, invalidLimit }
-        private let value: Value
-
-        /// The file could not be read, or is larger than allowed.
-        public static let unreadableFile = Code(value: .unreadableFile)
-        /// Not YAML, or not the shape of an overrides file (an unknown or repeated key).
-        public static let invalidYAML = Code(value: .invalidYAML)
-        /// A limit has a value it cannot take (negative, not a number, a burst below one sample).
-        public static let invalidLimit = Code(value: .invalidLimit)
-
-        public var description: String { value.rawValue }
-    }
+public struct OverridesError: CodedError {
+    public typealias Code = ErrorCode<OverridesError>
 
     public let code: Code
     public let message: String
@@ -54,8 +42,15 @@ public struct OverridesError: Error, Hashable, Sendable, CustomStringConvertible
         self.code = code
         self.message = message
     }
+}
 
-    public var description: String { "\(code): \(message)" }
+extension ErrorCode where Domain == OverridesError {
+    /// The file could not be read, or is larger than allowed.
+    public static var unreadableFile: Self { Self("unreadableFile") }
+    /// Not YAML, or not the shape of an overrides file (an unknown or repeated key).
+    public static var invalidYAML: Self { Self("invalidYAML") }
+    /// A limit has a value it cannot take (negative, not a number, a burst below one sample).
+    public static var invalidLimit: Self { Self("invalidLimit") }
 }
 
 /// Every tenant's limits: the file's `defaults:` over the flags, and each `overrides:` entry over those.

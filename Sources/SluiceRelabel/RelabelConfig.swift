@@ -7,23 +7,8 @@ import Yams
 // scrape config behaves identically in front of Sluice.
 
 /// Why a relabel file was refused. Only configuration fails: applying valid rules never does.
-public struct RelabelError: Error, Hashable, Sendable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
-            case invalidYAML
-            case invalidRule
-        }
-
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
-        /// The file is not YAML, or not a list of mappings.
-        public static let invalidYAML = Code(.invalidYAML)
-        /// A rule that Prometheus' `relabel.Config.Validate` would refuse, or whose regex does not compile.
-        public static let invalidRule = Code(.invalidRule)
-
-        public var description: String { base.rawValue }
-    }
+public struct RelabelError: CodedError {
+    public typealias Code = ErrorCode<RelabelError>
 
     public let code: Code
     /// One line, naming the rule's index in the file.
@@ -33,8 +18,13 @@ public struct RelabelError: Error, Hashable, Sendable, CustomStringConvertible {
         self.code = code
         self.message = message
     }
+}
 
-    public var description: String { "\(code): \(message)" }
+extension ErrorCode where Domain == RelabelError {
+    /// The file is not YAML, or not a list of mappings.
+    public static var invalidYAML: Self { Self("invalidYAML") }
+    /// A rule that Prometheus' `relabel.Config.Validate` would refuse, or whose regex does not compile.
+    public static var invalidRule: Self { Self("invalidRule") }
 }
 
 /// One `relabel_config`, validated and with its regex compiled.

@@ -16,28 +16,8 @@ public struct RingNode: Hashable, Sendable {
 
 /// Why a ring or its file was rejected. The message is short and names the offending field, because
 /// it ends up in a log line an operator reads after a reload was refused.
-public struct RingError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What kind of failure, so callers can tell an unreadable file from a bad one without parsing
-    /// the message.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: Hashable, Sendable { case invalidConfiguration, invalidYAML, unreadableFile }
-        private let value: Value
-
-        /// The ring or its configuration breaks a rule (RF above the node count, duplicate names, ...).
-        public static let invalidConfiguration = Code(value: .invalidConfiguration)
-        /// The text is not YAML, or not the shape of a ring file.
-        public static let invalidYAML = Code(value: .invalidYAML)
-        /// The file could not be opened or read, or is larger than allowed.
-        public static let unreadableFile = Code(value: .unreadableFile)
-
-        public var description: String {
-            switch value {
-            case .invalidConfiguration: "invalidConfiguration"
-            case .invalidYAML: "invalidYAML"
-            case .unreadableFile: "unreadableFile"
-            }
-        }
-    }
+public struct RingError: CodedError {
+    public typealias Code = ErrorCode<RingError>
 
     public let code: Code
     public let message: String
@@ -52,6 +32,15 @@ public struct RingError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension ErrorCode where Domain == RingError {
+    /// The ring or its configuration breaks a rule (RF above the node count, duplicate names, ...).
+    public static var invalidConfiguration: Self { Self("invalidConfiguration") }
+    /// The text is not YAML, or not the shape of a ring file.
+    public static var invalidYAML: Self { Self("invalidYAML") }
+    /// The file could not be opened or read, or is larger than allowed.
+    public static var unreadableFile: Self { Self("unreadableFile") }
 }
 
 /// A consistent-hash ring with virtual nodes.

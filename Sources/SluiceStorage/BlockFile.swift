@@ -1,24 +1,10 @@
 import SluiceFiles
+import SluiceCodec
 
 /// Why a block could not be written, opened or deleted. Corrupt block contents throw `CodecError`
 /// instead, so a caller can tell a damaged block (quarantine it) from a failing disk (retry, alert).
-struct BlockError: Error, Hashable, Sendable, CustomStringConvertible {
-    struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
-            case io
-            case invalidInput
-        }
-
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
-        /// A system call failed; `systemError` holds its errno.
-        static let io = Code(.io)
-        /// `BlockWriter.write` was given series or chunks that break its preconditions.
-        static let invalidInput = Code(.invalidInput)
-
-        var description: String { base.rawValue }
-    }
+struct BlockError: CodedError {
+    typealias Code = ErrorCode<BlockError>
 
     let code: Code
     let message: String
@@ -30,8 +16,13 @@ struct BlockError: Error, Hashable, Sendable, CustomStringConvertible {
         self.message = message
         self.systemError = systemError
     }
+}
 
-    var description: String { "\(code): \(message)" }
+extension ErrorCode where Domain == BlockError {
+    /// A system call failed; `systemError` holds its errno.
+    static var io: Self { Self("io") }
+    /// `BlockWriter.write` was given series or chunks that break its preconditions.
+    static var invalidInput: Self { Self("invalidInput") }
 }
 
 /// The system calls blocks make, throwing `BlockError`s that name the call and path.

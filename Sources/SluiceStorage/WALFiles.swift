@@ -15,29 +15,8 @@ import SluiceFiles
 // (WALRecord.swift). A frame never has an empty payload, so a zero-filled tail is caught as damage.
 
 /// Why the write-ahead log could not do what was asked.
-struct WALError: Error, Hashable, Sendable, CustomStringConvertible {
-    struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
-            case io
-            case locked
-            case closed
-            case invalidCheckpoint
-        }
-
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
-
-        /// A system call failed; `systemError` holds its errno. ENOSPC lands here.
-        static let io = Code(.io)
-        /// Another WAL, in this process or another, has the directory open for append.
-        static let locked = Code(.locked)
-        /// The WAL was closed before the record could be written.
-        static let closed = Code(.closed)
-        /// A checkpoint named a segment that has not been cut.
-        static let invalidCheckpoint = Code(.invalidCheckpoint)
-
-        var description: String { base.rawValue }
-    }
+struct WALError: CodedError {
+    typealias Code = ErrorCode<WALError>
 
     let code: Code
     let message: String
@@ -49,8 +28,17 @@ struct WALError: Error, Hashable, Sendable, CustomStringConvertible {
         self.message = message
         self.systemError = systemError
     }
+}
 
-    var description: String { "\(code): \(message)" }
+extension ErrorCode where Domain == WALError {
+    /// A system call failed; `systemError` holds its errno. ENOSPC lands here.
+    static var io: Self { Self("io") }
+    /// Another WAL, in this process or another, has the directory open for append.
+    static var locked: Self { Self("locked") }
+    /// The WAL was closed before the record could be written.
+    static var closed: Self { Self("closed") }
+    /// A checkpoint named a segment that has not been cut.
+    static var invalidCheckpoint: Self { Self("invalidCheckpoint") }
 }
 
 /// The frame around each record.
