@@ -98,7 +98,7 @@ struct InsertCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
-        let logger = bootstrapLogging(label: "sluice.insert", level: logLevel)
+        let logger = try bootstrapLogging(label: "sluice.insert", level: logLevel)
         let (host, port) = try parseListen(listen)
         var configuration = InsertConfiguration()
         configuration.host = host
@@ -161,27 +161,6 @@ struct InsertCommand: AsyncParsableCommand {
         let services: [any Service] = [watcher] + server.services { port in
             logger.info("sluice insert listening", metadata: ["address": "\(host):\(port)"])
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await runUntilSignalled(services, logger: logger)
     }
-}
-
-func parseListen(_ listen: String) throws -> (String, Int) {
-    guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-        throw ValidationError("--listen must be host:port, got \(listen)")
-    }
-    let host = String(listen[..<colon])
-    return (host.isEmpty ? "0.0.0.0" : host, port)
-}
-
-func bootstrapLogging(label: String, level: String) -> Logger {
-    let parsed = Logger.Level(rawValue: level) ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = parsed
-        return handler
-    }
-    return Logger(label: label)
 }

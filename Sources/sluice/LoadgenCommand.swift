@@ -147,7 +147,7 @@ struct LoadgenCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(label: "sluice.loadgen", level: logLevel)
+        let logger = try bootstrapLogging(label: "sluice.loadgen", level: logLevel)
         let configuration = try makeConfiguration()
         let generator = try LoadGenerator(configuration: configuration)
         let group = ServiceGroup(

@@ -44,7 +44,7 @@ struct SelectCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
-        let logger = bootstrapLogging(label: "sluice.select", level: logLevel)
+        let logger = try bootstrapLogging(label: "sluice.select", level: logLevel)
         let (host, port) = try parseListen(listen)
         var configuration = SelectConfiguration()
         configuration.host = host
@@ -65,9 +65,6 @@ struct SelectCommand: AsyncParsableCommand {
         let services: [any Service] = [watcher] + server.services { port in
             logger.info("sluice select listening", metadata: ["address": "\(host):\(port)"])
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await runUntilSignalled(services, logger: logger)
     }
 }

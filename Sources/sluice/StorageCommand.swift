@@ -58,7 +58,7 @@ struct StorageCommand: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func run() async throws {
-        let logger = bootstrapLogging(label: "sluice.storage", level: logLevel)
+        let logger = try bootstrapLogging(label: "sluice.storage", level: logLevel)
         let (host, port) = try parseListen(listen)
         var configuration = StorageConfiguration()
         configuration.host = host
@@ -87,10 +87,7 @@ struct StorageCommand: AsyncParsableCommand {
         let services = server.services { port in
             logger.info("sluice storage listening", metadata: ["address": "\(host):\(port)", "data_dir": "\(dataDir)"])
         }
-        let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await runUntilSignalled(services, logger: logger)
     }
 }
 

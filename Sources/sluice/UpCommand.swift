@@ -56,7 +56,7 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(label: "sluice.up", level: logLevel)
+        let logger = try bootstrapLogging(label: "sluice.up", level: logLevel)
         let data = URL(fileURLWithPath: dataDir).standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
 
@@ -105,10 +105,7 @@ struct UpCommand: AsyncParsableCommand {
         services.append(watcher)
         services += try InsertServer(configuration: insert, watching: watcher, logger: logger).services { _ in ready.arrived() }
         services += SelectServer(configuration: select, ring: watcher.current, logger: logger).services { _ in ready.arrived() }
-        let group = ServiceGroup(
-            configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        try await runUntilSignalled(services, logger: logger)
         print("sluice up: stopped; data is in \(data)")
     }
 
