@@ -1,0 +1,564 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+import SluiceCodec
+import SluiceFiles
+import Synchronization
+
+// The queue's state under its lock: segments, cursor, recovery, append, delivery and the bound,
+// each decision with the file operations it makes. The format is described in HintQueue.swift.
+
+extension HintQueue {
+    /// One segment file. `records` and `payloadBytes` count only what is not yet delivered.
+    struct Segment {
+        let id: UInt64
+        var size: Int
+        var records: Int
+        var payloadBytes: Int
+    }
+
+    struct State {
+        static let frameHeaderBytes = 8
+        static let cursorBytes = 20
+        static let segmentSuffix = ".seg"
+
+        let directory: String
+        let configuration: Configuration
+        let logger: Logger
+        /// Oldest first. Only the first may have delivered records, all before `readOffset`.
+        var segments: [Segment] = []
+        var readOffset = 0
+        /// Open on `segments.first`, or -1.
+        var readFD: Int32 = -1
+        /// Open on `segments.last`, or -1.
+        var writeFD: Int32 = -1
+        var cursorFD: Int32 = -1
+        var nextID: UInt64 = 1
+        /// `peek()`'s answer until a commit or eviction.
+        var front: Entry?
+        var statistics = Statistics()
+        var closed = false
+
+        init(directory: String, configuration: Configuration, logger: Logger) throws(HintQueueError) {
+            self.directory = directory
+            self.configuration = configuration
+            self.logger = logger
+            try Posix.makeDirectories(directory)
+            cursorFD = try Posix.openFile(path("cursor"), O_RDWR | O_CREAT | O_CLOEXEC)
+            let locked: Bool
+            do throws(HintQueueError) {
+                locked = try Posix.lockExclusively(cursorFD, path: directory)
+            } catch {
+                Posix.closeFile(cursorFD)
+                cursorFD = -1
+                throw error
+            }
+            guard locked else {
+                Posix.closeFile(cursorFD)
+                cursorFD = -1
+                throw HintQueueError(.locked, "\(directory) is in use by another hint queue", systemError: EWOULDBLOCK)
+            }
+            do throws(HintQueueError) {
+                try recover()
+            } catch {
+                // What recovery had not reached yet must not be marked delivered.
+                close(recordingPosition: false)
+                throw error
+            }
+        }
+
+        // MARK: Recovery
+
+        mutating func recover() throws(HintQueueError) {
+            let cursor = readCursor()
+            var ids: [UInt64] = []
+            for name in try Posix.listDirectory(directory) {
+                if let id = Self.segmentID(name) { ids.append(id) }
+            }
+            ids.sort()
+            nextID = max(ids.last ?? 0, cursor.segment) + 1
+
+            for (index, id) in ids.enumerated() {
+                let path = segmentPath(id)
+                if id < cursor.segment {
+                    // Delivered; the crash came between the commit and the unlink.
+                    Posix.removeFile(path, logger: logger)
+                    continue
+                }
+                let isNewest = index == ids.count - 1
+                let fd = try Posix.openFile(path, O_RDWR | O_CLOEXEC)
+                defer { Posix.closeFile(fd) }
+                let contents = try Posix.readWholeFile(fd, path: path)
+                let delivered = id == cursor.segment ? cursor.offset : 0
+                let scan = contents.withUnsafeBytes { Self.scan($0, deliveredUpTo: delivered) }
+
+                if scan.validEnd < contents.count {
+                    let discarded = contents.count - scan.validEnd
+                    if isNewest {
+                        logger.warning(
+                            "Truncating torn tail of hint segment",
+                            metadata: [
+                                "hint.segment": "\(path)", "hint.offset": "\(scan.validEnd)",
+                                "hint.discarded_bytes": "\(discarded)", "hint.reason": "\(scan.failure)",
+                            ]
+                        )
+                    } else {
+                        let lost = contents.withUnsafeBytes { Self.countFrames($0, from: scan.validEnd) }
+                        statistics.droppedRecords += lost.records
+                        statistics.droppedBytes += lost.bytes
+                        logger.error(
+                            "Dropping the rest of a corrupt hint segment",
+                            metadata: [
+                                "hint.segment": "\(path)", "hint.offset": "\(scan.validEnd)",
+                                "hint.dropped_records": "\(lost.records)", "hint.reason": "\(scan.failure)",
+                            ]
+                        )
+                    }
+                    try Posix.truncateFile(fd, to: scan.validEnd, path: path)
+                    try Posix.dataSync(fd, path: path)
+                }
+
+                guard scan.pendingRecords > 0 else {
+                    // Empty or fully delivered: nothing to keep.
+                    Posix.removeFile(path, logger: logger)
+                    continue
+                }
+                if segments.isEmpty { readOffset = scan.deliveredEnd }
+                segments.append(Segment(id: id, size: scan.validEnd, records: scan.pendingRecords, payloadBytes: scan.pendingBytes))
+                statistics.count += scan.pendingRecords
+                statistics.bytes += scan.pendingBytes
+                statistics.diskBytes += scan.validEnd
+            }
+            statistics.segments = segments.count
+            writeCursor()
+            // The bound may have shrunk since the queue was written.
+            _ = evict(toFit: 0)
+            if statistics.count > 0 {
+                logger.info(
+                    "Recovered hint queue",
+                    metadata: [
+                        "hint.directory": "\(directory)", "hint.records": "\(statistics.count)",
+                        "hint.bytes": "\(statistics.bytes)", "hint.segments": "\(segments.count)",
+                    ]
+                )
+            }
+        }
+
+        enum ScanFailure: CustomStringConvertible {
+            case none, truncatedFrame, badLength, checksumMismatch
+            var description: String {
+                switch self {
+                case .none: "none"
+                case .truncatedFrame: "truncated frame"
+                case .badLength: "zero length"
+                case .checksumMismatch: "checksum mismatch"
+                }
+            }
+        }
+
+        struct ScanResult {
+            var validEnd = 0
+            var deliveredEnd = 0
+            var pendingRecords = 0
+            var pendingBytes = 0
+            var failure = ScanFailure.none
+        }
+
+        /// Walks the frames of one segment up to the first bad one.
+        static func scan(_ bytes: UnsafeRawBufferPointer, deliveredUpTo delivered: Int) -> ScanResult {
+            var result = ScanResult()
+            var position = 0
+            while position < bytes.count {
+                guard bytes.count - position >= frameHeaderBytes else {
+                    result.failure = .truncatedFrame
+                    break
+                }
+                let length = Int(readLE32(bytes, at: position))
+                let checksum = readLE32(bytes, at: position + 4)
+                // A zero-filled tail, as some file systems leave after a crash, would otherwise read as
+                // empty records: CRC32C of nothing is 0. Appends never write empty records.
+                guard length > 0 else {
+                    result.failure = .badLength
+                    break
+                }
+                guard length <= bytes.count - position - frameHeaderBytes else {
+                    result.failure = .truncatedFrame
+                    break
+                }
+                let start = position + frameHeaderBytes
+                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])) == checksum else {
+                    result.failure = .checksumMismatch
+                    break
+                }
+                position = start + length
+                if position <= delivered {
+                    result.deliveredEnd = position
+                } else {
+                    result.pendingRecords += 1
+                    result.pendingBytes += length
+                }
+            }
+            result.validEnd = position
+            return result
+        }
+
+        /// An estimate of what a corrupt stretch held: frames whose headers still chain, checksums
+        /// aside, and any bytes past them. At least one record, since something was there.
+        static func countFrames(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (records: Int, bytes: Int) {
+            var records = 0
+            var payload = 0
+            var position = start
+            while bytes.count - position >= frameHeaderBytes {
+                let length = Int(readLE32(bytes, at: position))
+                guard length > 0, length <= bytes.count - position - frameHeaderBytes else { break }
+                records += 1
+                payload += length
+                position += frameHeaderBytes + length
+            }
+            if position < bytes.count {
+                records += 1
+                payload += bytes.count - position
+            }
+            return (max(records, 1), payload)
+        }
+
+        func readCursor() -> (segment: UInt64, offset: Int) {
+            var buffer = [UInt8](repeating: 0, count: Self.cursorBytes)
+            let count = buffer.withUnsafeMutableBytes { Posix.readUpTo(cursorFD, $0, at: 0) }
+            guard count == Self.cursorBytes else {
+                if count != 0 {
+                    logger.warning("Ignoring a short hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
+                }
+                return (0, 0)
+            }
+            return buffer.withUnsafeBytes { bytes in
+                let stored = readLE32(bytes, at: 16)
+                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<16])) == stored else {
+                    logger.warning("Ignoring a corrupt hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
+                    return (0, 0)
+                }
+                let offset = readLE64(bytes, at: 8)
+                return (readLE64(bytes, at: 0), offset > UInt64(Int.max) ? 0 : Int(offset))
+            }
+        }
+
+        /// Records the read position. Not synced: losing it replays delivered records, which is harmless,
+        /// and a write that fails is only logged for the same reason.
+        func writeCursor() {
+            let (segment, offset) = segments.first.map { ($0.id, readOffset) } ?? (nextID, 0)
+            var buffer = [UInt8]()
+            buffer.reserveCapacity(Self.cursorBytes)
+            appendLE64(&buffer, segment)
+            appendLE64(&buffer, UInt64(offset))
+            appendLE32(&buffer, CRC32C.checksum(buffer))
+            do throws(HintQueueError) {
+                try Posix.writeFully(cursorFD, buffer, at: 0, path: path("cursor"))
+            } catch {
+                logger.warning("Could not record hint read position", metadata: ["hint.directory": "\(directory)", "error": "\(error)"])
+            }
+        }
+
+        // MARK: Appending
+
+        mutating func append(_ records: some Collection<[UInt8]>) throws(HintQueueError) -> AppendResult {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            var result = AppendResult()
+            let maxRecord = min(configuration.maxBytes - Self.frameHeaderBytes, Int(UInt32.max))
+            var accepted: [[UInt8]] = []
+            accepted.reserveCapacity(records.count)
+            for record in records {
+                if record.isEmpty {
+                    result.rejected += 1
+                } else if record.count > maxRecord {
+                    result.rejected += 1
+                    statistics.droppedRecords += 1
+                    statistics.droppedBytes += record.count
+                    logger.warning(
+                        "Dropping a hint larger than its queue's bound",
+                        metadata: ["hint.directory": "\(directory)", "hint.bytes": "\(record.count)", "hint.max_bytes": "\(configuration.maxBytes)"]
+                    )
+                } else {
+                    accepted.append(record)
+                }
+            }
+
+            // Of the batch itself keep the newest part that fits; the rest is already the oldest data.
+            var incoming = 0
+            var first = accepted.count
+            while first > 0, incoming + Self.frameHeaderBytes + accepted[first - 1].count <= configuration.maxBytes {
+                first -= 1
+                incoming += Self.frameHeaderBytes + accepted[first].count
+            }
+            for record in accepted[..<first] {
+                result.evictedRecords += 1
+                result.evictedBytes += record.count
+            }
+            statistics.droppedRecords += result.evictedRecords
+            statistics.droppedBytes += result.evictedBytes
+
+            let evicted = evict(toFit: incoming)
+            result.evictedRecords += evicted.records
+            result.evictedBytes += evicted.bytes
+
+            var pending: [UInt8] = []
+            var pendingRecords = 0
+            var pendingPayload = 0
+            for record in accepted[first...] {
+                let frame = Self.frameHeaderBytes + record.count
+                let used = (segments.last?.size ?? 0) + pending.count
+                if segments.isEmpty || (used > 0 && used + frame > configuration.segmentBytes) {
+                    if !pending.isEmpty {
+                        try flush(&pending, records: pendingRecords, payloadBytes: pendingPayload)
+                        result.appended += pendingRecords
+                        pendingRecords = 0
+                        pendingPayload = 0
+                    }
+                    try startSegment()
+                }
+                if pending.isEmpty { pending.reserveCapacity(min(incoming, configuration.segmentBytes) + frame) }
+                appendLE32(&pending, UInt32(record.count))
+                appendLE32(&pending, CRC32C.checksum(record))
+                pending.append(contentsOf: record)
+                pendingRecords += 1
+                pendingPayload += record.count
+            }
+            if !pending.isEmpty {
+                try flush(&pending, records: pendingRecords, payloadBytes: pendingPayload)
+                result.appended += pendingRecords
+            }
+            return result
+        }
+
+        /// Writes and syncs `frames` at the end of the newest segment. Only then do the counters move;
+        /// on failure the file is cut back so a half-written batch cannot be read later.
+        mutating func flush(_ frames: inout [UInt8], records: Int, payloadBytes: Int) throws(HintQueueError) {
+            let index = segments.count - 1
+            let id = segments[index].id
+            let size = segments[index].size
+            let path = segmentPath(id)
+            if writeFD < 0 { writeFD = try Posix.openFile(path, O_WRONLY | O_CLOEXEC) }
+            do throws(HintQueueError) {
+                try Posix.writeFully(writeFD, frames, at: size, path: path)
+                try Posix.dataSync(writeFD, path: path)
+            } catch {
+                if ftruncate(writeFD, off_t(size)) != 0 {
+                    logger.error("Could not cut back a failed hint append", metadata: ["hint.segment": "\(path)", "error": "\(Posix.error("ftruncate", path, errno))"])
+                }
+                throw error
+            }
+            segments[index].size += frames.count
+            segments[index].records += records
+            segments[index].payloadBytes += payloadBytes
+            statistics.count += records
+            statistics.bytes += payloadBytes
+            statistics.diskBytes += frames.count
+            frames.removeAll(keepingCapacity: true)
+        }
+
+        mutating func startSegment() throws(HintQueueError) {
+            let id = nextID
+            let path = segmentPath(id)
+            let fd = try Posix.openFile(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
+            // The new name must outlive a power cut before anything in it is acknowledged.
+            do throws(HintQueueError) {
+                try Posix.syncDirectory(directory)
+            } catch {
+                Posix.closeFile(fd)
+                Posix.removeFile(path, logger: logger)
+                throw error
+            }
+            nextID += 1
+            Posix.closeFile(writeFD)
+            writeFD = fd
+            if segments.isEmpty { readOffset = 0 }
+            segments.append(Segment(id: id, size: 0, records: 0, payloadBytes: 0))
+            statistics.segments = segments.count
+        }
+
+        /// Drops oldest segments until `incoming` more bytes fit under the bound.
+        mutating func evict(toFit incoming: Int) -> (records: Int, bytes: Int) {
+            var records = 0
+            var bytes = 0
+            while !segments.isEmpty, statistics.diskBytes + incoming > configuration.maxBytes {
+                let head = segments[0]
+                records += head.records
+                bytes += head.payloadBytes
+                statistics.droppedRecords += head.records
+                statistics.droppedBytes += head.payloadBytes
+                logger.warning(
+                    "Hint queue full: dropping its oldest segment",
+                    metadata: [
+                        "hint.segment": "\(segmentPath(head.id))", "hint.dropped_records": "\(head.records)",
+                        "hint.max_bytes": "\(configuration.maxBytes)",
+                    ]
+                )
+                removeHead()
+            }
+            if records > 0 || bytes > 0 { writeCursor() }
+            return (records, bytes)
+        }
+
+        /// Forgets and deletes the oldest segment; its undelivered records leave the counters here, and
+        /// callers count them as dropped or not.
+        mutating func removeHead() {
+            let head = segments.removeFirst()
+            statistics.count -= head.records
+            statistics.bytes -= head.payloadBytes
+            statistics.diskBytes -= head.size
+            statistics.segments = segments.count
+            Posix.closeFile(readFD)
+            readFD = -1
+            if segments.isEmpty {
+                Posix.closeFile(writeFD)
+                writeFD = -1
+            }
+            readOffset = 0
+            front = nil
+            Posix.removeFile(segmentPath(head.id), logger: logger)
+        }
+
+        // MARK: Consuming
+
+        mutating func peek() throws(HintQueueError) -> Entry? {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            if let front { return front }
+            while let head = segments.first {
+                if readOffset >= head.size {
+                    removeHead()
+                    writeCursor()
+                    continue
+                }
+                let path = segmentPath(head.id)
+                if readFD < 0 { readFD = try Posix.openFile(path, O_RDONLY | O_CLOEXEC) }
+                var header = [UInt8](repeating: 0, count: Self.frameHeaderBytes)
+                let headerCount = try Posix.readFully(readFD, &header, at: readOffset, path: path)
+                let length = header.withUnsafeBytes { Int(readLE32($0, at: 0)) }
+                let checksum = header.withUnsafeBytes { readLE32($0, at: 4) }
+                let start = readOffset + Self.frameHeaderBytes
+                if headerCount == Self.frameHeaderBytes, length > 0, length <= head.size - start {
+                    var payload = [UInt8](repeating: 0, count: length)
+                    let payloadCount = try Posix.readFully(readFD, &payload, at: start, path: path)
+                    if payloadCount == length, CRC32C.checksum(payload) == checksum {
+                        let entry = Entry(payload: payload, segment: head.id, offset: readOffset)
+                        front = entry
+                        return entry
+                    }
+                }
+                // The segment changed under us since it was written and checked.
+                statistics.droppedRecords += head.records
+                statistics.droppedBytes += head.payloadBytes
+                logger.error(
+                    "Dropping the rest of a corrupt hint segment",
+                    metadata: ["hint.segment": "\(path)", "hint.offset": "\(readOffset)", "hint.dropped_records": "\(head.records)"]
+                )
+                removeHead()
+                writeCursor()
+            }
+            return nil
+        }
+
+        mutating func commit(_ entry: Entry) throws(HintQueueError) -> Bool {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            guard let head = segments.first, head.id == entry.segment, readOffset == entry.offset,
+                readOffset + Self.frameHeaderBytes + entry.payload.count <= head.size
+            else { return false }
+            readOffset += Self.frameHeaderBytes + entry.payload.count
+            segments[0].records -= 1
+            segments[0].payloadBytes -= entry.payload.count
+            statistics.count -= 1
+            statistics.bytes -= entry.payload.count
+            front = nil
+            if readOffset >= head.size { removeHead() }
+            writeCursor()
+            return true
+        }
+
+        func sync() throws(HintQueueError) {
+            guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
+            try Posix.dataSync(cursorFD, path: path("cursor"))
+        }
+
+        mutating func close(recordingPosition: Bool = true) {
+            guard !closed else { return }
+            closed = true
+            if cursorFD >= 0 {
+                if recordingPosition { writeCursor() }
+                if fsync(cursorFD) != 0 {
+                    logger.warning("Could not sync hint read position", metadata: ["hint.directory": "\(directory)"])
+                }
+                Posix.closeFile(cursorFD)
+                cursorFD = -1
+            }
+            Posix.closeFile(readFD)
+            Posix.closeFile(writeFD)
+            readFD = -1
+            writeFD = -1
+            front = nil
+        }
+
+        // MARK: Names
+
+        func path(_ name: String) -> String { directory + "/" + name }
+
+        func segmentPath(_ id: UInt64) -> String { path(Self.segmentName(id)) }
+
+        static func segmentName(_ id: UInt64) -> String {
+            let digits = String(id)
+            return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + segmentSuffix
+        }
+
+        static func segmentID(_ name: String) -> UInt64? {
+            guard name.hasSuffix(segmentSuffix) else { return nil }
+            let stem = name.dropLast(segmentSuffix.count)
+            guard stem.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+            return UInt64(stem)
+        }
+    }
+}
+
+// MARK: - Bytes
+
+private func readLE32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
+    UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+}
+
+private func readLE64(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+    UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+}
+
+private func appendLE32(_ buffer: inout [UInt8], _ value: UInt32) {
+    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+}
+
+private func appendLE64(_ buffer: inout [UInt8], _ value: UInt64) {
+    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+}
+
+// MARK: - POSIX
+
+/// The system calls the queue makes, throwing `HintQueueError`s that name the call and path.
+typealias Posix = Files<HintQueueError>
+
+extension HintQueueError: FileErrorRepresentable {
+    /// An `.io` error carrying the failed call's message and errno.
+    public init(_ error: FileError) {
+        self.init(.io, error.message, systemError: error.code)
+    }
+}
+
+extension Files<HintQueueError> {
+    /// Deletes a file the queue no longer needs. A failure leaves it to be deleted, or replayed, after
+    /// the next open, so it is only logged.
+    static func removeFile(_ path: String, logger: Logger) {
+        do throws(HintQueueError) {
+            try removeFile(path)
+        } catch {
+            logger.warning("Could not delete hint file", metadata: ["hint.segment": "\(path)", "error": "\(error)"])
+        }
+    }
+}
