@@ -32,7 +32,7 @@ struct BitWriter: Sendable {
     }
 
     /// Starts a stream after `headerBytes` zero bytes, taken as written: a header the caller fills in
-    /// later with `overwriteHeader`.
+    /// in the copy `bytes` returns.
     init(headerBytes: Int, capacity: Int = 0) {
         precondition(headerBytes >= 0, "negative header size")
         storage = [UInt8](repeating: 0, count: Swift.max(capacity, headerBytes) + Self.slack)
@@ -87,14 +87,6 @@ struct BitWriter: Sendable {
         }
     }
 
-    /// Overwrites the first two bytes, already written, with `value` big-endian: a chunk's sample count
-    /// header, which changes as samples are appended.
-    mutating func overwriteHeader(_ value: UInt16) {
-        precondition(bitCount >= 16, "no header written")
-        storage.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: value.bigEndian, toByteOffset: 0, as: UInt16.self)
-        }
-    }
 
     /// Doubles the storage, keeping the zero slack; amortised O(1) per byte written.
     @inline(never)
