@@ -45,6 +45,8 @@ let package = Package(
             pkgConfig: "libprotobuf-c",
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
+        // A cache prefetch hint for the storage head (header-only C: Swift has no way to say it).
+        .target(name: "CSluicePrefetch"),
         // protoc-c output for proto/, committed; scripts/generate-proto.sh regenerates it.
         .target(
             name: "CSluiceProto",
@@ -57,7 +59,7 @@ let package = Package(
         // properties cost about a tenth of insert's CPU (BENCHMARKS.md, "Insert hot path").
         .target(
             name: "SluiceCodec",
-            dependencies: ["CSnappy", "CProtobufC", "CSluiceProto"],
+            dependencies: ["CSnappy", "CProtobufC", "CSluiceProto", "CSluicePrefetch"],
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
         ),
 
@@ -133,6 +135,7 @@ let package = Package(
         .target(
             name: "SluiceStorage",
             dependencies: [
+                "CSluicePrefetch",
                 "SluiceCodec",
                 "SluiceQuery",
                 "SluiceHTTP",

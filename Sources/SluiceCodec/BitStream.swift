@@ -1,3 +1,5 @@
+import CSluicePrefetch
+
 /// Appends bits, most significant bit first within each byte, like the writer half of Prometheus'
 /// `tsdb/chunkenc/bstream.go`, which Gorilla-style chunks are built on.
 ///
@@ -37,6 +39,20 @@ struct BitWriter: Sendable {
         precondition(headerBytes >= 0, "negative header size")
         storage = [UInt8](repeating: 0, count: Swift.max(capacity, headerBytes) + Self.slack)
         storedBitCount = UInt32(headerBytes * 8)
+    }
+
+    /// Asks for the cache lines the next write touches, without waiting for them: the array's count,
+    /// 16 bytes before its elements in Swift's array layout, and the byte at the write position. A
+    /// storage head appends to 100k+ streams in turn, each append a cache miss; prefetching the next
+    /// ones while it finds them overlaps the misses. Nothing is retained, loaded or stored: a
+    /// prefetch of any address is harmless, so a layout assumption that is wrong only wastes it.
+    @inline(__always)
+    func prefetchForWrite() {
+        storage.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            sluice_prefetch_for_write(base - 16)
+            sluice_prefetch_for_write(base + (bitCount &>> 3))
+        }
     }
 
     /// Bytes written: `ceil(bitCount / 8)`.

@@ -69,6 +69,12 @@ public struct XORChunkEncoder: Sendable {
         writer = BitWriter(headerBytes: 2, capacity: capacity)
     }
 
+    /// Asks for the cache lines the next `append` writes, without waiting (`BitWriter.prefetchForWrite`).
+    /// Changes nothing; mutating so that callers reach the encoder in place, never through a copy
+    /// (whose retain would wait for the very line asked for).
+    @inline(__always)
+    public mutating func prefetchForAppend() { writer.prefetchForWrite() }
+
     /// The whole chunk, header included, as Prometheus would store it.
     public var bytes: [UInt8] {
         var bytes = writer.bytes

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSluicePrefetch
 import SluiceCodec
 import SluiceQuery
 import Synchronization
@@ -123,10 +124,20 @@ final class Head: Sendable {
         state.withLock { state in
             var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
             batch.samples.reserveCapacity(write.samples.count)
+            // Two passes: find every series, asking for its open chunk's cache lines as it is found,
+            // then append. The lookups run while those lines arrive, instead of each append waiting
+            // for its own.
+            for series in write.series { state.table.prefetch(series.hash) }
+            var slots: [Int] = []
+            slots.reserveCapacity(write.series.count)
+            for series in write.series {
+                let slot = state.slot(for: write.key(series), hash: series.hash, created: &batch)
+                state.prefetchForAppend(slot)
+                slots.append(slot)
+            }
             write.samples.withUnsafeBufferPointer { samples in
-                for series in write.series {
-                    let slot = state.slot(for: write.key(series), hash: series.hash, created: &batch)
-                    for sample in samples[series.samples] { batch.append(sample, slot: slot, state: &state) }
+                for (index, series) in write.series.enumerated() {
+                    for sample in samples[series.samples] { batch.append(sample, slot: slots[index], state: &state) }
                 }
             }
             return batch.finish(wal: wal)
@@ -338,6 +349,14 @@ struct HeadState {
         table.find(hash) { slot in symbols.matches(series[slot].key, key) }
     }
 
+    /// Asks for the cache lines the next append to the series at `slot` writes in its open XOR chunk
+    /// (`XORChunkEncoder.prefetchForAppend`). Mutating only so that the encoder is reached in place:
+    /// a copy would retain the chunk's buffer, and the retain waits for the line it asks for.
+    @inline(__always)
+    mutating func prefetchForAppend(_ slot: Int) {
+        series[slot].openXOR?.prefetchForAppend()
+    }
+
     /// The labels of the series at `slot`: for queries, blocks and messages, never per sample.
     func labels(of slot: Int) -> [Label] { symbols.labels(series[slot].key) }
 
@@ -545,6 +564,15 @@ struct SeriesTable {
                 position = (position + 1) & mask
             }
             return nil
+        }
+    }
+
+    /// Asks for the cache line where a lookup of `hash` starts, without waiting for it.
+    @inline(__always)
+    func prefetch(_ hash: UInt64) {
+        guard count > 0 else { return }
+        entries.withUnsafeBufferPointer { entries in
+            sluice_prefetch_for_write(entries.baseAddress! + (Int(truncatingIfNeeded: hash) & (entries.count - 1)))
         }
     }
 

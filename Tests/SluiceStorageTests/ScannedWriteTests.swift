@@ -220,6 +220,35 @@ struct ScannedWriteTests {
         #expect(head.labelSets(nil, minTime: .min, maxTime: .max) == [labels])
     }
 
+    /// The head finds every series of a request before it appends any sample: a series new to the
+    /// head that appears twice in one request is created once and takes both samples in order, and a
+    /// rejection names the right series.
+    @Test func aRequestsSeriesAreFoundFirstThenAppendedInOrder() throws {
+        let head = Head()
+        let x = [Label(name: "__name__", value: "x")]
+        let y = [Label(name: "__name__", value: "y")]
+        #expect(head.append(WriteRequest(timeseries: [TimeSeries(labels: y, samples: [Sample(timestamp: 5, value: 1)])]), wal: nil).createdSeries == 1)
+        let request = WriteRequest(timeseries: [
+            TimeSeries(labels: x, samples: [Sample(timestamp: 1, value: 1)]),
+            TimeSeries(labels: y, samples: [Sample(timestamp: 4, value: 2)]),
+            TimeSeries(labels: x, samples: [Sample(timestamp: 2, value: 3)]),
+        ])
+        let scratch = ByteScratch()
+        MessageCodec().encode(request, appendingTo: scratch)
+        guard case .floats(let write) = try ScannedWrite.scan(scratch, with: WriteRequestScanner()) else {
+            Issue.record("not scanned")
+            return
+        }
+        let outcome = head.append(write, wal: nil)
+        #expect(outcome.createdSeries == 1 && outcome.appended == 2)
+        #expect(outcome.rejected == [.outOfOrder: 1])
+        #expect(outcome.firstRejection?.contains("y{}") == true || outcome.firstRejection?.contains("for series y") == true, "\(outcome.firstRejection ?? "")")
+        let all = try CompiledMatcher(LabelMatcher(.regex, name: "__name__", value: ".+"))
+        let selected = head.select([all], minTime: .min, maxTime: .max)
+        #expect(selected.map(\.labels) == [x, y])
+        #expect(try selected[0].chunks.flatMap { try XORChunkDecoder.decodeAll($0.bytes) }.map(\.timestamp) == [1, 2])
+    }
+
     /// Series leave the head when a block takes their last chunk; the last series moves into a
     /// removed one's place, and lookups, postings and label order must follow it, with the label
     /// symbols left as they are or rebuilt without the removed series (a floor of 0).

@@ -1,0 +1,2 @@
+// CSluicePrefetch is header-only (static inline); SwiftPM wants one source file per C target.
+#include "CSluicePrefetch.h"
