@@ -37,10 +37,11 @@ struct RemoteReadHandler: Sendable {
         if type == .samples {
             return try samplesResponse(readRequest.queries, selected)
         }
-        let queries = readRequest.queries
-        let series = selected
-        return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame) { index in
-            Self.streamed(series[index], queries[index])
+        // Every query's chunks before the first frame: a corrupt chunk must still be able to answer
+        // 500, as it does for SAMPLES, not cut the stream short after a 200.
+        let series = try zip(selected, readRequest.queries).map { (one, query) throws(HTTPFailure) in try Self.streamed(one, query) }
+        return RemoteReadHTTP.streamedResponse(queries: series.count, maxFrameBytes: configuration.readMaxBytesInFrame) { index in
+            series[index]
         }
     }
 
@@ -62,12 +63,21 @@ struct RemoteReadHandler: Sendable {
         return selected
     }
 
-    /// The series of a streamed answer to `query`: those with chunks inside its range.
-    static func streamed(_ series: [SeriesChunks], _ query: Query) -> [RemoteReadHTTP.StreamedSeries] {
-        series.compactMap { one in
-            let chunks = chunks(one.chunks, within: query.startMs, query.endMs)
-            return chunks.isEmpty ? nil : RemoteReadHTTP.StreamedSeries(labels: one.labels, chunks: chunks)
+    /// The series of a streamed answer to `query`: those with chunks inside its range. 500 for a
+    /// stored chunk the range cuts that does not decode, as the SAMPLES answer does.
+    static func streamed(_ series: [SeriesChunks], _ query: Query) throws(HTTPFailure) -> [RemoteReadHTTP.StreamedSeries] {
+        var out: [RemoteReadHTTP.StreamedSeries] = []
+        out.reserveCapacity(series.count)
+        for one in series {
+            let chunks: [Chunk]
+            do {
+                chunks = try Self.chunks(one.chunks, within: query.startMs, query.endMs)
+            } catch {
+                throw HTTPFailure(.internalServerError, "stored chunk is corrupt: \(error)")
+            }
+            if !chunks.isEmpty { out.append(RemoteReadHTTP.StreamedSeries(labels: one.labels, chunks: chunks)) }
         }
+        return out
     }
 
     /// A read from select in this process (`InProcessNodes`): the streamed answer's series, not
@@ -77,7 +87,7 @@ struct RemoteReadHandler: Sendable {
         do {
             try checkReady(storage)
             let selected = try select(queries, from: storage)
-            result = .success(zip(selected, queries).map { streamed($0, $1) })
+            result = .success(try zip(selected, queries).map { (one, query) throws(HTTPFailure) in try streamed(one, query) })
         } catch {
             result = .failure(error)
         }
@@ -131,7 +141,7 @@ struct RemoteReadHandler: Sendable {
 
     /// Chunks inside `[minTime, maxTime]` as stored, whatever their encoding; chunks cut by the range
     /// re-encoded with only the samples or histograms inside it.
-    static func chunks(_ stored: [StoredChunk], within minTime: Int64, _ maxTime: Int64) -> [Chunk] {
+    static func chunks(_ stored: [StoredChunk], within minTime: Int64, _ maxTime: Int64) throws(CodecError) -> [Chunk] {
         var out: [Chunk] = []
         out.reserveCapacity(stored.count)
         for chunk in stored {
@@ -140,14 +150,14 @@ struct RemoteReadHandler: Sendable {
                 continue
             }
             if chunk.isHistogram {
-                guard let histograms = try? chunk.histograms() else { continue }
+                let histograms = try chunk.histograms()
                 let inside = histograms.lazy.filter { $0.timestamp >= minTime && $0.timestamp <= maxTime }
                 for part in StoredChunk.histogramChunks(inside, encoding: chunk.encoding) {
                     out.append(Chunk(minTimeMs: part.minTime, maxTimeMs: part.maxTime, encoding: part.encoding, data: part.bytes))
                 }
                 continue
             }
-            guard let samples = try? XORChunkDecoder.decodeAll(chunk.bytes) else { continue }
+            let samples = try XORChunkDecoder.decodeAll(chunk.bytes)
             var encoder = XORChunkEncoder()
             for sample in samples where sample.timestamp >= minTime && sample.timestamp <= maxTime {
                 encoder.append(timestamp: sample.timestamp, value: sample.value)

@@ -309,19 +309,35 @@ struct HistogramStorageTests {
         let histograms = (0..<50).map { Self.intHistogram($0) }
         let stored = StoredChunk.histogramChunks(histograms, encoding: .histogram)
         #expect(stored.count == 1)
-        let whole = RemoteReadHandler.chunks(stored, within: .min, .max)
+        let whole = try RemoteReadHandler.chunks(stored, within: .min, .max)
         #expect(whole == [Chunk(minTimeMs: Self.time(0), maxTimeMs: Self.time(49), encoding: .histogram, data: stored[0].bytes)])
 
-        let cut = RemoteReadHandler.chunks(stored, within: Self.time(10), Self.time(19))
+        let cut = try RemoteReadHandler.chunks(stored, within: Self.time(10), Self.time(19))
         #expect(cut.count == 1 && cut[0].encoding == .histogram)
         #expect(cut[0].minTimeMs == Self.time(10) && cut[0].maxTimeMs == Self.time(19))
         let decoded = try HistogramChunkDecoder.decode(cut[0].data, encoding: .histogram)
         #expect(Self.normalized(decoded) == Self.normalized(Array(histograms[10...19])))
 
         let floats = StoredChunk.histogramChunks((0..<5).map { Self.floatHistogram($0) }, encoding: .floatHistogram)
-        let floatCut = RemoteReadHandler.chunks(floats, within: Self.time(1), Self.time(3))
+        let floatCut = try RemoteReadHandler.chunks(floats, within: Self.time(1), Self.time(3))
         #expect(floatCut.map(\.encoding) == [.floatHistogram])
         #expect(try Self.normalized(HistogramChunkDecoder.decode(floatCut[0].data, encoding: .floatHistogram)) == Self.normalized((1...3).map { Self.floatHistogram($0) }))
+    }
+
+    /// A stored chunk the range cuts must be decoded to be cut; one that does not decode answers 500,
+    /// as the SAMPLES answer does, instead of leaving its samples out of a 200. A whole chunk goes as
+    /// stored.
+    @Test func aCorruptChunkTheRangeCutsIs500() throws {
+        var encoder = XORChunkEncoder()
+        for t in 0..<10 { encoder.append(timestamp: Int64(t) * 1000, value: Double(t)) }
+        var corrupt = encoder.bytes
+        corrupt.removeLast(corrupt.count - 4)
+        let series = [SeriesChunks(labels: [Label(name: "__name__", value: "up")], chunks: [StoredChunk(minTime: 0, maxTime: 9000, bytes: corrupt)])]
+        let whole = try RemoteReadHandler.streamed(series, Query(startMs: 0, endMs: 9000, matchers: []))
+        #expect(whole.count == 1 && whole[0].chunks[0].data == corrupt)
+        let failure = #expect(throws: HTTPFailure.self) { try RemoteReadHandler.streamed(series, Query(startMs: 2000, endMs: 5000, matchers: [])) }
+        #expect(failure?.status == .internalServerError)
+        #expect(failure?.message.contains("stored chunk is corrupt") == true)
     }
 
     @Test func remoteReadServesHistogramsInBothResponseTypes() async throws {
