@@ -124,9 +124,9 @@ final class Head: Sendable {
         state.withLock { state in
             var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
             batch.samples.reserveCapacity(write.samples.count)
-            // Two passes: find every series, asking for its open chunk's cache lines as it is found,
-            // then append. The lookups run while those lines arrive, instead of each append waiting
-            // for its own.
+            // Three passes: ask for every series' table entry; find every series, asking for its open
+            // chunk's cache lines as it is found; then append. The lookups run while those lines
+            // arrive, instead of each lookup and append waiting for its own.
             for series in write.series { state.table.prefetch(series.hash) }
             var slots: [Int] = []
             slots.reserveCapacity(write.series.count)
