@@ -51,7 +51,7 @@ struct LabelSymbols {
             _ = Self.varint(key, &offset)
             for _ in 0..<2 {
                 offset += 1
-                let length = Int(Self.varint(key, &offset))
+                let length = Int(Self.varint(key, &offset) ?? 0)
                 appendID(intern(UnsafeRawBufferPointer(rebasing: key[offset..<offset + length])))
                 offset += length
             }
@@ -103,8 +103,9 @@ struct LabelSymbols {
                             // The tag and at least one byte of length.
                             guard offset + 1 < key.count, key[offset] == (tag == 0x0A ? 0x0A : 0x12) else { return false }
                             offset += 1
-                            let length = Int(Self.varint(key, &offset))
-                            let id = Int(Self.varint(ids, &position))
+                            guard let length = Self.varint(key, &offset).map(Int.init), let id = Self.varint(ids, &position).map(Int.init) else {
+                                return false
+                            }
                             let symbolStart = starts[id]
                             guard starts[id + 1] - symbolStart == length, offset + length <= key.count else { return false }
                             guard length == 0 || Self.equal(key.baseAddress! + offset, symbols.baseAddress! + symbolStart, length) else { return false }
@@ -174,7 +175,7 @@ struct LabelSymbols {
                 var position = Int(ref.start)
                 let end = position + Int(ref.count)
                 while position < end {
-                    let id = Int(Self.varint(ids, &position))
+                    guard let id = Self.varint(ids, &position).map(Int.init) else { return }
                     body(UnsafeRawBufferPointer(rebasing: symbols[symbolStarts[id]..<symbolStarts[id + 1]]))
                 }
             }
@@ -233,19 +234,9 @@ struct LabelSymbols {
 
     private mutating func appendID(_ id: Int) { Varint.append(UInt64(id), to: &ids) }
 
-    /// A varint at `offset`, which moves past it; a truncated one ends at the buffer's end.
+    /// A varint at `offset`, which moves past it; nil when the bytes end first or it is malformed.
     @inline(__always)
-    private static func varint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < bytes.count {
-            let byte = bytes[offset]
-            offset += 1
-            value |= UInt64(byte & 0x7F) << shift
-            if byte < 0x80 { break }
-            shift += 7
-            if shift > 63 { break }
-        }
-        return value
+    private static func varint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> UInt64? {
+        (try? Varint.read(bytes, at: &offset)) ?? nil
     }
 }
