@@ -5,11 +5,14 @@ import ServiceLifecycle
 import SluiceHTTP
 import SluiceRing
 
-/// `sluice insert`: the HTTP server, the hint replayer and the forwarder, as services for one
-/// `ServiceGroup`. Tests build it from a configuration without the CLI.
+/// `sluice insert`: built from its configuration and ring file, it runs as one service (`service`):
+/// the ring watcher, the overrides watcher, the HTTP server, hint replay and the forwarder. The
+/// command only maps flags; `sluice up` composes it with the other tiers.
 public struct InsertServer: Sendable {
     public let configuration: InsertConfiguration
     public let ring: CurrentRing
+    /// The watcher of the ring file this server owns and runs; nil when built on a given ring.
+    let ringWatcher: RingFileWatcher?
     public let nodes: StorageNodeDirectory
     public let hints: HintStore
     public let registry: PrometheusCollectorRegistry
@@ -24,14 +27,39 @@ public struct InsertServer: Sendable {
 
     public static let writePaths: [RouterPath] = ["/api/v1/write", "/api/v1/receive", "/api/v1/push"]
 
+    /// Routes to `ring` as it is given; whoever changes it owns its watcher.
     public init(
         configuration: InsertConfiguration,
         ring: CurrentRing,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         logger: Logger
     ) throws {
+        try self.init(configuration: configuration, ring: ring, ringWatcher: nil, registry: registry, logger: logger)
+    }
+
+    /// Reads the ring file and follows it: the server runs the watcher, and each reload that changes
+    /// the ring refreshes the ring gauges and counts in the reload metric.
+    public init(
+        configuration: InsertConfiguration,
+        ringFile: RingFileWatcher.Configuration,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger
+    ) throws {
+        let watcher = try RingFileWatcher(configuration: ringFile, logger: logger)
+        try self.init(configuration: configuration, ring: watcher.current, ringWatcher: watcher, registry: registry, logger: logger)
+        watcher.onChange { [self] snapshot in ringChanged(snapshot) }
+    }
+
+    private init(
+        configuration: InsertConfiguration,
+        ring: CurrentRing,
+        ringWatcher: RingFileWatcher?,
+        registry: PrometheusCollectorRegistry,
+        logger: Logger
+    ) throws {
         self.configuration = configuration
         self.ring = ring
+        self.ringWatcher = ringWatcher
         self.registry = registry
         self.logger = logger
         let metrics = InsertMetrics(registry: registry)
@@ -56,18 +84,6 @@ public struct InsertServer: Sendable {
                 ? InMemoryHAElectionStore(failoverTimeout: ha.failoverTimeout)
                 : EtcdHAElectionStore(endpoints: ha.etcdEndpoints, failoverTimeout: ha.failoverTimeout, updateTimeout: ha.updateTimeout)
         }
-    }
-
-    /// Follows `watcher`'s ring: each reload that changes it refreshes the ring gauges and counts
-    /// in the reload metric. The caller runs the watcher, once for every tier that follows it.
-    public init(
-        configuration: InsertConfiguration,
-        watching watcher: RingFileWatcher,
-        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-        logger: Logger
-    ) throws {
-        try self.init(configuration: configuration, ring: watcher.current, registry: registry, logger: logger)
-        watcher.onChange { [self] snapshot in ringChanged(snapshot) }
     }
 
     /// Ring changes from the watcher: refresh the ring gauges and count the reload.
@@ -120,14 +136,15 @@ public struct InsertServer: Sendable {
         )
     }
 
-    /// Everything `sluice insert` runs besides the ring watcher: the HTTP server, hint replay, and
-    /// the forwarder's shutdown.
+    /// The whole tier as one service: the ring watcher, the forwarder's shutdown, the HTTP server,
+    /// hint replay and the overrides watcher. `onServerRunning` receives the bound port.
     ///
     /// A `ServiceGroup` shuts services down in reverse order, one after the other, so the forwarder's
-    /// shutdown comes first here: it runs last, once the HTTP server has finished the writes in flight.
-    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+    /// shutdown comes early here: it runs last, once the HTTP server has finished the writes in flight.
+    public func service(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+        let watcher: [any Service] = ringWatcher.map { [$0] } ?? []
         let overrides: [any Service] = overridesWatcher.map { [$0] } ?? []
-        return [
+        let services: [any Service] = watcher + [
             ForwarderShutdown(forwarder: forwarder, hints: hints, etcd: haElections as? EtcdHAElectionStore),
             application(onServerRunning: onServerRunning),
             HintReplayer(
@@ -135,6 +152,7 @@ public struct InsertServer: Sendable {
                 refreshGauges: { [self] in updateRingGauges() }
             ),
         ] + overrides
+        return ServiceGroup(services: services, logger: logger)
     }
 }
 

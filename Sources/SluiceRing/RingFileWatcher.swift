@@ -104,8 +104,8 @@ public final class RingFileWatcher: Service, Sendable {
     }
 
     /// Calls `body` on the watcher's task after each reload that changed the configuration, with the
-    /// new snapshot already in force. Each tier that follows the ring registers itself: in `sluice
-    /// up`, insert and select follow one watcher, since only one can own SIGHUP.
+    /// new snapshot already in force. A tier that reacts to reloads registers itself, as insert does
+    /// for its ring gauges; a tier that only reads the ring follows `current`.
     public func onChange(_ body: @escaping @Sendable (RingSnapshot) -> Void) {
         observers.withLock { $0.append(body) }
     }

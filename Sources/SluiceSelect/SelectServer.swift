@@ -6,11 +6,14 @@ import ServiceLifecycle
 import SluiceHTTP
 import SluiceRing
 
-/// `sluice select`: remote read and the query API across the ring, as services for one
-/// `ServiceGroup`. Tests build it from a configuration without the CLI.
+/// `sluice select`: remote read and the query API across the ring. Built from its configuration and
+/// ring file, it runs as one service (`service`): the ring watcher, the HTTP server and the node
+/// client's shutdown.
 public struct SelectServer: Sendable {
     public let configuration: SelectConfiguration
     public let ring: CurrentRing
+    /// The watcher of the ring file this server owns and runs; nil when built on a given ring.
+    let ringWatcher: RingFileWatcher?
     public let registry: PrometheusCollectorRegistry
     let client: HTTPClient
     let metrics: SelectMetrics
@@ -18,14 +21,38 @@ public struct SelectServer: Sendable {
 
     public static let readPaths: [RouterPath] = ["/api/v1/read"]
 
+    /// Reads the ring file and follows it; the server runs the watcher.
+    public init(
+        configuration: SelectConfiguration,
+        ringFile: RingFileWatcher.Configuration,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger
+    ) throws {
+        let watcher = try RingFileWatcher(configuration: ringFile, logger: logger)
+        self.init(configuration: configuration, ring: watcher.current, ringWatcher: watcher, registry: registry, logger: logger)
+    }
+
+    /// Reads across `ring` as it is given; whoever changes it owns its watcher (in `sluice up`,
+    /// insert's, since only one watcher can own SIGHUP).
     public init(
         configuration: SelectConfiguration,
         ring: CurrentRing,
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         logger: Logger
     ) {
+        self.init(configuration: configuration, ring: ring, ringWatcher: nil, registry: registry, logger: logger)
+    }
+
+    private init(
+        configuration: SelectConfiguration,
+        ring: CurrentRing,
+        ringWatcher: RingFileWatcher?,
+        registry: PrometheusCollectorRegistry,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.ring = ring
+        self.ringWatcher = ringWatcher
         self.registry = registry
         self.logger = logger
         self.metrics = SelectMetrics(registry: registry)
@@ -69,9 +96,12 @@ public struct SelectServer: Sendable {
         )
     }
 
-    /// The HTTP server, then the client's shutdown once it has stopped.
-    public func services(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        [ClientShutdown(client: client), application(onServerRunning: onServerRunning)]
+    /// The whole tier as one service: the ring watcher, the HTTP server, and the node client's
+    /// shutdown once the server has stopped. `onServerRunning` receives the bound port.
+    public func service(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+        let watcher: [any Service] = ringWatcher.map { [$0] } ?? []
+        let services: [any Service] = watcher + [ClientShutdown(client: client), application(onServerRunning: onServerRunning)]
+        return ServiceGroup(services: services, logger: logger)
     }
 }
 

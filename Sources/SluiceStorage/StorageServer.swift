@@ -63,7 +63,8 @@ extension Duration {
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }
 
-/// `sluice storage`: the HTTP server and the storage's life cycle, as services for one `ServiceGroup`.
+/// `sluice storage`: built from its configuration, it runs as one service (`service`): the storage's
+/// life cycle and the HTTP server.
 public struct StorageServer: Sendable {
     public let configuration: StorageConfiguration
     public let registry: PrometheusCollectorRegistry
@@ -119,18 +120,21 @@ public struct StorageServer: Sendable {
         { [storage] queries in RemoteReadHandler.inProcess(queries, storage: storage) }
     }
 
-    /// The storage's life cycle, then the HTTP server. A `ServiceGroup` stops services in reverse
-    /// order, so the WAL closes only after the server has answered the writes in flight.
+    /// The whole node as one service: the storage's life cycle, then the HTTP server. A
+    /// `ServiceGroup` stops services in reverse order, so the WAL closes only after the server has
+    /// answered the writes in flight.
     ///
-    /// `onReady` runs once the WAL is replayed, when the node starts taking reads and writes.
-    public func services(
+    /// `onServerRunning` receives the bound port; `onReady` runs once the WAL is replayed, when the
+    /// node starts taking reads and writes.
+    public func service(
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
         onReady: @escaping @Sendable () -> Void = {}
-    ) -> [any Service] {
-        [
+    ) -> ServiceGroup {
+        let services: [any Service] = [
             StorageLifecycle(storage: storage, interval: configuration.compactionInterval, onReady: onReady, logger: logger),
             application(onServerRunning: onServerRunning),
         ]
+        return ServiceGroup(services: services, logger: logger)
     }
 }
 

@@ -51,15 +51,6 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How often the overrides file is reread, in seconds.")
     var overridesReloadInterval: Double = 10
 
-    @Option(name: .long, help: "Headers carrying the tenant, first present wins (comma-separated).")
-    var tenantHeader: String = InsertConfiguration().tenantHeaders.joined(separator: ",")
-
-    @Option(name: .long, help: "Tenant for requests without a tenant header.")
-    var defaultTenant: String = InsertConfiguration().defaultTenant
-
-    @Option(name: .long, help: "Label added to every series with its tenant; empty to add none.")
-    var tenantLabel: String = InsertConfiguration().tenantLabel ?? ""
-
     @Option(name: .long, help: "Prometheus relabel_configs (YAML) applied to every series before it is placed.")
     var relabelConfigFile: String?
 
@@ -90,15 +81,16 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "etcd client URLs (comma-separated http://host:port) shared by every insert node for HA elections; unset keeps them in this process.")
     var haEtcdEndpoints: String?
 
+    @OptionGroup var tenancy: TenancyOptions
+
     @OptionGroup var server: ServerOptions
 
     @OptionGroup var access: AccessOptions
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var log: LogOptions
 
     func run() async throws {
-        let logger = try bootstrapLogging(label: "sluice.insert", level: logLevel)
+        let logger = try log.bootstrap(label: "sluice.insert")
         let (host, port) = try parseListen(listen)
         var configuration = InsertConfiguration()
         configuration.host = host
@@ -121,9 +113,9 @@ struct InsertCommand: AsyncParsableCommand {
             throw ValidationError("--overrides-reload-interval must be more than 0 and at most 86400 seconds")
         }
         configuration.overridesReloadInterval = .milliseconds(Int64(overridesReloadInterval * 1000))
-        configuration.tenantHeaders = tenantHeader.split(separator: ",").map { String($0) }
-        configuration.defaultTenant = defaultTenant
-        configuration.tenantLabel = tenantLabel.isEmpty ? nil : tenantLabel
+        configuration.tenantHeaders = tenancy.headers
+        configuration.defaultTenant = tenancy.defaultTenant
+        configuration.tenantLabel = tenancy.label
         if let relabelConfigFile {
             do {
                 configuration.relabelRules = try InsertConfiguration.relabelRules(file: relabelConfigFile)
@@ -156,11 +148,9 @@ struct InsertCommand: AsyncParsableCommand {
             configuration.haTracker = ha
         }
 
-        let watcher = try RingFileWatcher(configuration: .init(path: config), logger: logger)
-        let server = try InsertServer(configuration: configuration, watching: watcher, logger: logger)
-        let services: [any Service] = [watcher] + server.services { port in
+        let server = try InsertServer(configuration: configuration, ringFile: .init(path: config), logger: logger)
+        try await runUntilSignalled([server.service { port in
             logger.info("sluice insert listening", metadata: ["address": "\(host):\(port)"])
-        }
-        try await runUntilSignalled(services, logger: logger)
+        }], logger: logger)
     }
 }

@@ -24,27 +24,19 @@ struct SelectCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "With replication-factor or more nodes failed, answer 2xx with what the others hold and a Warning header, instead of 503.")
     var partialResponse = false
 
-    @Option(name: .long, help: "Headers carrying the tenant, first present wins (comma-separated).")
-    var tenantHeader: String = SelectConfiguration().tenantHeaders.joined(separator: ",")
-
-    @Option(name: .long, help: "Tenant for requests without a tenant header.")
-    var defaultTenant: String = SelectConfiguration().defaultTenant
-
-    @Option(name: .long, help: "Label insert adds with the tenant: reads are restricted to it and it is removed from answers; empty for no tenancy.")
-    var tenantLabel: String = SelectConfiguration().tenantLabel ?? ""
-
     @Option(name: .long, help: "Most samples one SAMPLES remote-read answer may hold; 0 for no limit.")
     var readSampleLimit: Int = SelectConfiguration().readSampleLimit
+
+    @OptionGroup var tenancy: TenancyOptions
 
     @OptionGroup var server: ServerOptions
 
     @OptionGroup var access: AccessOptions
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var log: LogOptions
 
     func run() async throws {
-        let logger = try bootstrapLogging(label: "sluice.select", level: logLevel)
+        let logger = try log.bootstrap(label: "sluice.select")
         let (host, port) = try parseListen(listen)
         var configuration = SelectConfiguration()
         configuration.host = host
@@ -55,16 +47,14 @@ struct SelectCommand: AsyncParsableCommand {
         configuration.auth = try access.auth()
         configuration.nodeTimeout = try parsePrometheusDuration(nodeTimeout, flag: "--node-timeout")
         configuration.partialResponse = partialResponse
-        configuration.tenantHeaders = tenantHeader.split(separator: ",").map { String($0) }
-        configuration.defaultTenant = defaultTenant
-        configuration.tenantLabel = tenantLabel.isEmpty ? nil : tenantLabel
+        configuration.tenantHeaders = tenancy.headers
+        configuration.defaultTenant = tenancy.defaultTenant
+        configuration.tenantLabel = tenancy.label
         configuration.readSampleLimit = readSampleLimit
 
-        let watcher = try RingFileWatcher(configuration: .init(path: config), logger: logger)
-        let server = SelectServer(configuration: configuration, ring: watcher.current, logger: logger)
-        let services: [any Service] = [watcher] + server.services { port in
+        let server = try SelectServer(configuration: configuration, ringFile: .init(path: config), logger: logger)
+        try await runUntilSignalled([server.service { port in
             logger.info("sluice select listening", metadata: ["address": "\(host):\(port)"])
-        }
-        try await runUntilSignalled(services, logger: logger)
+        }], logger: logger)
     }
 }

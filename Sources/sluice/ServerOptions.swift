@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import NIOSSL
+import Logging
 import SluiceHTTP
+import SluiceInsert
 
 /// The connection flags every server tier shares: `--http-idle-timeout` and HTTPS.
 struct ServerOptions: ParsableArguments {
@@ -83,5 +85,31 @@ func parseServerTLS(certificate: String?, key: String?) throws -> TLSConfigurati
             throw ValidationError("--tls-cert-file/--tls-key-file: \(error)")
         }
     default: throw ValidationError("give --tls-cert-file and --tls-key-file together")
+    }
+}
+
+/// The tenancy flags insert and select share: they must agree, or reads miss what was written.
+/// Both tiers' configurations default to the same values.
+struct TenancyOptions: ParsableArguments {
+    @Option(name: .long, help: "Headers carrying the tenant, first present wins (comma-separated).")
+    var tenantHeader: String = InsertConfiguration().tenantHeaders.joined(separator: ",")
+
+    @Option(name: .long, help: "Tenant for requests without a tenant header.")
+    var defaultTenant: String = InsertConfiguration().defaultTenant
+
+    @Option(name: .long, help: "Label holding each series' tenant: insert adds it (replacing a client's), select restricts reads to it and removes it from answers; empty for no tenancy.")
+    var tenantLabel: String = InsertConfiguration().tenantLabel ?? ""
+
+    var headers: [String] { tenantHeader.split(separator: ",").map { String($0) } }
+    var label: String? { tenantLabel.isEmpty ? nil : tenantLabel }
+}
+
+/// `--log-level` of the server tiers, which log at info unless told otherwise.
+struct LogOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func bootstrap(label: String) throws -> Logger {
+        try bootstrapLogging(label: label, level: logLevel)
     }
 }

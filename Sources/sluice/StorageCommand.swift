@@ -54,11 +54,10 @@ struct StorageCommand: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
-    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var log: LogOptions
 
     func run() async throws {
-        let logger = try bootstrapLogging(label: "sluice.storage", level: logLevel)
+        let logger = try log.bootstrap(label: "sluice.storage")
         let (host, port) = try parseListen(listen)
         var configuration = StorageConfiguration()
         configuration.host = host
@@ -84,10 +83,9 @@ struct StorageCommand: AsyncParsableCommand {
         configuration.compactionInterval = try parsePrometheusDuration(compactionInterval, flag: "--compaction-interval")
 
         let server = try StorageServer(configuration: configuration, logger: logger)
-        let services = server.services { port in
+        try await runUntilSignalled([server.service { port in
             logger.info("sluice storage listening", metadata: ["address": "\(host):\(port)", "data_dir": "\(dataDir)"])
-        }
-        try await runUntilSignalled(services, logger: logger)
+        }], logger: logger)
     }
 }
 

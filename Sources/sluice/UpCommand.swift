@@ -88,9 +88,8 @@ struct UpCommand: AsyncParsableCommand {
             let server = try StorageServer(configuration: configuration, logger: logger)
             inProcess.register(ring.nodes[index].url, server.inProcessWriter())
             inProcess.registerReader(ring.nodes[index].url, server.inProcessReader())
-            services += server.services(onServerRunning: { _ in ready.arrived() }, onReady: { ready.arrived() })
+            services.append(server.service(onServerRunning: { _ in ready.arrived() }, onReady: { ready.arrived() }))
         }
-        let watcher = try RingFileWatcher(configuration: .init(path: ringPath), logger: logger)
         var insert = InsertConfiguration()
         insert.host = host
         insert.port = insertPort
@@ -100,11 +99,12 @@ struct UpCommand: AsyncParsableCommand {
         select.host = host
         select.port = selectPort
         select.inProcess = inProcess
+        // Insert owns the ring file's watcher (only one can own SIGHUP) and select follows its ring.
         // Storage stops last: services stop in reverse order, so select and insert finish what is in
         // flight before the nodes close their WALs.
-        services.append(watcher)
-        services += try InsertServer(configuration: insert, watching: watcher, logger: logger).services { _ in ready.arrived() }
-        services += SelectServer(configuration: select, ring: watcher.current, logger: logger).services { _ in ready.arrived() }
+        let insertServer = try InsertServer(configuration: insert, ringFile: .init(path: ringPath), logger: logger)
+        services.append(insertServer.service { _ in ready.arrived() })
+        services.append(SelectServer(configuration: select, ring: insertServer.ring, logger: logger).service { _ in ready.arrived() })
         try await runUntilSignalled(services, logger: logger)
         print("sluice up: stopped; data is in \(data)")
     }

@@ -65,9 +65,6 @@ func withInsert<T: Sendable>(
     let ringPath = dataDirectory + "/ring.yaml"
     try ring.yaml().write(toFile: ringPath, atomically: true, encoding: .utf8)
     let logger = TestLog.logger("e2e.insert")
-    let watcher = try RingFileWatcher(
-        configuration: .init(path: ringPath, pollInterval: .milliseconds(500), reloadOnSIGHUP: false), logger: logger
-    )
     var configuration = InsertConfiguration()
     configuration.port = 0
     configuration.dataDirectory = dataDirectory
@@ -75,10 +72,11 @@ func withInsert<T: Sendable>(
     configuration.nodeHealth.initialBackoff = .milliseconds(50)
     configuration.nodeHealth.maximumBackoff = .milliseconds(500)
     configure(&configuration)
-    let server = try InsertServer(configuration: configuration, watching: watcher, logger: logger)
+    let server = try InsertServer(
+        configuration: configuration, ringFile: .init(path: ringPath, pollInterval: .milliseconds(500), reloadOnSIGHUP: false), logger: logger
+    )
     let port = PortPromise()
-    let services: [any Service] = [watcher] + server.services(onServerRunning: { port.fulfil($0) })
-    return try await withServices(services) { group in
+    return try await withServices([server.service(onServerRunning: { port.fulfil($0) })]) { group in
         let insert = RunningInsert(port: try await port.wait(), server: server, group: group, ringConfiguration: ring)
         return try await body(insert)
     }

@@ -240,10 +240,7 @@ struct SelectReadTests {
             }
             let path = directory.path + "/ring.yaml"
             try RingConfiguration(replicationFactor: 1, nodes: [nodes[0].ringNode]).yaml().write(toFile: path, atomically: true, encoding: .utf8)
-            let watcher = try RingFileWatcher(
-                configuration: .init(path: path, pollInterval: .milliseconds(100), reloadOnSIGHUP: false), logger: TestLog.logger("e2e.ring")
-            )
-            try await withSelect(ring: watcher.current, services: [watcher]) { select in
+            try await withSelect(ringFile: .init(path: path, pollInterval: .milliseconds(100), reloadOnSIGHUP: false)) { select in
                 let query = [Self.all(2)]
                 #expect(try await Read.post(select.readURL, query).samples()[0] == [written[0]])
                 try RingConfiguration(replicationFactor: 1, nodes: nodes.map(\.ringNode)).yaml().write(toFile: path, atomically: true, encoding: .utf8)

@@ -60,7 +60,7 @@ func withStorageNode<T: Sendable>(name: String, dataDirectory: String, _ body: (
     configuration.compactionInterval = .milliseconds(200)
     let server = try StorageServer(configuration: configuration, logger: TestLog.logger("e2e.storage.\(name)"))
     let port = PortPromise()
-    return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { group in
+    return try await withServices([server.service(onServerRunning: { port.fulfil($0) })]) { group in
         let node = StorageNode(name: name, port: try await port.wait(timeout: readyTimeout), group: group, writer: server.inProcessWriter(), reader: server.inProcessReader())
         let ready = try await eventually(timeout: readyTimeout) {
             (try? await TestHTTP.get(node.url + "/-/ready", timeout: .seconds(5)))?.status == 200
@@ -113,21 +113,40 @@ struct RunningSelect: Sendable {
     }
 }
 
-/// Runs a select server over `ring` (with `services` beside it, a ring-file watcher say) for the
-/// duration of `body`.
+/// Runs a select server over `ring`, as it is given, for the duration of `body`.
 func withSelect<T: Sendable>(
     ring: CurrentRing,
-    services: [any Service] = [],
     configure: (inout SelectConfiguration) -> Void = { _ in },
     _ body: (RunningSelect) async throws -> T
+) async throws -> T {
+    try await withSelect(configure: configure, body) { configuration in
+        SelectServer(configuration: configuration, ring: ring, logger: TestLog.logger("e2e.select"))
+    }
+}
+
+/// Runs a select server that reads and follows `ringFile` for the duration of `body`.
+func withSelect<T: Sendable>(
+    ringFile: RingFileWatcher.Configuration,
+    configure: (inout SelectConfiguration) -> Void = { _ in },
+    _ body: (RunningSelect) async throws -> T
+) async throws -> T {
+    try await withSelect(configure: configure, body) { configuration in
+        try SelectServer(configuration: configuration, ringFile: ringFile, logger: TestLog.logger("e2e.select"))
+    }
+}
+
+private func withSelect<T: Sendable>(
+    configure: (inout SelectConfiguration) -> Void,
+    _ body: (RunningSelect) async throws -> T,
+    server make: (SelectConfiguration) throws -> SelectServer
 ) async throws -> T {
     var configuration = SelectConfiguration()
     configuration.port = 0
     configuration.nodeTimeout = .seconds(60)
     configure(&configuration)
-    let server = SelectServer(configuration: configuration, ring: ring, logger: TestLog.logger("e2e.select"))
+    let server = try make(configuration)
     let port = PortPromise()
-    return try await withServices(services + server.services(onServerRunning: { port.fulfil($0) })) { _ in
+    return try await withServices([server.service(onServerRunning: { port.fulfil($0) })]) { _ in
         try await body(RunningSelect(port: try await port.wait(timeout: readyTimeout)))
     }
 }
@@ -161,7 +180,7 @@ func withInsert<T: Sendable>(
     configuration.forwarder.inProcess = inProcess
     let server = try InsertServer(configuration: configuration, ring: ring, logger: TestLog.logger("e2e.insert"))
     let port = PortPromise()
-    return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { _ in
+    return try await withServices([server.service(onServerRunning: { port.fulfil($0) })]) { _ in
         try await body(RunningInsert(port: try await port.wait(timeout: readyTimeout)))
     }
 }

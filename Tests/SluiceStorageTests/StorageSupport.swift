@@ -41,7 +41,7 @@ func withStorage<T: Sendable>(
     configure(&configuration)
     let server = try StorageServer(configuration: configuration, logger: TestLog.logger("e2e.storage"))
     let port = PortPromise()
-    return try await withServices(server.services(onServerRunning: { port.fulfil($0) })) { group in
+    return try await withServices([server.service(onServerRunning: { port.fulfil($0) })]) { group in
         // Generous: on 2 cores the CPU-bound suites running beside this one can hold the whole
         // cooperative pool for tens of seconds.
         let running = RunningStorage(port: try await port.wait(timeout: .seconds(120)), server: server, group: group)
