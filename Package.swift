@@ -106,8 +106,9 @@ let package = Package(
         ),
 
         // MARK: Plumbing for the tiers that keep files: POSIX calls with EINTR retried, short
-        // transfers finished and directories synced. No Foundation.
-        .target(name: "SluiceFiles"),
+        // transfers finished and directories synced, and the CRC-framed records of the WAL and the
+        // hint queues. No Foundation.
+        .target(name: "SluiceFiles", dependencies: ["SluiceCodec"]),
 
         // MARK: Tiers.
         .target(
@@ -272,6 +273,7 @@ let package = Package(
                 "SluiceStorage",
                 "SluiceQuery",
                 "SluiceCodec",
+                "SluiceFiles",
                 "SluiceHTTP",
                 "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

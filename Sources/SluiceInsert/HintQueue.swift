@@ -20,8 +20,8 @@ import Synchronization
 //         00000000000000000002.seg
 //         cursor                     20 bytes: u64 segment id, u64 offset, u32 CRC32C of those 16 bytes
 //
-// A segment is a run of frames, [u32 payload length][u32 CRC32C of payload][payload], little-endian,
-// with no file header. The cursor means "every segment below `id`, and every frame of segment `id`
+// A segment is a run of `LogFrame`s (SluiceFiles/LogFrame.swift, as in the storage WAL), with no
+// file header. The cursor means "every segment below `id`, and every frame of segment `id`
 // that ends at or before `offset`, is delivered". Segment ids only grow, and always past the cursor,
 // so a stale cursor can only cause redelivery, never a skip.
 

@@ -23,7 +23,6 @@ extension HintQueue {
     }
 
     struct State {
-        static let frameHeaderBytes = 8
         static let cursorBytes = 20
         static let segmentSuffix = ".seg"
 
@@ -104,7 +103,7 @@ extension HintQueue {
                             "Truncating torn tail of hint segment",
                             metadata: [
                                 "hint.segment": "\(path)", "hint.offset": "\(scan.validEnd)",
-                                "hint.discarded_bytes": "\(discarded)", "hint.reason": "\(scan.failure)",
+                                "hint.discarded_bytes": "\(discarded)", "hint.reason": "\(scan.damage.map(\.description) ?? "")",
                             ]
                         )
                     } else {
@@ -115,7 +114,7 @@ extension HintQueue {
                             "Dropping the rest of a corrupt hint segment",
                             metadata: [
                                 "hint.segment": "\(path)", "hint.offset": "\(scan.validEnd)",
-                                "hint.dropped_records": "\(lost.records)", "hint.reason": "\(scan.failure)",
+                                "hint.dropped_records": "\(lost.records)", "hint.reason": "\(scan.damage.map(\.description) ?? "")",
                             ]
                         )
                     }
@@ -149,24 +148,13 @@ extension HintQueue {
             }
         }
 
-        enum ScanFailure: CustomStringConvertible {
-            case none, truncatedFrame, badLength, checksumMismatch
-            var description: String {
-                switch self {
-                case .none: "none"
-                case .truncatedFrame: "truncated frame"
-                case .badLength: "zero length"
-                case .checksumMismatch: "checksum mismatch"
-                }
-            }
-        }
-
         struct ScanResult {
             var validEnd = 0
             var deliveredEnd = 0
             var pendingRecords = 0
             var pendingBytes = 0
-            var failure = ScanFailure.none
+            /// Why the frames stop before the end of the segment, if they do.
+            var damage: LogFrame.Damage?
         }
 
         /// Walks the frames of one segment up to the first bad one.
@@ -174,34 +162,20 @@ extension HintQueue {
             var result = ScanResult()
             var position = 0
             while position < bytes.count {
-                guard bytes.count - position >= frameHeaderBytes else {
-                    result.failure = .truncatedFrame
-                    break
+                switch LogFrame.frame(in: bytes, at: position) {
+                case .failure(let damage):
+                    result.damage = damage
+                case .success(let payload):
+                    position = payload.upperBound
+                    if position <= delivered {
+                        result.deliveredEnd = position
+                    } else {
+                        result.pendingRecords += 1
+                        result.pendingBytes += payload.count
+                    }
+                    continue
                 }
-                let length = Int(readLE32(bytes, at: position))
-                let checksum = readLE32(bytes, at: position + 4)
-                // A zero-filled tail, as some file systems leave after a crash, would otherwise read as
-                // empty records: CRC32C of nothing is 0. Appends never write empty records.
-                guard length > 0 else {
-                    result.failure = .badLength
-                    break
-                }
-                guard length <= bytes.count - position - frameHeaderBytes else {
-                    result.failure = .truncatedFrame
-                    break
-                }
-                let start = position + frameHeaderBytes
-                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])) == checksum else {
-                    result.failure = .checksumMismatch
-                    break
-                }
-                position = start + length
-                if position <= delivered {
-                    result.deliveredEnd = position
-                } else {
-                    result.pendingRecords += 1
-                    result.pendingBytes += length
-                }
+                break
             }
             result.validEnd = position
             return result
@@ -213,12 +187,10 @@ extension HintQueue {
             var records = 0
             var payload = 0
             var position = start
-            while bytes.count - position >= frameHeaderBytes {
-                let length = Int(readLE32(bytes, at: position))
-                guard length > 0, length <= bytes.count - position - frameHeaderBytes else { break }
+            while case .success(let frame) = LogFrame.frame(in: bytes, at: position, checksum: false) {
                 records += 1
-                payload += length
-                position += frameHeaderBytes + length
+                payload += frame.count
+                position = frame.upperBound
             }
             if position < bytes.count {
                 records += 1
@@ -268,7 +240,7 @@ extension HintQueue {
         mutating func append(_ records: some Collection<[UInt8]>) throws(HintQueueError) -> AppendResult {
             guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
             var result = AppendResult()
-            let maxRecord = min(configuration.maxBytes - Self.frameHeaderBytes, Int(UInt32.max))
+            let maxRecord = min(configuration.maxBytes - LogFrame.headerBytes, Int(UInt32.max))
             var accepted: [[UInt8]] = []
             accepted.reserveCapacity(records.count)
             for record in records {
@@ -290,9 +262,9 @@ extension HintQueue {
             // Of the batch itself keep the newest part that fits; the rest is already the oldest data.
             var incoming = 0
             var first = accepted.count
-            while first > 0, incoming + Self.frameHeaderBytes + accepted[first - 1].count <= configuration.maxBytes {
+            while first > 0, incoming + LogFrame.headerBytes + accepted[first - 1].count <= configuration.maxBytes {
                 first -= 1
-                incoming += Self.frameHeaderBytes + accepted[first].count
+                incoming += LogFrame.headerBytes + accepted[first].count
             }
             for record in accepted[..<first] {
                 result.evictedRecords += 1
@@ -309,7 +281,7 @@ extension HintQueue {
             var pendingRecords = 0
             var pendingPayload = 0
             for record in accepted[first...] {
-                let frame = Self.frameHeaderBytes + record.count
+                let frame = LogFrame.headerBytes + record.count
                 let used = (segments.last?.size ?? 0) + pending.count
                 if segments.isEmpty || (used > 0 && used + frame > configuration.segmentBytes) {
                     if !pending.isEmpty {
@@ -321,9 +293,7 @@ extension HintQueue {
                     try startSegment()
                 }
                 if pending.isEmpty { pending.reserveCapacity(min(incoming, configuration.segmentBytes) + frame) }
-                appendLE32(&pending, UInt32(record.count))
-                appendLE32(&pending, CRC32C.checksum(record))
-                pending.append(contentsOf: record)
+                LogFrame.append(record, to: &pending)
                 pendingRecords += 1
                 pendingPayload += record.count
             }
@@ -435,15 +405,14 @@ extension HintQueue {
                 }
                 let path = segmentPath(head.id)
                 if readFD < 0 { readFD = try Posix.openFile(path, O_RDONLY | O_CLOEXEC) }
-                var header = [UInt8](repeating: 0, count: Self.frameHeaderBytes)
-                let headerCount = try Posix.readFully(readFD, &header, at: readOffset, path: path)
-                let length = header.withUnsafeBytes { Int(readLE32($0, at: 0)) }
-                let checksum = header.withUnsafeBytes { readLE32($0, at: 4) }
-                let start = readOffset + Self.frameHeaderBytes
-                if headerCount == Self.frameHeaderBytes, length > 0, length <= head.size - start {
-                    var payload = [UInt8](repeating: 0, count: length)
+                var headerBytes = [UInt8](repeating: 0, count: LogFrame.headerBytes)
+                let headerCount = try Posix.readFully(readFD, &headerBytes, at: readOffset, path: path)
+                let header = headerBytes.withUnsafeBytes { LogFrame.header($0, at: 0) }
+                let start = readOffset + LogFrame.headerBytes
+                if headerCount == LogFrame.headerBytes, LogFrame.check(header, remaining: head.size - start) == nil {
+                    var payload = [UInt8](repeating: 0, count: header.length)
                     let payloadCount = try Posix.readFully(readFD, &payload, at: start, path: path)
-                    if payloadCount == length, CRC32C.checksum(payload) == checksum {
+                    if payloadCount == header.length, payload.withUnsafeBytes({ LogFrame.check($0, against: header) }) == nil {
                         let entry = Entry(payload: payload, segment: head.id, offset: readOffset)
                         front = entry
                         return entry
@@ -465,9 +434,9 @@ extension HintQueue {
         mutating func commit(_ entry: Entry) throws(HintQueueError) -> Bool {
             guard !closed else { throw HintQueueError(.closed, "hint queue \(directory) is closed") }
             guard let head = segments.first, head.id == entry.segment, readOffset == entry.offset,
-                readOffset + Self.frameHeaderBytes + entry.payload.count <= head.size
+                readOffset + LogFrame.headerBytes + entry.payload.count <= head.size
             else { return false }
-            readOffset += Self.frameHeaderBytes + entry.payload.count
+            readOffset += LogFrame.headerBytes + entry.payload.count
             segments[0].records -= 1
             segments[0].payloadBytes -= entry.payload.count
             statistics.count -= 1

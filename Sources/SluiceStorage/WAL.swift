@@ -167,7 +167,7 @@ final class WAL: Sendable {
             let index = state.pending.count - 1
             let before = state.pending[index].bytes.count
             for record in records {
-                WALFrame.append(record, to: &state.pending[index].bytes)
+                LogFrame.append(record, to: &state.pending[index].bytes)
             }
             state.segmentBytes += state.pending[index].bytes.count - before
             let batch = state.pending[index].batch

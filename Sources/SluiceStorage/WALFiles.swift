@@ -10,9 +10,8 @@ import SluiceFiles
 //         00000002
 //         checkpoint.00000001     the head's state through segment 1, written by `checkpoint`
 //
-// A segment or checkpoint is a run of frames, [u32 payload length][u32 CRC32C of payload][payload],
-// both little-endian (as in the insert tier's hint queue), each payload one `WALRecord`
-// (WALRecord.swift). A frame never has an empty payload, so a zero-filled tail is caught as damage.
+// A segment or checkpoint is a run of `LogFrame`s (SluiceFiles/LogFrame.swift, as in the insert
+// tier's hint queue), each payload one `WALRecord` (WALRecord.swift).
 
 /// Why the write-ahead log could not do what was asked.
 struct WALError: CodedError {
@@ -41,22 +40,10 @@ extension ErrorCode where Domain == WALError {
     static var invalidCheckpoint: Self { Self("invalidCheckpoint") }
 }
 
-/// The frame around each record.
-enum WALFrame {
-    static let headerBytes = 8
-
-    /// Appends `record` as one frame.
+extension LogFrame {
+    /// Appends `record` as one frame (a record always has its type byte, so it is never empty).
     static func append(_ record: WALRecord, to buffer: inout [UInt8]) {
-        let start = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: headerBytes))
-        WALRecordCodec.encode(record, into: &buffer)
-        let length = buffer.count - start - headerBytes
-        precondition(length <= Int(UInt32.max), "WAL record of \(length) bytes does not fit a frame")
-        buffer.withUnsafeMutableBytes { bytes in
-            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[(start + headerBytes)...]))
-            bytes.storeBytes(of: UInt32(length).littleEndian, toByteOffset: start, as: UInt32.self)
-            bytes.storeBytes(of: checksum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
-        }
+        append(to: &buffer) { WALRecordCodec.encode(record, into: &$0) }
     }
 }
 

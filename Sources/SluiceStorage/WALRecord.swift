@@ -2,7 +2,7 @@ import SluiceCodec
 
 // The records of the storage node's write-ahead log and their byte encoding.
 //
-// A record is one frame's payload (WALFrame.swift): a type byte, then uvarints.
+// A record is one `LogFrame` payload (SluiceFiles/LogFrame.swift): a type byte, then uvarints.
 //
 //     series  (type 1): count, then per series: ref, label count, then per label:
 //                       name length, name UTF-8, value length, value UTF-8

@@ -85,21 +85,21 @@ extension WAL {
         var window = FileWindow(fd: fd, path: path, size: scan.size)
         var position = 0
         frames: while position < scan.size {
-            let header = WALFrame.headerBytes
-            guard scan.size - position >= header, try window.load(position, header) else {
-                scan.damage = "truncated frame header"
+            let headerBytes = LogFrame.headerBytes
+            guard scan.size - position >= headerBytes, try window.load(position, headerBytes) else {
+                scan.damage = LogFrame.Damage.truncatedHeader.description
                 break
             }
-            let (length, checksum) = window.header(at: position)
-            guard length > 0 else {
-                scan.damage = "empty frame"
+            let header = window.header(at: position)
+            if let damage = LogFrame.check(header, remaining: scan.size - position - headerBytes) {
+                scan.damage = damage.description
                 break
             }
-            guard length <= scan.size - position - header, try window.load(position + header, length) else {
-                scan.damage = "truncated frame"
+            guard try window.load(position + headerBytes, header.length) else {
+                scan.damage = LogFrame.Damage.truncatedFrame.description
                 break
             }
-            switch window.decode(at: position + header, length: length, checksum: checksum) {
+            switch window.decode(at: position + headerBytes, header: header) {
             case .success(let record):
                 try body(record)
                 report.records += 1
@@ -107,7 +107,7 @@ extension WAL {
                 scan.damage = reason.description
                 break frames
             }
-            position += header + length
+            position += headerBytes + header.length
         }
         scan.validEnd = position
         if scan.damage != nil {
@@ -119,14 +119,14 @@ extension WAL {
         return scan
     }
 
-    /// Why a frame could not be used.
+    /// Why a frame's payload could not be used.
     enum FrameDamage: Error, CustomStringConvertible {
-        case checksumMismatch
+        case frame(LogFrame.Damage)
         case undecodable(CodecError)
 
         var description: String {
             switch self {
-            case .checksumMismatch: "checksum mismatch"
+            case .frame(let damage): damage.description
             case .undecodable(let error): "undecodable record: \(error)"
             }
         }
@@ -168,19 +168,14 @@ extension WAL {
             return read >= length
         }
 
-        func header(at offset: Int) -> (length: Int, checksum: UInt32) {
-            buffer.withUnsafeBytes { bytes in
-                let at = offset - start
-                let length = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-                let checksum = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self))
-                return (Int(length), checksum)
-            }
+        func header(at offset: Int) -> LogFrame.Header {
+            buffer.withUnsafeBytes { LogFrame.header($0, at: offset - start) }
         }
 
-        func decode(at offset: Int, length: Int, checksum: UInt32) -> Result<WALRecord, FrameDamage> {
+        func decode(at offset: Int, header: LogFrame.Header) -> Result<WALRecord, FrameDamage> {
             buffer.withUnsafeBytes { bytes in
-                let payload = UnsafeRawBufferPointer(rebasing: bytes[(offset - start)..<(offset - start + length)])
-                guard CRC32C.checksum(payload) == checksum else { return .failure(.checksumMismatch) }
+                let payload = UnsafeRawBufferPointer(rebasing: bytes[(offset - start)..<(offset - start + header.length)])
+                if let damage = LogFrame.check(payload, against: header) { return .failure(.frame(damage)) }
                 do throws(CodecError) {
                     return .success(try WALRecordCodec.decode(payload))
                 } catch {
@@ -201,7 +196,7 @@ extension WAL {
             var buffer: [UInt8] = []
             buffer.reserveCapacity(FileWindow.pieceBytes + 4096)
             for (index, record) in records.enumerated() {
-                WALFrame.append(record, to: &buffer)
+                LogFrame.append(record, to: &buffer)
                 if buffer.count >= FileWindow.pieceBytes || index == records.count - 1 {
                     try WALFiles.writeFully(fd, buffer, at: written, path: temporary)
                     written += buffer.count

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCodec
+import SluiceFiles
 import Synchronization
 import Testing
 
@@ -219,7 +220,7 @@ struct WALTests {
             let records = Self.batch(0) + Self.batch(1)
             let original = try Self.writeSegment(records, in: directory)
             let path = directory + "/00000001"
-            let lastFrame = original.count - (WALFrame.headerBytes + WALRecordCodec.encode(records.last!).count)
+            let lastFrame = original.count - (LogFrame.headerBytes + WALRecordCodec.encode(records.last!).count)
 
             for cut in lastFrame..<original.count {
                 try Data(original[..<cut]).write(to: URL(fileURLWithPath: path))
@@ -247,7 +248,7 @@ struct WALTests {
             var offset = 0
             for record in records {
                 frameStarts.append(offset)
-                offset += WALFrame.headerBytes + WALRecordCodec.encode(record).count
+                offset += LogFrame.headerBytes + WALRecordCodec.encode(record).count
             }
             #expect(offset == original.count)
             let path = directory + "/00000001"
@@ -299,8 +300,8 @@ struct WALTests {
             // Flip a byte inside the second record of segment 3.
             let path = directory + "/00000003"
             var bytes = try Self.readFile(path)
-            let secondFrame = WALFrame.headerBytes + WALRecordCodec.encode(batches[2][0]).count
-            bytes[secondFrame + WALFrame.headerBytes + 2] ^= 0x40
+            let secondFrame = LogFrame.headerBytes + WALRecordCodec.encode(batches[2][0]).count
+            bytes[secondFrame + LogFrame.headerBytes + 2] ^= 0x40
             try Data(bytes).write(to: URL(fileURLWithPath: path))
             let laterBytes = try (4...6).map { try Self.fileSize(directory + "/" + WALNames.segment($0)) }.reduce(0, +)
 
@@ -334,7 +335,7 @@ struct WALTests {
             let batches = (0..<60).map { Self.batch($0) }
             var largestCall = 0
             for batch in batches {
-                largestCall = max(largestCall, batch.reduce(0) { $0 + WALFrame.headerBytes + WALRecordCodec.encode($1).count })
+                largestCall = max(largestCall, batch.reduce(0) { $0 + LogFrame.headerBytes + WALRecordCodec.encode($1).count })
                 try await wal.wait(wal.log(batch))
             }
             wal.close()
@@ -478,7 +479,7 @@ struct WALTests {
     /// Frames `records` into segment 1 of an empty directory and returns its bytes.
     static func writeSegment(_ records: [WALRecord], in directory: String) throws -> [UInt8] {
         var frames: [UInt8] = []
-        for record in records { WALFrame.append(record, to: &frames) }
+        for record in records { LogFrame.append(record, to: &frames) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try Data(frames).write(to: URL(fileURLWithPath: directory + "/00000001"))
         var replayed: [WALRecord] = []
