@@ -37,9 +37,37 @@ public enum Varint {
 
     /// Reads a uvarint at `offset`, advancing it. Returns nil when the input ends first.
     ///
+    /// Inline on every hot path (label symbol ids, sample fields, frame lengths): a varint of up to
+    /// nine bytes that the input holds whole needs no overflow check, and costs a short loop with no
+    /// call. Anything else (a tenth byte, the end of the input, an error) goes to `readRest`.
+    ///
     /// - Throws: `.protobufInvalid` for a varint longer than 10 bytes or overflowing 64 bits.
-    @inlinable
+    @inlinable @inline(__always)
     public static func read(
+        _ bytes: UnsafeRawBufferPointer,
+        at offset: inout Int
+    ) throws(CodecError) -> UInt64? {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        var i = offset
+        let end = min(bytes.count, offset + 9)
+        while i < end {
+            let byte = bytes[i]
+            i += 1
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 {
+                offset = i
+                return result
+            }
+            shift += 7
+        }
+        return try readRest(bytes, at: &offset)
+    }
+
+    /// `read` for what its inline loop leaves: a tenth byte, an input that ends inside the varint,
+    /// and the errors.
+    @usableFromInline
+    static func readRest(
         _ bytes: UnsafeRawBufferPointer,
         at offset: inout Int
     ) throws(CodecError) -> UInt64? {
