@@ -95,6 +95,13 @@ public enum Files<Failure: FileErrorRepresentable> {
         return String(trimmed[..<slash])
     }
 
+    /// The last component of `path`: a file's or directory's own name.
+    public static func lastComponent(_ path: String) -> String {
+        let trimmed = trimmingSlashes(path)
+        guard let slash = trimmed.lastIndex(of: "/") else { return trimmed }
+        return String(trimmed[trimmed.index(after: slash)...])
+    }
+
     /// `path` without trailing slashes, except for "/" itself.
     public static func trimmingSlashes(_ path: String) -> String {
         var trimmed = Substring(path)

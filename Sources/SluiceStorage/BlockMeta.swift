@@ -20,17 +20,22 @@ struct BlockMeta: Sendable, Hashable {
     var numSamples: Int
     /// The block's format version (`BlockIndex.swift`), the same in all its files.
     var version: UInt8
+    /// The directory name of the block this one was rewritten from (a backfill, `Backfill.swift`),
+    /// which is deleted once this one is whole: if a crash comes between, the next open deletes it.
+    var replaces: String? = nil
 
     /// The largest `meta.json` a block may have; anything bigger is not ours.
     static let maxFileSize = 64 * 1024
 
     /// The file's contents, keys in a fixed order.
     func json() -> String {
-        """
-        {"version":\(version),"minTime":\(minTime),"maxTime":\(maxTime),\
-        "stats":{"numSeries":\(numSeries),"numChunks":\(numChunks),"numSamples":\(numSamples)}}
+        // A directory name is digits, underscores and hex digits: nothing to escape.
+        let replaced = replaces.map { ",\"replaces\":\"\($0)\"" } ?? ""
+        return """
+            {"version":\(version),"minTime":\(minTime),"maxTime":\(maxTime),\
+            "stats":{"numSeries":\(numSeries),"numChunks":\(numChunks),"numSamples":\(numSamples)}\(replaced)}
 
-        """
+            """
     }
 
     /// Parses and checks a `meta.json`.
@@ -54,6 +59,12 @@ struct BlockMeta: Sendable, Hashable {
             minTime: file.minTime, maxTime: file.maxTime, numSeries: file.stats.numSeries,
             numChunks: file.stats.numChunks, numSamples: file.stats.numSamples, version: version
         )
+        if let replaces = file.replaces {
+            guard BlockFormat.parseDirectoryName(replaces) != nil else {
+                throw CodecError(.chunkCorrupt, "block meta.json: replaces \(replaces), which is not a block name")
+            }
+            self.replaces = replaces
+        }
     }
 
     init(minTime: Int64, maxTime: Int64, numSeries: Int, numChunks: Int, numSamples: Int, version: UInt8 = BlockFormat.xorVersion) {
@@ -77,4 +88,5 @@ private struct MetaFile: Decodable {
     var minTime: Int64
     var maxTime: Int64
     var stats: Stats
+    var replaces: String?
 }

@@ -60,7 +60,8 @@ enum BlockWriter {
         parent: String,
         minTime: Int64,
         maxTime: Int64,
-        chunks series: [(labels: [Label], chunks: [C])]
+        chunks series: [(labels: [Label], chunks: [C])],
+        replacing replaced: String? = nil
     ) throws(BlockError) -> String {
         guard minTime < maxTime else {
             throw BlockError(.invalidInput, "empty block range [\(minTime), \(maxTime))")
@@ -95,10 +96,11 @@ enum BlockWriter {
         guard mkdir(temporary, 0o755) == 0 else { throw BlockFile.error("mkdir", temporary, errno) }
         do throws(BlockError) {
             let (chunkOffsets, numSamples) = try writeChunks(series, version: version, to: temporary + "/" + BlockFormat.chunksFile)
-            let meta = BlockMeta(
+            var meta = BlockMeta(
                 minTime: minTime, maxTime: maxTime, numSeries: series.count, numChunks: numChunks, numSamples: numSamples,
                 version: version
             )
+            meta.replaces = replaced
             let index = plan.encode(minTime: minTime, maxTime: maxTime, version: version, series: series, chunkOffsets: chunkOffsets)
             try BlockFile.writeNewFile(temporary + "/" + BlockFormat.indexFile, index)
             try BlockFile.writeNewFile(temporary + "/" + BlockFormat.metaFile, Array(meta.json().utf8))

@@ -93,14 +93,17 @@ enum Compaction {
         func read() throws -> [UInt8] { try block.chunk(ref).bytes }
     }
 
-    /// The blocks whose range lies inside a larger block's: sources of a merge that a crash stopped
-    /// before deleting them.
-    static func sourcesLeftBehind(_ blocks: [Block]) -> [Block] {
-        blocks.filter { block in
-            blocks.contains { other in
-                other.path != block.path && other.meta.minTime <= block.meta.minTime && block.meta.maxTime <= other.meta.maxTime
-                    && other.meta.maxTime - other.meta.minTime > block.meta.maxTime - block.meta.minTime
-            }
+    /// The blocks a crash stopped from being deleted, which another block holds everything of:
+    /// - sources of a merge, whose range lies inside a larger block's;
+    /// - blocks a backfill rewrote (`Backfill`), which the rewritten block names in `replaces`.
+    static func leftBehind(_ blocks: [Block]) -> [Block] {
+        let replaced = Set(blocks.compactMap(\.meta.replaces))
+        return blocks.filter { block in
+            replaced.contains(BlockFile.lastComponent(block.path))
+                || blocks.contains { other in
+                    other.path != block.path && other.meta.minTime <= block.meta.minTime && block.meta.maxTime <= other.meta.maxTime
+                        && other.meta.maxTime - other.meta.minTime > block.meta.maxTime - block.meta.minTime
+                }
         }
     }
 }

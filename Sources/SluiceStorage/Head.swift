@@ -224,6 +224,35 @@ final class Head: Sendable {
         }
     }
 
+    // MARK: Backfill
+
+    /// Where backfill may write now: every block window that ends at or before this time holds no
+    /// head data and never will. Below the newest block's end (`minValidTime`), or below the window
+    /// of the oldest sample the head holds or could still take. An empty head takes any sample from
+    /// `minValidTime` on, so it counts from `now` minus one and a half ranges: the most a head spans
+    /// before it cuts a block.
+    func backfillBoundary(now: Int64) -> Int64 {
+        state.withLock { state in Self.backfillBoundary(state, range: configuration.chunkRange, now: now) }
+    }
+
+    private static func backfillBoundary(_ state: HeadState, range: Int64, now: Int64) -> Int64 {
+        let lowest = state.minTime <= state.maxTime
+            ? min(state.minTime, state.appendableMinTime(chunkRange: range))
+            : now - range - range / 2
+        return max(state.minValidTime, alignDown(lowest, range))
+    }
+
+    /// Seals the head below `end` for a block backfill writes, if `end` is within the boundary:
+    /// from then on the head takes nothing older (`minValidTime`), as after a block cut. False, and
+    /// nothing changes, when the head holds or could still take samples before `end`.
+    func sealForBackfill(through end: Int64, now: Int64) -> Bool {
+        state.withLock { state in
+            guard end <= Self.backfillBoundary(state, range: configuration.chunkRange, now: now) else { return false }
+            state.minValidTime = max(state.minValidTime, end)
+            return true
+        }
+    }
+
     // MARK: Cutting blocks
 
     /// Whether the head spans enough time to cut a block: one and a half ranges, as Prometheus does,

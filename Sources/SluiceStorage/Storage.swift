@@ -7,7 +7,7 @@ import Synchronization
 
 /// Why the storage could not take or serve data. The HTTP status is chosen at the edge.
 struct StorageError: Error, Sendable, CustomStringConvertible {
-    enum Code: Sendable { case notReady, walFailed, invalidQuery, blockFailed }
+    enum Code: Sendable { case notReady, walFailed, invalidQuery, blockFailed, invalidBackfill, notSealed }
     var code: Code
     var message: String
     var description: String { message }
@@ -47,6 +47,8 @@ final class Storage: Sendable {
     let metrics: StorageMetrics
     private let logger: Logger
     private let blocks: Mutex<[Block]>
+    /// Cuts, merges, retention and backfill change the block list one at a time.
+    private let maintenance = BlockMaintenanceLock()
     private let wal = Mutex<WAL?>(nil)
 
     var walDirectory: String { configuration.dataDirectory + "/wal" }
@@ -60,11 +62,11 @@ final class Storage: Sendable {
         try files.createDirectory(atPath: configuration.dataDirectory + "/wal", withIntermediateDirectories: true)
         try files.createDirectory(atPath: configuration.dataDirectory + "/blocks", withIntermediateDirectories: true)
         var opened = try Block.listBlocks(in: configuration.dataDirectory + "/blocks").map { try Block(path: $0) }
-        // Sources of a merge that a crash kept from deleting: the merged block holds all they hold.
-        let leftBehind = Compaction.sourcesLeftBehind(opened)
+        // Blocks a crash kept from deleting: a merged or rewritten block holds all they hold.
+        let leftBehind = Compaction.leftBehind(opened)
         for block in leftBehind {
             try Block.delete(path: block.path)
-            logger.info("block deleted: a merged block covers it", metadata: ["block.path": "\(block.path)"])
+            logger.info("block deleted: a merged or rewritten block holds its data", metadata: ["block.path": "\(block.path)"])
         }
         opened.removeAll { block in leftBehind.contains { $0.path == block.path } }
         self.blocks = Mutex(opened)
@@ -250,6 +252,10 @@ final class Storage: Sendable {
     /// Cuts every block the head has enough data for, then deletes blocks past retention. Blocking
     /// I/O: run it off the cooperative pool.
     func compact() async throws {
+        try await maintenance.run { try await cutMergeAndExpire() }
+    }
+
+    private func cutMergeAndExpire() async throws {
         while let range = head.blockToCut() {
             let series = head.prepareBlock(maxTime: range.maxTime)
             let start = ContinuousClock.now
@@ -339,6 +345,106 @@ final class Storage: Sendable {
     }
 
     var blockList: [Block] { blocks.withLock { $0 } }
+
+    // MARK: Backfill
+
+    /// Writes `request`'s float samples into blocks (`Backfill`): each block window gets a new block,
+    /// or the block that covers it is rewritten with them. Returns once every block written is
+    /// durable.
+    ///
+    /// - Throws: `.notSealed`, with nothing written, when a sample falls where the head still holds
+    ///   or takes samples (`Head.backfillBoundary`); `.invalidBackfill` for native histograms or a
+    ///   series that holds them; `.blockFailed` when a block cannot be written.
+    func backfill(_ request: WriteRequest) async throws(StorageError) -> BackfillOutcome {
+        guard isReady else { throw StorageError(code: .notReady, message: notReadyReason) }
+        var outcome = BackfillOutcome()
+        let range = configuration.blockDuration
+        let cutoff = configuration.retention > 0 ? configuration.now() - configuration.retention : Int64.min
+        var byWindow: [Int64: [Backfill.Series]] = [:]
+        for var series in try Backfill.series(of: request) {
+            let kept = series.samples.drop { $0.timestamp < cutoff }
+            outcome.expired += series.samples.count - kept.count
+            series.samples = Array(kept)
+            var start = 0
+            while start < series.samples.count {
+                let window = alignDown(series.samples[start].timestamp, range)
+                var end = start
+                while end < series.samples.count, series.samples[end].timestamp < window + range { end += 1 }
+                byWindow[window, default: []].append(Backfill.Series(labels: series.labels, samples: Array(series.samples[start..<end])))
+                start = end
+            }
+        }
+        guard !byWindow.isEmpty else { return outcome }
+        do {
+            return try await maintenance.run { () async throws -> BackfillOutcome in
+                try await writeBackfill(byWindow, outcome: outcome)
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(code: .blockFailed, message: "backfill: \(error)")
+        }
+    }
+
+    /// `backfill`'s writes, under the maintenance lock: every target block checked first, then
+    /// written one after the other.
+    private func writeBackfill(_ byWindow: [Int64: [Backfill.Series]], outcome: BackfillOutcome) async throws -> BackfillOutcome {
+        var outcome = outcome
+        let range = configuration.blockDuration
+        // Each window goes into the block that covers it, or a new block of the window alone.
+        let current = blockList
+        var targets: [(minTime: Int64, maxTime: Int64, block: Block?, series: [Backfill.Series])] = []
+        for window in byWindow.keys.sorted() {
+            let covering = current.first { $0.meta.minTime <= window && window + range <= $0.meta.maxTime }
+            if let covering, let last = targets.last, last.block?.path == covering.path {
+                targets[targets.count - 1].series += byWindow[window]!
+            } else {
+                targets.append((covering?.meta.minTime ?? window, covering?.meta.maxTime ?? window + range, covering, byWindow[window]!))
+            }
+        }
+        let end = targets.map(\.maxTime).max()!
+        let now = configuration.now()
+        guard head.sealForBackfill(through: end, now: now) else {
+            let boundary = head.backfillBoundary(now: now)
+            throw StorageError(
+                code: .notSealed,
+                message: "backfill up to \(end) reaches where the head still takes samples (backfill ends at or before \(boundary)); retry once the head has cut that block"
+            )
+        }
+        let parent = blocksDirectory
+        let chunkRange = range
+        let samplesPerChunk = head.configuration.samplesPerChunk
+        for target in targets {
+            let series = Backfill.joined(target.series)
+            let start = ContinuousClock.now
+            let (written, added, present) = try await NIOThreadPool.singleton.runIfActive { () throws -> (Block?, Int, Int) in
+                let merged = try Backfill.merge(series, into: target.block, chunkRange: chunkRange, samplesPerChunk: samplesPerChunk)
+                guard merged.added > 0 else { return (nil, 0, merged.present) }
+                let path = try BlockWriter.write(
+                    parent: parent, minTime: target.minTime, maxTime: target.maxTime, chunks: merged.series,
+                    replacing: target.block.map { BlockFile.lastComponent($0.path) }
+                )
+                return (try Block(path: path), merged.added, merged.present)
+            }
+            outcome.added += added
+            outcome.present += present
+            guard let written else { continue }
+            outcome.blocksWritten += 1
+            blocks.withLock { list in
+                if let old = target.block { list.removeAll { $0.path == old.path } }
+                list.append(written)
+                list.sort { $0.meta.minTime < $1.meta.minTime }
+            }
+            if let old = target.block { try Block.delete(path: old.path) }
+            metrics.backfilledSamples.increment(by: Int64(added))
+            logger.info("backfill block written", metadata: [
+                "block.path": "\(written.path)", "block.replaces": "\(target.block?.path ?? "none")",
+                "backfill.added": "\(added)", "backfill.present": "\(present)", "duration": "\(ContinuousClock.now - start)",
+            ])
+        }
+        updateBlockGauges()
+        return outcome
+    }
 
     /// Closes the WAL. From then on writes are refused as before the replay: a closed node must not
     /// take a write into its head with no WAL behind it, or a retry would find the samples there and

@@ -19,6 +19,7 @@ struct StorageMetrics: Sendable {
     let blockSamples: Gauge
     let bytesPerSample: Gauge
     let blocksDeleted: Counter
+    let backfilledSamples: Counter
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -43,6 +44,9 @@ struct StorageMetrics: Sendable {
         blockSamples = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_samples", "Samples in all blocks on disk."))
         bytesPerSample = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_bytes_per_sample", "Block bytes on disk per sample they hold."))
         blocksDeleted = registry.makeCounter(descriptor: Self.describe("sluice_storage_blocks_deleted_total", "Blocks deleted by retention."))
+        backfilledSamples = registry.makeCounter(
+            descriptor: Self.describe("sluice_storage_backfilled_samples_total", "Samples written into blocks by backfill (repair, rebalance) that the node did not hold.")
+        )
         for reason in RejectReason.allCases.map(\.rawValue) {
             _ = registry.makeCounter(descriptor: Self.rejectedDescriptor, labels: [("reason", reason)])
         }

@@ -73,6 +73,7 @@ public struct StorageServer: Sendable {
 
     public static let writePaths: [RouterPath] = ["/api/v1/write"]
     public static let readPaths: [RouterPath] = ["/api/v1/read"]
+    public static let repairPaths: [RouterPath] = [RouterPath(stringLiteral: BackfillHeaders.path), RouterPath(stringLiteral: SeriesDigest.path)]
 
     public init(
         configuration: StorageConfiguration,
@@ -93,7 +94,11 @@ public struct StorageServer: Sendable {
         let api = QueryAPIHandler(storage: storage)
         router.post("/api/v1/write") { request, _ in await write.handle(request) }
         router.post("/api/v1/read") { request, _ in await read.handle(request) }
-        OperationalRoutes.postOnly(Self.writePaths + Self.readPaths, on: router)
+        // Repair and rebalance (`Backfill`, `Storage.digest`).
+        let digest = DigestHandler(storage: storage)
+        router.post(RouterPath(stringLiteral: BackfillHeaders.path)) { request, _ in await write.handleBackfill(request) }
+        router.post(RouterPath(stringLiteral: SeriesDigest.path)) { request, _ in await digest.handle(request) }
+        OperationalRoutes.postOnly(Self.writePaths + Self.readPaths + Self.repairPaths, on: router)
         api.register(on: router)
         ExemplarMetadataHandlers(storage: storage).register(on: router)
         OperationalRoutes.add(to: router, registry: registry, ready: { [storage] in storage.isReady })

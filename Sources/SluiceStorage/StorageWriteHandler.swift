@@ -113,19 +113,27 @@ struct StorageWriteHandler: Sendable {
         case decoded(WriteRequest)
     }
 
+    /// `body` decoded (snappy unless `compressed` is false), within `maxDecodedBytes`.
+    private func decompressed(_ body: ByteBuffer, compressed: Bool) throws(CodecError) -> ByteScratch {
+        try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> ByteScratch in
+            let length = compressed ? try Snappy.declaredLength(raw) : raw.count
+            guard length <= configuration.maxDecodedBytes else {
+                throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(configuration.maxDecodedBytes) bytes")
+            }
+            let scratch = ByteScratch(capacity: compressed ? 64 * 1024 : raw.count)
+            if compressed {
+                try Snappy.decompress(raw, into: scratch, limit: configuration.maxDecodedBytes)
+            } else {
+                scratch.append(raw)
+            }
+            return scratch
+        }
+    }
+
     private func decode(_ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool, labelsChecked: Bool) throws(HTTPFailure) -> Decoded {
         do {
-            return try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> Decoded in
-                let length = compressed ? try Snappy.declaredLength(raw) : raw.count
-                guard length <= configuration.maxDecodedBytes else {
-                    throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(configuration.maxDecodedBytes) bytes")
-                }
-                let scratch = ByteScratch(capacity: compressed ? 64 * 1024 : raw.count)
-                if compressed {
-                    try Snappy.decompress(raw, into: scratch, limit: configuration.maxDecodedBytes)
-                } else {
-                    scratch.append(raw)
-                }
+            let scratch = try decompressed(body, compressed: compressed)
+            do {
                 let bytes = scratch.bytes
                 let codec = MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor))
                 // The scanners check the rules the insert tier checks, so a node written to directly
@@ -148,5 +156,48 @@ struct StorageWriteHandler: Sendable {
         } catch {
             throw HTTPFailure(error)
         }
+    }
+
+    // MARK: Backfill
+
+    /// `POST /api/v1/backfill`: a remote-write 1.0 body whose float samples go into blocks, not the
+    /// head (`Backfill`): how `sluice repair` copies history a replica lacks. The body passes the same
+    /// checks as a write. 204 once every block written is on disk, with the counts in headers; 409
+    /// while the head still takes samples where it would write; 400 for bad input.
+    func handleBackfill(_ request: Request) async -> Response {
+        var response: Response
+        do throws(HTTPFailure) {
+            guard try RemoteWriteHeaders.negotiate(request) == .v1 else {
+                throw HTTPFailure(.unsupportedMediaType, "backfill takes remote write 1.0 bodies")
+            }
+            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
+            let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
+            let write: WriteRequest
+            do {
+                let bytes = try decompressed(body, compressed: true).bytes
+                _ = try WriteRequestScanner(limits: configuration.limits).scan(bytes) { _ in }
+                write = try MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor)).decodeWriteRequest(bytes)
+            } catch {
+                throw HTTPFailure(error)
+            }
+            let outcome: BackfillOutcome
+            do {
+                outcome = try await storage.backfill(write)
+            } catch {
+                switch error.code {
+                case .notReady: throw HTTPFailure(.serviceUnavailable, error.message)
+                case .invalidBackfill, .invalidQuery: throw HTTPFailure(.badRequest, error.message)
+                case .notSealed: throw HTTPFailure(.conflict, error.message)
+                case .walFailed, .blockFailed: throw HTTPFailure(.internalServerError, error.message)
+                }
+            }
+            response = Response(status: .noContent)
+            response.headers.append(contentsOf: BackfillHeaders.fields(added: outcome.added, present: outcome.present, expired: outcome.expired))
+        } catch {
+            log(error)
+            response = error.response
+        }
+        storage.metrics.request(handler: "backfill", code: Int(response.status.code))
+        return response
     }
 }

@@ -1,0 +1,124 @@
+import HTTPTypes
+
+/// What a Sluice storage node answers `sluice repair` with, and what the repair sends it: the
+/// storage tier serves these, the repair tool calls them, and neither imports the other.
+///
+/// - `POST /api/v1/digest` (`SeriesDigest`): per block window and per bucket of series, a digest of
+///   the series a replica set holds there, so that equal replicas cost one small answer each; and,
+///   for the cells asked about, each series with its own digest.
+/// - `POST /api/v1/backfill` (`BackfillHeaders`): a remote-write 1.0 body written into blocks,
+///   however old its samples are against the series' newest.
+public enum SeriesDigest {
+    public static let path = "/api/v1/digest"
+
+    /// One block window's bucket of series.
+    public struct Cell: Codable, Hashable, Sendable, Comparable {
+        /// The window's start, a multiple of the node's block duration, in milliseconds.
+        public var window: Int64
+        public var bucket: Int
+
+        public init(window: Int64, bucket: Int) {
+            self.window = window
+            self.bucket = bucket
+        }
+
+        public static func < (a: Cell, b: Cell) -> Bool { (a.window, a.bucket) < (b.window, b.bucket) }
+    }
+
+    public struct Request: Codable, Sendable {
+        /// The ring file, as YAML: the node places each series it holds with it, as insert did.
+        public var ring: String
+        /// The replica set to digest: names of ring nodes. Only series the ring places on exactly
+        /// these nodes count.
+        public var replicaSet: [String]
+        /// How many buckets the series of a window are spread over, by a hash of their labels.
+        public var buckets: Int
+        /// The label insert adds with the tenant (`--tenant-label`), nil for none: placement hashes
+        /// the tenant and every other label.
+        public var tenantLabel: String?
+        /// The tenant of a series without `tenantLabel`.
+        public var defaultTenant: String
+        /// Cells to list series by series in the answer.
+        public var detail: [Cell]
+
+        public init(ring: String, replicaSet: [String], buckets: Int, tenantLabel: String?, defaultTenant: String, detail: [Cell] = []) {
+            self.ring = ring
+            self.replicaSet = replicaSet
+            self.buckets = buckets
+            self.tenantLabel = tenantLabel
+            self.defaultTenant = defaultTenant
+            self.detail = detail
+        }
+    }
+
+    /// The digest of one cell: how many series and samples, and a hash of them all.
+    public struct CellDigest: Codable, Hashable, Sendable {
+        public var cell: Cell
+        public var series: Int
+        public var samples: Int
+        /// Independent of the order series are met in; hex, as JSON numbers lose 64-bit precision.
+        public var digest: String
+
+        public init(cell: Cell, series: Int, samples: Int, digest: String) {
+            self.cell = cell
+            self.series = series
+            self.samples = samples
+            self.digest = digest
+        }
+    }
+
+    /// One series of a cell asked about in `Request.detail`.
+    public struct SeriesEntry: Codable, Hashable, Sendable {
+        public var cell: Cell
+        /// Name and value pairs, sorted by name.
+        public var labels: [[String]]
+        public var samples: Int
+        public var digest: String
+
+        public init(cell: Cell, labels: [[String]], samples: Int, digest: String) {
+            self.cell = cell
+            self.labels = labels
+            self.samples = samples
+            self.digest = digest
+        }
+    }
+
+    public struct Response: Codable, Sendable {
+        /// Windows that end at or before this are in blocks and stay there: compare only those, and
+        /// backfill only those (`Head.backfillBoundary` on the node).
+        public var backfillBoundary: Int64
+        /// The node's block duration: the length of a window.
+        public var blockDuration: Int64
+        /// Every cell that holds a series of the replica set, in blocks; the head's windows are not
+        /// digested.
+        public var cells: [CellDigest]
+        public var series: [SeriesEntry]
+
+        public init(backfillBoundary: Int64, blockDuration: Int64, cells: [CellDigest], series: [SeriesEntry]) {
+            self.backfillBoundary = backfillBoundary
+            self.blockDuration = blockDuration
+            self.cells = cells
+            self.series = series
+        }
+    }
+}
+
+/// The headers of a storage node's answer to `POST /api/v1/backfill`.
+public enum BackfillHeaders {
+    public static let path = "/api/v1/backfill"
+    /// Samples written that the node did not hold.
+    public static let added = "X-Sluice-Backfill-Added"
+    /// Samples it already held at their timestamps; the stored value stays.
+    public static let present = "X-Sluice-Backfill-Present"
+    /// Samples past the node's retention, dropped.
+    public static let expired = "X-Sluice-Backfill-Expired"
+
+    /// The three counts as header fields.
+    public static func fields(added: Int, present: Int, expired: Int) -> HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in [(Self.added, added), (Self.present, present), (Self.expired, expired)] {
+            fields.append(HTTPField(name: HTTPField.Name(name)!, value: String(value)))
+        }
+        return fields
+    }
+}

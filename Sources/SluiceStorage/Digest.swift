@@ -1,0 +1,159 @@
+import Foundation
+import Hummingbird
+import NIOPosix
+import SluiceCodec
+import SluiceHTTP
+import SluiceRing
+
+extension Storage {
+    /// The digests `sluice repair` compares replicas by (`SeriesDigest`): over the series in blocks
+    /// that `request.ring` places on exactly `request.replicaSet`, per block window and bucket.
+    ///
+    /// A series' digest hashes its samples (timestamp and value bits) in the window, in time order,
+    /// and a histogram chunk's bytes as they are; a cell's digest adds up a hash of each series' label
+    /// set and digest, so two replicas agree on a cell exactly when they hold the same series with the
+    /// same samples there, whatever chunks they cut them into. Reads every chunk of every block:
+    /// the cost of one pass, paid on the nodes, not on the network.
+    ///
+    /// - Throws: `.invalidQuery` for a ring that does not parse, names outside it, a replica set not
+    ///   of `replication_factor` nodes, or a bucket count outside 1...65536.
+    func digest(_ request: SeriesDigest.Request) throws(StorageError) -> SeriesDigest.Response {
+        guard (1...65536).contains(request.buckets) else {
+            throw StorageError(code: .invalidQuery, message: "buckets must be 1 to 65536, not \(request.buckets)")
+        }
+        let ring: HashRing
+        do {
+            ring = try RingConfiguration.parse(yaml: request.ring).makeRing()
+        } catch {
+            throw StorageError(code: .invalidQuery, message: "ring: \(error)")
+        }
+        var target = ReplicaSet()
+        for name in request.replicaSet {
+            guard let index = ring.nodes.firstIndex(where: { $0.name == name }) else {
+                throw StorageError(code: .invalidQuery, message: "replica set names \(name), which is not a node of the ring")
+            }
+            target.insert(index)
+        }
+        guard target.count == ring.replicationFactor else {
+            throw StorageError(code: .invalidQuery, message: "a replica set has replication_factor (\(ring.replicationFactor)) distinct nodes, not \(target.count)")
+        }
+        let detail = Set(request.detail)
+        let window = configuration.blockDuration
+        var cells: [SeriesDigest.Cell: (series: Int, samples: Int, digest: UInt64)] = [:]
+        var entries: [SeriesDigest.SeriesEntry] = []
+        var replicas: [Int] = []
+        var bytes: [UInt8] = []
+        for block in blockList {
+            for id in 0..<block.seriesCount {
+                let labels = block.labels(of: id)
+                var tenant = request.defaultTenant
+                var own: [(name: String, value: String)] = []
+                own.reserveCapacity(labels.count)
+                for label in labels {
+                    if label.name == request.tenantLabel { tenant = label.value } else { own.append((label.name, label.value)) }
+                }
+                ring.replicas(for: SeriesKeyHasher.hash(tenant: tenant, labels: own), into: &replicas)
+                guard replicas.count == target.count, replicas.allSatisfy(target.contains) else { continue }
+                let identity = SeriesKeyHasher.hash(tenant: "", labels: labels.map { ($0.name, $0.value) })
+                let bucket = Int(identity % UInt64(request.buckets))
+                // The series' samples per window (a merged block spans several), hashed as one run.
+                var perWindow: [(start: Int64, samples: Int, bytes: [UInt8])] = []
+                func add(_ time: Int64, samples: Int, _ append: (inout [UInt8]) -> Void) {
+                    let start = alignDown(time, window)
+                    if perWindow.last?.start != start { perWindow.append((start, 0, [])) }
+                    perWindow[perWindow.count - 1].samples += samples
+                    append(&perWindow[perWindow.count - 1].bytes)
+                }
+                for ref in block.chunks(of: id) {
+                    let chunk: StoredChunk
+                    do {
+                        chunk = try block.chunk(ref)
+                    } catch {
+                        throw StorageError(code: .blockFailed, message: "block \(block.path): \(error)")
+                    }
+                    if chunk.isHistogram {
+                        add(chunk.minTime, samples: BlockFormat.sampleCount(chunk.bytes)) { $0 += [0xFF] + chunk.bytes }
+                        continue
+                    }
+                    let samples: [(timestamp: Int64, value: Double)]
+                    do {
+                        samples = try XORChunkDecoder.decodeAll(chunk.bytes)
+                    } catch {
+                        throw StorageError(code: .blockFailed, message: "block \(block.path): \(error)")
+                    }
+                    for sample in samples {
+                        add(sample.timestamp, samples: 1) { bytes in
+                            withUnsafeBytes(of: sample.timestamp.littleEndian) { bytes += $0 }
+                            withUnsafeBytes(of: sample.value.bitPattern.littleEndian) { bytes += $0 }
+                        }
+                    }
+                }
+                for part in perWindow {
+                    let cell = SeriesDigest.Cell(window: part.start, bucket: bucket)
+                    let digest = XXHash64.hash(part.bytes)
+                    bytes.removeAll(keepingCapacity: true)
+                    withUnsafeBytes(of: identity.littleEndian) { bytes += $0 }
+                    withUnsafeBytes(of: digest.littleEndian) { bytes += $0 }
+                    let mixed = XXHash64.hash(bytes)
+                    let sum = cells[cell, default: (0, 0, 0)]
+                    cells[cell] = (sum.series + 1, sum.samples + part.samples, sum.digest &+ mixed)
+                    if detail.contains(cell) {
+                        entries.append(SeriesDigest.SeriesEntry(
+                            cell: cell, labels: labels.map { [$0.name, $0.value] }, samples: part.samples, digest: String(digest, radix: 16)
+                        ))
+                    }
+                }
+            }
+        }
+        return SeriesDigest.Response(
+            backfillBoundary: head.backfillBoundary(now: configuration.now()),
+            blockDuration: window,
+            cells: cells.sorted { $0.key < $1.key }.map {
+                SeriesDigest.CellDigest(cell: $0.key, series: $0.value.series, samples: $0.value.samples, digest: String($0.value.digest, radix: 16))
+            },
+            series: entries
+        )
+    }
+}
+
+/// `POST /api/v1/digest` on a storage node: `Storage.digest` over JSON.
+struct DigestHandler: Sendable {
+    let storage: Storage
+
+    func handle(_ request: Request) async -> Response {
+        let response: Response
+        do throws(HTTPFailure) {
+            guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
+            let body = try await BoundedBody.collect(request, limit: 16 << 20)
+            let digestRequest: SeriesDigest.Request
+            do {
+                digestRequest = try JSONDecoder().decode(SeriesDigest.Request.self, from: Data(buffer: body))
+            } catch {
+                throw HTTPFailure(.badRequest, "digest request is not valid JSON: \(error)")
+            }
+            let storage = self.storage
+            let answer: Result<SeriesDigest.Response, StorageError>
+            do {
+                // Reads and decodes every chunk: off the cooperative pool.
+                answer = try await NIOThreadPool.singleton.runIfActive { () -> Result<SeriesDigest.Response, StorageError> in
+                    Result { () throws(StorageError) in try storage.digest(digestRequest) }
+                }
+            } catch {
+                throw HTTPFailure(.serviceUnavailable, "shutting down")
+            }
+            switch answer {
+            case .success(let digest):
+                let json = (try? JSONEncoder().encode(digest)) ?? Data()
+                var headers = HTTPFields()
+                headers[.contentType] = "application/json"
+                response = Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json)))
+            case .failure(let error):
+                throw HTTPFailure(error.code == .invalidQuery ? .badRequest : .internalServerError, error.message)
+            }
+        } catch {
+            response = error.response
+        }
+        storage.metrics.request(handler: "digest", code: Int(response.status.code))
+        return response
+    }
+}
