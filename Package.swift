@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SluiceStorage", targets: ["SluiceStorage"]),
         .library(name: "SluiceSelect", targets: ["SluiceSelect"]),
         .library(name: "SluiceLoadgen", targets: ["SluiceLoadgen"]),
+        .library(name: "SluiceRepair", targets: ["SluiceRepair"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -172,6 +173,21 @@ let package = Package(
 
         // The bundled load generator: a client of the tiers, never linked into them.
         .target(
+            name: "SluiceRepair",
+            dependencies: [
+                "SluiceCodec",
+                "SluiceRing",
+                "SluiceHTTP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "SluiceLoadgen",
             dependencies: [
                 "SluiceCodec",
@@ -194,6 +210,7 @@ let package = Package(
                 "SluiceStorage",
                 "SluiceSelect",
                 "SluiceLoadgen",
+                "SluiceRepair",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -253,6 +270,20 @@ let package = Package(
         .testTarget(
             name: "SluiceRelabelTests",
             dependencies: ["SluiceRelabel", "SluiceCodec"]
+        ),
+        .testTarget(
+            name: "SluiceRepairTests",
+            dependencies: [
+                "SluiceRepair",
+                "SluiceStorage",
+                "SluiceRing",
+                "SluiceCodec",
+                "SluiceHTTP",
+                "SluiceTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "SluiceFilesTests",

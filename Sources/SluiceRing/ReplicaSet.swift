@@ -40,6 +40,9 @@ public struct ReplicaSet: Hashable, Sendable {
         words.0.nonzeroBitCount + words.1.nonzeroBitCount + words.2.nonzeroBitCount + words.3.nonzeroBitCount
     }
 
+    /// The node indices in the set, ascending.
+    public var members: [Int] { (0..<Self.capacity).filter(contains) }
+
     public static func == (lhs: ReplicaSet, rhs: ReplicaSet) -> Bool {
         lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
     }

@@ -37,6 +37,22 @@ public struct RingConfiguration: Hashable, Sendable {
             self.remoteWriteVersion = remoteWriteVersion
         }
 
+        /// `url` without its remote-write path: where a Sluice storage node serves everything else
+        /// (remote read, the query API, `/api/v1/digest` and `/api/v1/backfill`).
+        public var baseURL: String {
+            var base = url
+            for suffix in ["/api/v1/write", "/api/v1/receive", "/api/v1/push"] where base.hasSuffix(suffix) {
+                base.removeLast(suffix.count)
+                break
+            }
+            while base.hasSuffix("/") { base.removeLast() }
+            return base
+        }
+
+        /// `read_url` when the ring names one, else `/api/v1/read` under `baseURL`, which is where
+        /// Sluice storage and Prometheus serve it.
+        public var remoteReadURL: String { readURL ?? baseURL + "/api/v1/read" }
+
         enum CodingKeys: String, CodingKey, CaseIterable {
             case name, url, zone, weight
             case readURL = "read_url"

@@ -33,22 +33,10 @@ struct ReadNode: Sendable {
     /// The base of the node's query API (`/api/v1/labels`, ...).
     var apiBase: String
 
-    /// `read_url` when the ring names one; otherwise the write URL's remote-write path swapped for
-    /// `/api/v1/read`, which is where Sluice storage and Prometheus serve it.
     init(_ node: RingConfiguration.Node) {
         name = node.name
         url = node.url
-        if let read = node.readURL {
-            readURL = read
-        } else {
-            var base = node.url
-            for suffix in ["/api/v1/write", "/api/v1/receive", "/api/v1/push"] where base.hasSuffix(suffix) {
-                base.removeLast(suffix.count)
-                break
-            }
-            while base.hasSuffix("/") { base.removeLast() }
-            readURL = base + "/api/v1/read"
-        }
+        readURL = node.remoteReadURL
         apiBase = readURL.hasSuffix("/api/v1/read") ? String(readURL.dropLast("/api/v1/read".count)) : readURL
     }
 }

@@ -133,7 +133,8 @@ struct StorageWriteHandler: Sendable {
     private func decode(_ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool, labelsChecked: Bool) throws(HTTPFailure) -> Decoded {
         do {
             let scratch = try decompressed(body, compressed: compressed)
-            do {
+            // `bytes` points into `scratch`, which must outlive every use of them.
+            return try withExtendedLifetime(scratch) { () throws(CodecError) -> Decoded in
                 let bytes = scratch.bytes
                 let codec = MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor))
                 // The scanners check the rules the insert tier checks, so a node written to directly
@@ -174,9 +175,12 @@ struct StorageWriteHandler: Sendable {
             let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
             let write: WriteRequest
             do {
-                let bytes = try decompressed(body, compressed: true).bytes
-                _ = try WriteRequestScanner(limits: configuration.limits).scan(bytes) { _ in }
-                write = try MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor)).decodeWriteRequest(bytes)
+                let scratch = try decompressed(body, compressed: true)
+                write = try withExtendedLifetime(scratch) { () throws(CodecError) -> WriteRequest in
+                    let bytes = scratch.bytes
+                    _ = try WriteRequestScanner(limits: configuration.limits).scan(bytes) { _ in }
+                    return try MessageCodec(memoryLimit: max(1 << 20, bytes.count * MessageCodec.expansionFactor)).decodeWriteRequest(bytes)
+                }
             } catch {
                 throw HTTPFailure(error)
             }

@@ -1,13 +1,47 @@
 import ArgumentParser
+import SluiceRepair
 import SluiceRing
 
 /// `sluice ring …`: tools for the ring file.
-struct RingCommand: ParsableCommand {
+struct RingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ring",
-        abstract: "Inspect ring files.",
-        subcommands: [Plan.self]
+        abstract: "Inspect ring files, and move history after a ring change.",
+        subcommands: [Plan.self, Rebalance.self]
     )
+
+    /// Copies the history of every series whose owners changed to its new owners. The work is
+    /// `Repairer.rebalance`; this maps flags.
+    struct Rebalance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy every series' history from the nodes of the previous ring to its owners in the new one (Sluice storage nodes).",
+            discussion:
+                "Run it after insert and select switched to the new ring. Only the new owners are written; " +
+                "the previous owners keep their copies. Only block windows every node has cut are copied: " +
+                "run it again once the previous owners have cut their heads (at most 1.5 block ranges), or " +
+                "after an interruption; a rerun copies only what is still missing. Exit 0 once every " +
+                "replica set of the new ring holds everything, 1 otherwise. To drain a node, rebalance to a " +
+                "ring without it, rerun after its head is cut, then stop it."
+        )
+
+        @Option(name: .long, help: "The previous ring file, whose nodes hold the history.")
+        var config: String
+
+        @Option(name: .long, help: "The new ring file, in force in insert and select.")
+        var to: String
+
+        @OptionGroup var copy: CopyOptions
+
+        @OptionGroup var log: LogOptions
+
+        func run() async throws {
+            let logger = try log.bootstrap(label: "sluice.rebalance")
+            let repairer = Repairer(configuration: try copy.configuration(ringFile: to), logger: logger)
+            try await copy.runOnce(repairer, name: "rebalance") { [config] repairer, progress in
+                try await repairer.rebalance(from: config, progress: progress)
+            }
+        }
+    }
 
     /// Shows what a membership change would cost before making it. The computation is `RingPlan`;
     /// this only reads the files and prints the table.

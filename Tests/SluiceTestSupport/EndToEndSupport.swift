@@ -58,34 +58,46 @@ public struct TemporaryDirectory: Sendable {
     }
 }
 
-/// `count` distinct loopback ports nothing listens on. All are held until all are picked, so the
-/// kernel cannot hand out one twice; a peer started on one may still, rarely, lose a race for it.
+/// Ports `freePorts` has handed out in this process, never handed out again.
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// `count` distinct loopback ports nothing listens on, for child processes that must be told their
+/// port.
+///
+/// They are drawn from 20000–32767, below Linux's ephemeral range (32768 and up): the kernel gives a
+/// port-0 listener or an outgoing connection only ports from that range, so the in-process servers
+/// and clients the other suites run at the same time cannot take one before the child binds it.
+/// Each is checked free by binding it, and none is handed out twice in this process.
 public func freePorts(_ count: Int) throws -> [Int] {
-    var sockets: [Int32] = []
-    defer { for fd in sockets { close(fd) } }
     var ports: [Int] = []
-    for _ in 0..<count {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw EndToEndError("socket() failed: errno \(errno)") }
-        sockets.append(fd)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
-            }
-        }
-        guard bound else { throw EndToEndError("bind() failed: errno \(errno)") }
-        ports.append(Int(UInt16(bigEndian: address.sin_port)))
+    var attempts = 0
+    while ports.count < count {
+        attempts += 1
+        guard attempts < 10_000 else { throw EndToEndError("no free port in 20000-32767 after 10,000 tries") }
+        let port = Int.random(in: 20_000...32_767)
+        let fresh = handedOutPorts.withLock { $0.insert(port).inserted }
+        guard fresh else { continue }
+        if isFree(port) { ports.append(port) }
     }
     return ports
+}
+
+/// Whether a loopback listener could bind `port` now.
+private func isFree(_ port: Int) -> Bool {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
 }
 
 // MARK: - HTTP
@@ -94,11 +106,14 @@ public struct HTTPResult: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: String
+    /// The body as it came, for binary answers.
+    public var bytes: [UInt8]
 
-    public init(status: Int, headers: HTTPHeaders, body: String) {
+    public init(status: Int, headers: HTTPHeaders, body: String, bytes: [UInt8]? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.bytes = bytes ?? Array(body.utf8)
     }
 }
 
@@ -133,7 +148,7 @@ public enum TestHTTP {
         request.body = body
         let response = try await client.execute(request, timeout: timeout)
         let buffer = try await response.body.collect(upTo: 64 << 20)
-        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer))
+        return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer), bytes: Array(buffer.readableBytesView))
     }
 
     public static func get(_ url: String, _ query: [(String, String)] = [], timeout: TimeAmount = .seconds(30)) async throws -> HTTPResult {
@@ -152,7 +167,7 @@ public enum TestHTTP {
             let response = try await client.execute(HTTPClientRequest(url: url), timeout: timeout)
             let buffer = try await response.body.collect(upTo: 64 << 20)
             try await client.shutdown()
-            return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer))
+            return HTTPResult(status: Int(response.status.code), headers: response.headers, body: String(buffer: buffer), bytes: Array(buffer.readableBytesView))
         } catch {
             try? await client.shutdown()
             throw error

@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SluiceHTTP
+
+/// What `/metrics` shows of repair run as a service.
+public struct RepairMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let passes: Counter
+    let failedPasses: Counter
+    let cellsCompared: Counter
+    let cellsDiffering: Counter
+    let seriesCopied: Counter
+    let samplesCopied: Counter
+    let bytesCopied: Counter
+    let cellsConflicting: Gauge
+    let agreed: Gauge
+    let lastPass: Gauge
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        passes = registry.makeCounter(name: "sluice_repair_passes_total", labels: [("result", "agreed")])
+        failedPasses = registry.makeCounter(name: "sluice_repair_passes_total", labels: [("result", "disagreed")])
+        cellsCompared = registry.makeCounter(name: "sluice_repair_cells_compared_total")
+        cellsDiffering = registry.makeCounter(name: "sluice_repair_cells_differing_total")
+        seriesCopied = registry.makeCounter(name: "sluice_repair_series_copied_total")
+        samplesCopied = registry.makeCounter(name: "sluice_repair_samples_copied_total")
+        bytesCopied = registry.makeCounter(name: "sluice_repair_bytes_copied_total")
+        cellsConflicting = registry.makeGauge(name: "sluice_repair_cells_conflicting")
+        agreed = registry.makeGauge(name: "sluice_repair_replicas_agree")
+        lastPass = registry.makeGauge(name: "sluice_repair_last_pass_timestamp_seconds")
+    }
+
+    func record(_ report: RepairReport) {
+        (report.agreed ? passes : failedPasses).increment()
+        cellsCompared.increment(by: Int64(report.cellsCompared))
+        cellsDiffering.increment(by: Int64(report.cellsDiffering))
+        seriesCopied.increment(by: Int64(report.seriesCopied))
+        samplesCopied.increment(by: Int64(report.samplesCopied))
+        bytesCopied.increment(by: Int64(report.bytesCopied))
+        cellsConflicting.set(Double(report.cellsConflicting) as Double)
+        agreed.set((report.agreed ? 1 : 0) as Double)
+        lastPass.set(Date().timeIntervalSince1970 as Double)
+    }
+}
+
+/// `sluice repair --interval`: a pass every interval, and `/metrics`, as one service.
+public struct RepairServer: Sendable {
+    public let configuration: RepairConfiguration
+    public let registry = PrometheusCollectorRegistry()
+    let repairer: Repairer
+    let logger: Logger
+
+    public init(configuration: RepairConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        repairer = Repairer(configuration: configuration, metrics: RepairMetrics(registry: registry), logger: logger)
+    }
+
+    /// The passes, the HTTP server, and the client's shutdown once both stopped.
+    public func service(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {
+        let router = Router()
+        OperationalRoutes.add(to: router, registry: registry)
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "sluice-repair"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let services: [any Service] = [RepairShutdown(repairer: repairer), application, RepairLoop(repairer: repairer, logger: logger)]
+        return ServiceGroup(services: services, logger: logger)
+    }
+}
+
+/// A pass, then a wait of `interval`, until shutdown.
+struct RepairLoop: Service {
+    let repairer: Repairer
+    let logger: Logger
+
+    func run() async throws {
+        let interval = repairer.configuration.interval ?? .seconds(3600)
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let report = try await repairer.pass()
+                    logger.info("repair pass", metadata: ["repair.report": "\(report.line)", "repair.agreed": "\(report.agreed)"])
+                } catch {
+                    logger.error("repair pass failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// Closes the repair's HTTP client after everything else stopped.
+struct RepairShutdown: Service {
+    let repairer: Repairer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await repairer.shutdown()
+    }
+}

@@ -1,0 +1,271 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import SluiceCodec
+import SluiceHTTP
+import SluiceRing
+
+/// Anti-entropy between the replicas of each replica set of the ring, one pass at a time.
+///
+/// A pass, for each replica set:
+/// 1. Ask every member for its digests (`SeriesDigest`): per block window and bucket of series, only
+///    over the series the ring places on exactly this set, only in windows every member has in
+///    blocks. Equal replicas cost one small answer each, and no sample moves.
+/// 2. For the cells that differ, ask for the series of those cells with their own digests.
+/// 3. For each series the members disagree on, read its samples in that window from every member
+///    that holds it (remote read), join them (at a timestamp two members hold, the first member's
+///    value, in ring order), and backfill each member with exactly the samples it lacks
+///    (`/api/v1/backfill`, which keeps a stored value).
+/// 4. Ask for the digests again: a cell still differing holds replicas with different values at one
+///    timestamp, which repair reports and does not choose between.
+///
+/// A member that does not answer leaves its sets uncompared for this pass.
+public final class Repairer: Sendable {
+    public let configuration: RepairConfiguration
+    let nodes: StorageNodeClient
+    let client: HTTPClient
+    let metrics: RepairMetrics?
+    let logger: Logger
+
+    public init(configuration: RepairConfiguration, metrics: RepairMetrics? = nil, logger: Logger) {
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger
+        var http = HTTPClient.Configuration()
+        http.decompression = .disabled
+        // A node that refuses connections has failed this pass: retrying until the timeout would
+        // only delay the report.
+        http.timeout = .init(connect: .seconds(5))
+        http.connectionPool.retryConnectionEstablishment = false
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        nodes = StorageNodeClient(client: client, timeout: configuration.timeout)
+    }
+
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+
+    /// One pass over every replica set; `progress` gets the report after each set, with an estimate
+    /// of the time left from the sets done so far.
+    ///
+    /// - Throws: only when the ring file cannot be read; a node that fails is in the report.
+    public func pass(progress: (_ report: RepairReport, _ remaining: Duration) -> Void = { _, _ in }) async throws -> RepairReport {
+        let yaml = try String(contentsOfFile: configuration.ringFile, encoding: .utf8)
+        return try await run(ring: yaml, sources: [], progress: progress)
+    }
+
+    /// `sluice ring rebalance`: copies to every replica set of the ring in `configuration.ringFile`
+    /// the history its series have on the nodes of `previousRing` (a ring file's path), which placed
+    /// them before. Only the new ring's replicas are written to; the previous owners keep their copies.
+    /// Idempotent: a rerun, after an interruption or once the previous owners have cut their heads,
+    /// copies only what is still missing.
+    public func rebalance(from previousRing: String, progress: (_ report: RepairReport, _ remaining: Duration) -> Void = { _, _ in }) async throws -> RepairReport {
+        let yaml = try String(contentsOfFile: configuration.ringFile, encoding: .utf8)
+        let previous = try RingConfiguration.load(path: previousRing)
+        return try await run(ring: yaml, sources: previous.nodes, progress: progress)
+    }
+
+    /// Each replica set of `ring`, its members compared and filled, with `sources` (nodes of another
+    /// ring that may hold their series) read from as well.
+    private func run(
+        ring yaml: String, sources: [RingConfiguration.Node], progress: (_ report: RepairReport, _ remaining: Duration) -> Void
+    ) async throws -> RepairReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let ring = try RingConfiguration.parse(yaml: yaml)
+        let hashRing = try ring.makeRing()
+        var report = RepairReport()
+        report.dryRun = configuration.dryRun
+        // The ring numbers each walk from a token; the same nodes in another order are one set here.
+        var sets: [ReplicaSet] = []
+        for set in hashRing.replicaSetNodes where !sets.contains(set) { sets.append(set) }
+        report.replicaSets = sets.count
+        var pacer = Pacer(bytesPerSecond: configuration.maxBytesPerSecond)
+        for (done, set) in sets.enumerated() {
+            let targets = set.members.map { ring.nodes[$0] }
+            let others = sources.filter { source in !targets.contains { $0.name == source.name } }
+            await repair(targets, from: others, ring: yaml, report: &report, pacer: &pacer)
+            progress(report, (clock.now - start) / (done + 1) * (sets.count - done - 1))
+        }
+        report.seconds = (clock.now - start).seconds
+        metrics?.record(report)
+        return report
+    }
+
+    /// A series of one cell, as the digests name it.
+    private struct SeriesKey: Hashable {
+        var cell: SeriesDigest.Cell
+        var labels: [[String]]
+    }
+
+    /// Fills `targets` (one replica set) with what any of them or of `sources` holds of the set's
+    /// series: `sources` are read, never written.
+    private func repair(
+        _ targets: [RingConfiguration.Node], from sources: [RingConfiguration.Node], ring: String,
+        report: inout RepairReport, pacer: inout Pacer
+    ) async {
+        let members = targets + sources
+        let request = SeriesDigest.Request(
+            ring: ring, replicaSet: targets.map(\.name), buckets: configuration.buckets,
+            tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant
+        )
+        guard let answers = await digests(request, from: members, report: &report) else { return }
+        report.replicaSetsCompared += 1
+        let window = answers[0].blockDuration
+        let boundary = answers.map(\.backfillBoundary).min()!
+        let differing = Self.differingCells(answers, targets: targets.count, window: window, boundary: boundary, compared: &report.cellsCompared)
+        report.cellsDiffering += differing.count
+        guard !differing.isEmpty else { return }
+
+        // Series by series, in the cells that differ.
+        var detailed = request
+        detailed.detail = differing
+        guard let details = await digests(detailed, from: members, report: &report) else { return }
+        let held = details.map { answer in Dictionary(answer.series.map { (SeriesKey(cell: $0.cell, labels: $0.labels), $0.digest) }) { a, _ in a } }
+        let keys = Set(held.flatMap(\.keys)).filter { key in Self.differs(held.map { $0[key] }, targets: targets.count) }.sorted { $0.cell < $1.cell }
+        report.seriesDiffering += Set(keys.map(\.labels)).count
+        logger.info("replica set differs", metadata: [
+            "repair.set": "\(targets.map(\.name))", "repair.cells": "\(differing.count)", "repair.series": "\(keys.count)",
+        ])
+        guard !configuration.dryRun, !keys.isEmpty else { return }
+
+        // What each member holds of those series, read window by window.
+        var samples: [SeriesKey: [Int: [Sample]]] = [:]
+        for (index, member) in members.enumerated() {
+            let mine = keys.filter { held[index][$0] != nil }
+            for (window, group) in Dictionary(grouping: mine, by: \.cell.window).sorted(by: { $0.key < $1.key }) {
+                for batch in stride(from: 0, to: group.count, by: configuration.seriesPerRead).map({ Array(group[$0..<min($0 + configuration.seriesPerRead, group.count)]) }) {
+                    let labelSets = batch.map { $0.labels.map { Label(name: $0[0], value: $0[1]) } }
+                    do {
+                        let read = try await nodes.read(labelSets, start: window, end: window + answers[index].blockDuration - 1, from: member)
+                        for (key, labels) in zip(batch, labelSets) { samples[key, default: [:]][index] = read[labels] ?? [] }
+                    } catch {
+                        Self.note(member.name, failed: error, report: &report, logger: logger)
+                        return
+                    }
+                }
+            }
+        }
+
+        // Each target gets what it lacks of the joined samples.
+        var pending = Array(repeating: [TimeSeries](), count: targets.count)
+        var pendingBytes = Array(repeating: 0, count: targets.count)
+        var copiedSeries = Set<[[String]]>()
+        for key in keys {
+            let byMember = samples[key] ?? [:]
+            var joined: [Int64: Double] = [:]
+            for index in members.indices {
+                for sample in byMember[index] ?? [] where joined[sample.timestamp] == nil { joined[sample.timestamp] = sample.value }
+            }
+            let labels = key.labels.map { Label(name: $0[0], value: $0[1]) }
+            for index in targets.indices {
+                let have = Set((byMember[index] ?? []).map(\.timestamp))
+                let lacking = joined.filter { !have.contains($0.key) }.sorted { $0.key < $1.key }.map { Sample(timestamp: $0.key, value: $0.value) }
+                guard !lacking.isEmpty else { continue }
+                copiedSeries.insert(key.labels)
+                pending[index].append(TimeSeries(labels: labels, samples: lacking))
+                pendingBytes[index] += lacking.count * 18 + key.labels.reduce(0) { $0 + $1[0].utf8.count + $1[1].utf8.count + 4 }
+                if pendingBytes[index] >= configuration.maxBackfillBytes {
+                    guard await flush(&pending[index], to: targets[index], report: &report, pacer: &pacer) else { return }
+                    pendingBytes[index] = 0
+                }
+            }
+        }
+        report.seriesCopied += copiedSeries.count
+        for index in targets.indices where !pending[index].isEmpty {
+            guard await flush(&pending[index], to: targets[index], report: &report, pacer: &pacer) else { return }
+        }
+
+        // Whatever still differs between the targets, they hold different values at one timestamp.
+        guard let after = await digests(request, from: targets, report: &report) else { return }
+        var recompared = 0
+        let still = Self.differingCells(after, targets: targets.count, window: window, boundary: boundary, compared: &recompared)
+        let conflicting = Set(still).intersection(differing)
+        report.cellsConflicting += conflicting.count
+        if !conflicting.isEmpty {
+            logger.warning("replicas hold different values at the same timestamps", metadata: [
+                "repair.set": "\(targets.map(\.name))", "repair.cells": "\(conflicting.sorted().prefix(5))",
+            ])
+        }
+    }
+
+    /// Whether a cell or series needs work, given each member's digest (nil: it holds none), the
+    /// first `targets` of them the replicas: when the replicas disagree, or a source holds it with a
+    /// digest the replicas do not have (perhaps a part of theirs, which only the samples tell).
+    private static func differs(_ digests: [String?], targets: Int) -> Bool {
+        let replicas = Set(digests.prefix(targets))
+        guard replicas.count == 1 else { return true }
+        // nil when no replica holds it.
+        let agreed = replicas.first!
+        return digests.dropFirst(targets).contains { $0 != nil && $0 != agreed }
+    }
+
+    /// Every member's digests, or nil (and the failed member in the report) if one does not answer.
+    private func digests(_ request: SeriesDigest.Request, from members: [RingConfiguration.Node], report: inout RepairReport) async -> [SeriesDigest.Response]? {
+        var answers: [SeriesDigest.Response] = []
+        for member in members {
+            do {
+                answers.append(try await nodes.digest(request, from: member))
+            } catch {
+                Self.note(member.name, failed: error, report: &report, logger: logger)
+                return nil
+            }
+        }
+        return answers
+    }
+
+    /// The cells below `boundary` that need work (`differs`), of the answers of the `targets`
+    /// replicas followed by any sources'.
+    private static func differingCells(
+        _ answers: [SeriesDigest.Response], targets: Int, window: Int64, boundary: Int64, compared: inout Int
+    ) -> [SeriesDigest.Cell] {
+        let maps = answers.map { answer in
+            Dictionary(answer.cells.filter { $0.cell.window + window <= boundary }.map { ($0.cell, $0.digest) }) { a, _ in a }
+        }
+        let cells = Set(maps.flatMap(\.keys))
+        compared += cells.count
+        return cells.filter { cell in differs(maps.map { $0[cell] }, targets: targets) }.sorted()
+    }
+
+    private func flush(_ series: inout [TimeSeries], to member: RingConfiguration.Node, report: inout RepairReport, pacer: inout Pacer) async -> Bool {
+        defer { series.removeAll() }
+        do {
+            let (added, bytes) = try await nodes.backfill(WriteRequest(timeseries: series), to: member)
+            report.samplesCopied += added
+            report.bytesCopied += bytes
+            await pacer.sent(bytes)
+            return true
+        } catch {
+            Self.note(member.name, failed: error, report: &report, logger: logger)
+            return false
+        }
+    }
+
+    private static func note(_ name: String, failed error: any Error, report: inout RepairReport, logger: Logger) {
+        logger.warning("repair: a node call failed", metadata: ["node": "\(name)", "error": "\(error)"])
+        if !report.unreachable.contains(name) { report.unreachable.append(name) }
+        if report.errors.count < 10 { report.errors.append("\(error)") }
+    }
+}
+
+/// Holds the bytes sent to `bytesPerSecond` on average since the pass began.
+struct Pacer {
+    let bytesPerSecond: Int?
+    private let start = ContinuousClock.now
+    private var sentBytes = 0
+
+    init(bytesPerSecond: Int?) {
+        self.bytesPerSecond = bytesPerSecond
+    }
+
+    mutating func sent(_ bytes: Int) async {
+        sentBytes += bytes
+        guard let bytesPerSecond, bytesPerSecond > 0 else { return }
+        let due = start + .milliseconds(Int64(Double(sentBytes) / Double(bytesPerSecond) * 1000))
+        if due > .now { try? await Task.sleep(until: due) }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import ServiceLifecycle
+import SluiceCodec
+import SluiceHTTP
+import SluiceRepair
+import SluiceRing
+import SluiceStorage
+import SluiceTestSupport
+import Testing
+
+/// `sluice repair` against real storage nodes in this process (HTTP on loopback port 0): a node that
+/// lost its disk gets its replicas' history back, equal replicas cost no copy, and a node that does
+/// not answer fails the pass.
+@Suite("Repair: replicas converge")
+struct RepairTests {
+    /// 10-minute blocks, so two and a half hours of data cut into blocks within the test.
+    static let blockDuration: Int64 = 600_000
+    static let step: Int64 = 15_000
+    static let now = Int64(Date().timeIntervalSince1970 * 1000)
+    static let start = (now - 150 * 60_000) - (now - 150 * 60_000) % blockDuration
+    /// 24 series, 2 h 30 min at 15 s, ending about now: inside the nodes' retention.
+    static let series: [TimeSeries] = syntheticSeries(24, samples: 600, start: start, step: step).map {
+        TimeSeries(labels: ($0.labels + [Label(name: "tenant_id", value: "default")]).sorted { $0.name < $1.name }, samples: $0.samples)
+    }
+
+    struct Node: Sendable {
+        let name: String
+        let port: Int
+        let group: ServiceGroup
+        var url: String { "http://127.0.0.1:\(port)" }
+        var ringNode: RingConfiguration.Node { .init(name: name, url: url + "/api/v1/write") }
+
+        func write(_ request: WriteRequest) async throws {
+            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })
+            let result = try await TestHTTP.send(.POST, url + "/api/v1/write", headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
+            guard result.status == 204 else { throw EndToEndError("\(name) answered \(result.status): \(result.body)") }
+        }
+
+        /// What the node holds of every series before `end`, read back through remote read.
+        func read(before end: Int64) async throws -> [LabelSet: [Int64: Double]] {
+            let query = Query(startMs: RepairTests.start, endMs: end - 1, matchers: [LabelMatcher(.regex, name: "__name__", value: ".+")])
+            let request = ReadRequest(queries: [query], acceptedResponseTypes: [.samples])
+            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })
+            let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Read-Version", "0.1.0")]
+            let result = try await TestHTTP.send(.POST, url + "/api/v1/read", headers: headers, body: .bytes(body))
+            guard result.status == 200 else { throw EndToEndError("\(name) read answered \(result.status)") }
+            let decoded = try Snappy.decompress(result.bytes, limit: 1 << 30).withUnsafeBytes { try MessageCodec().decodeReadResponse($0) }
+            var out: [LabelSet: [Int64: Double]] = [:]
+            for series in decoded.results[0].timeseries {
+                out[Dictionary(uniqueKeysWithValues: series.labels.map { ($0.name, $0.value) })] = Dictionary(uniqueKeysWithValues: series.samples.map { ($0.timestamp, $0.value) })
+            }
+            return out
+        }
+    }
+
+    /// Three storage nodes, each in its own service group, for the duration of `body`.
+    static func withNodes<T: Sendable>(in directory: String, _ body: ([Node]) async throws -> T) async throws -> T {
+        var servers: [StorageServer] = []
+        for name in ["a", "b", "c"] {
+            var configuration = StorageConfiguration()
+            configuration.port = 0
+            configuration.dataDirectory = directory + "/" + name
+            configuration.blockDuration = .milliseconds(blockDuration)
+            configuration.compactionInterval = .milliseconds(100)
+            servers.append(try StorageServer(configuration: configuration, logger: TestLog.logger("repair.storage.\(name)")))
+        }
+        let ports = servers.map { _ in PortPromise() }
+        let groups = zip(servers, ports).map { server, port in server.service(onServerRunning: { port.fulfil($0) }) }
+        return try await withServices(groups) { _ in
+            var nodes: [Node] = []
+            for (index, name) in ["a", "b", "c"].enumerated() {
+                nodes.append(Node(name: name, port: try await ports[index].wait(timeout: .seconds(120)), group: groups[index]))
+            }
+            for node in nodes {
+                let ready = try await eventually(timeout: .seconds(120)) { (try? await TestHTTP.get(node.url + "/-/ready"))?.status == 200 }
+                guard ready else { throw EndToEndError("\(node.name) not ready") }
+            }
+            return try await body(nodes)
+        }
+    }
+
+    /// Where the ring places each series: by name of node.
+    static func placement(_ ring: RingConfiguration) throws -> [[Label]: [String]] {
+        let hashRing = try ring.makeRing()
+        var out: [[Label]: [String]] = [:]
+        for one in series {
+            let own = one.labels.filter { $0.name != "tenant_id" }.map { (name: $0.name, value: $0.value) }
+            out[one.labels] = hashRing.replicaNames(for: SeriesKeyHasher.hash(tenant: "default", labels: own))
+        }
+        return out
+    }
+
+    /// Writes each series to its replicas, ten minutes per request; `c` only from `cFrom` on.
+    static func write(_ nodes: [Node], placement: [[Label]: [String]], cFrom: Int64) async throws {
+        for from in stride(from: Self.start, to: Self.series[0].samples.last!.timestamp + 1, by: Int(Self.blockDuration)) {
+            for node in nodes {
+                let mine = series.filter { placement[$0.labels]!.contains(node.name) }.map { one in
+                    TimeSeries(labels: one.labels, samples: one.samples.filter {
+                        $0.timestamp >= from && $0.timestamp < from + blockDuration && (node.name != "c" || $0.timestamp >= cFrom)
+                    })
+                }.filter { !$0.samples.isEmpty }
+                if !mine.isEmpty { try await node.write(WriteRequest(timeseries: mine)) }
+            }
+        }
+    }
+
+    /// The digests' boundary of every node, once each has cut what it can.
+    static func boundaries(_ nodes: [Node], ring: RingConfiguration) async throws -> [Int64] {
+        var out: [Int64] = []
+        for node in nodes {
+            let request = SeriesDigest.Request(ring: ring.yaml(), replicaSet: ["a", "b"], buckets: 1, tenantLabel: "tenant_id", defaultTenant: "default")
+            let body = try JSONEncoder().encode(request)
+            let result = try await TestHTTP.send(.POST, node.url + SeriesDigest.path, headers: [("Content-Type", "application/json")], body: .bytes(ByteBuffer(data: body)))
+            guard result.status == 200 else { throw EndToEndError("digest answered \(result.status): \(result.body)") }
+            out.append(try JSONDecoder().decode(SeriesDigest.Response.self, from: Data(result.bytes)).backfillBoundary)
+        }
+        return out
+    }
+
+    @Test func aNodeThatLostItsDiskGetsItsReplicasHistoryBack() async throws {
+        let directory = try TemporaryDirectory("sluice-repair")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            let ring = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
+            let ringFile = directory.path + "/ring.yml"
+            try ring.yaml().write(toFile: ringFile, atomically: true, encoding: .utf8)
+            let placement = try Self.placement(ring)
+            #expect(placement.values.contains { $0.contains("c") })
+            // c came back empty 20 minutes before the end and has taken writes since.
+            let cFrom = Self.series[0].samples.last!.timestamp - 20 * 60_000
+            try await Self.write(nodes, placement: placement, cFrom: cFrom)
+            // Each node cuts what its head is done with.
+            let cut = try await eventually(timeout: .seconds(60)) {
+                try await Self.boundaries(nodes, ring: ring).allSatisfy { $0 >= cFrom - Self.blockDuration }
+            }
+            #expect(cut)
+            let boundary = try await Self.boundaries(nodes, ring: ring).min()!
+
+            var configuration = RepairConfiguration(ringFile: ringFile)
+            configuration.buckets = 8
+            configuration.seriesPerRead = 5
+            configuration.maxBackfillBytes = 16 * 1024
+
+            // A dry run finds what c lacks and copies nothing.
+            configuration.dryRun = true
+            let dry = Repairer(configuration: configuration, logger: TestLog.logger("repair"))
+            let found = try await dry.pass()
+            try await dry.shutdown()
+            #expect(found.replicaSets == 3 && found.replicaSetsCompared == 3)
+            #expect(found.cellsDiffering > 0)
+            #expect(found.seriesDiffering == placement.values.filter { $0.contains("c") }.count)
+            #expect(found.samplesCopied == 0)
+            #expect(!found.agreed)
+
+            configuration.dryRun = false
+            let repairer = Repairer(configuration: configuration, logger: TestLog.logger("repair"))
+            var lines: [String] = []
+            let report = try await repairer.pass { progress, _ in lines.append(progress.line) }
+            #expect(lines.count == 3)
+            #expect(report.agreed, "\(report)")
+            #expect(report.cellsConflicting == 0)
+            let lacking = Self.series.filter { placement[$0.labels]!.contains("c") }
+                .reduce(0) { $0 + $1.samples.filter { $0.timestamp < min(cFrom, boundary) }.count }
+            #expect(report.samplesCopied == lacking)
+            #expect(report.seriesCopied == report.seriesDiffering)
+            #expect(report.bytesCopied > 0)
+
+            // c now holds, below the boundary, exactly what the ring placed on it.
+            let held = try await nodes[2].read(before: boundary)
+            var want: [LabelSet: [Int64: Double]] = [:]
+            for one in Self.series where placement[one.labels]!.contains("c") {
+                want[Dictionary(uniqueKeysWithValues: one.labels.map { ($0.name, $0.value) })] =
+                    Dictionary(uniqueKeysWithValues: one.samples.filter { $0.timestamp < boundary }.map { ($0.timestamp, $0.value) })
+            }
+            // By bit pattern: the synthetic series hold NaNs, which equal nothing as doubles.
+            let bits = { (data: [LabelSet: [Int64: Double]]) in data.mapValues { $0.mapValues(\.bitPattern) } }
+            #expect(bits(held) == bits(want), "c holds \(held.count) series, \(held.values.reduce(0) { $0 + $1.count }) samples; want \(want.count), \(want.values.reduce(0) { $0 + $1.count })")
+
+            // Equal replicas: a second pass compares and copies nothing.
+            let again = try await repairer.pass()
+            try await repairer.shutdown()
+            #expect(again.agreed)
+            #expect(again.cellsDiffering == 0 && again.samplesCopied == 0 && again.bytesCopied == 0)
+            #expect(again.cellsCompared >= report.cellsCompared)
+        }
+    }
+
+    @Test func rebalanceCopiesMovedHistoryToANewNodeAndARerunCopiesNothing() async throws {
+        let directory = try TemporaryDirectory("sluice-rebalance")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            // Two nodes at RF 2 held everything; c joins.
+            let old = RingConfiguration(replicationFactor: 2, nodes: Array(nodes.prefix(2)).map(\.ringNode))
+            let new = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
+            let oldFile = directory.path + "/old.yml"
+            let newFile = directory.path + "/new.yml"
+            try old.yaml().write(toFile: oldFile, atomically: true, encoding: .utf8)
+            try new.yaml().write(toFile: newFile, atomically: true, encoding: .utf8)
+            let before = try Self.placement(old)
+            let after = try Self.placement(new)
+            let moving = Self.series.filter { after[$0.labels]!.contains("c") }
+            #expect(!moving.isEmpty)
+            // Everything was written under the old ring, before the switch.
+            try await Self.write(Array(nodes.prefix(2)), placement: before, cFrom: .max)
+            let cut = try await eventually(timeout: .seconds(60)) {
+                try await Self.boundaries(Array(nodes.prefix(2)), ring: new).allSatisfy { $0 >= Self.series[0].samples.last!.timestamp - 2 * Self.blockDuration }
+            }
+            #expect(cut)
+            let boundary = try await Self.boundaries(nodes, ring: new).min()!
+
+            let repairer = Repairer(configuration: RepairConfiguration(ringFile: newFile), logger: TestLog.logger("rebalance"))
+            let report = try await repairer.rebalance(from: oldFile)
+            #expect(report.agreed, "\(report)")
+            #expect(report.replicaSets == 3)
+            #expect(report.seriesCopied == moving.count)
+            #expect(report.samplesCopied == moving.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count })
+
+            let held = try await nodes[2].read(before: boundary)
+            #expect(Set(held.keys) == Set(moving.map { Dictionary(uniqueKeysWithValues: $0.labels.map { ($0.name, $0.value) }) }))
+            #expect(held.values.reduce(0) { $0 + $1.count } == report.samplesCopied)
+
+            // Interrupted or not, a rerun finds the new owners complete and copies nothing.
+            let again = try await repairer.rebalance(from: oldFile)
+            try await repairer.shutdown()
+            #expect(again.agreed)
+            #expect(again.samplesCopied == 0 && again.bytesCopied == 0)
+        }
+    }
+
+    @Test func aNodeThatDoesNotAnswerFailsThePass() async throws {
+        let directory = try TemporaryDirectory("sluice-repair-down")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            // c's port is taken by nothing: a node that is down.
+            var ringNodes = nodes.map(\.ringNode)
+            ringNodes[2] = .init(name: "c", url: "http://127.0.0.1:1/api/v1/write")
+            let ring = RingConfiguration(replicationFactor: 2, nodes: ringNodes)
+            let ringFile = directory.path + "/ring.yml"
+            try ring.yaml().write(toFile: ringFile, atomically: true, encoding: .utf8)
+            var configuration = RepairConfiguration(ringFile: ringFile)
+            configuration.timeout = .seconds(10)
+            let repairer = Repairer(configuration: configuration, logger: TestLog.logger("repair"))
+            let report = try await repairer.pass()
+            try await repairer.shutdown()
+            #expect(report.unreachable == ["c"])
+            #expect(report.replicaSetsCompared == 1)
+            #expect(!report.agreed)
+        }
+    }
+}
