@@ -229,6 +229,54 @@ struct RepairTests {
         }
     }
 
+    @Test func aRebalanceKilledMidwayAndRunAgainFinishesTheJob() async throws {
+        let directory = try TemporaryDirectory("sluice-rebalance-kill")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            let old = RingConfiguration(replicationFactor: 2, nodes: Array(nodes.prefix(2)).map(\.ringNode))
+            let new = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
+            let oldFile = directory.path + "/old.yml"
+            let newFile = directory.path + "/new.yml"
+            try old.yaml().write(toFile: oldFile, atomically: true, encoding: .utf8)
+            try new.yaml().write(toFile: newFile, atomically: true, encoding: .utf8)
+            let after = try Self.placement(new)
+            let moving = Self.series.filter { after[$0.labels]!.contains("c") }
+            try await Self.write(Array(nodes.prefix(2)), placement: try Self.placement(old), cFrom: .max)
+            let cut = try await eventually(timeout: .seconds(60)) {
+                try await Self.boundaries(Array(nodes.prefix(2)), ring: new).allSatisfy { $0 >= Self.series[0].samples.last!.timestamp - 2 * Self.blockDuration }
+            }
+            #expect(cut)
+            let boundary = try await Self.boundaries(nodes, ring: new).min()!
+            let total = moving.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
+            let backfilled = { () async throws -> Double in
+                try MetricsText(text: try await TestHTTP.get(nodes[2].url + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
+            }
+
+            // The CLI, slowed to a few kilobytes a second so the first copy is followed by a wait,
+            // killed with SIGKILL as soon as c has taken something.
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
+            process.arguments = ["ring", "rebalance", "--config", oldFile, "--to", newFile, "--max-bytes-per-second", "2000", "--log-level", "error"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let started = try await eventually(timeout: .seconds(60), every: .milliseconds(20)) { try await backfilled() > 0 }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(started)
+            let partial = try await backfilled()
+            #expect(partial > 0 && Int(partial) < total, "copied \(partial) of \(total) before the kill")
+
+            let rerun = try await runSluice(["ring", "rebalance", "--config", oldFile, "--to", newFile, "--log-level", "error"])
+            #expect(rerun.status == 0, "\(rerun.stdout)\(rerun.stderr)")
+            #expect(rerun.stdout.contains("replicas agree"))
+            // Nothing twice: c holds each moved sample once, the kill's copies and the rerun's together.
+            #expect(Int(try await backfilled()) == total)
+            let held = try await nodes[2].read(before: boundary)
+            #expect(held.values.reduce(0) { $0 + $1.count } == total)
+        }
+    }
+
     @Test func aNodeThatDoesNotAnswerFailsThePass() async throws {
         let directory = try TemporaryDirectory("sluice-repair-down")
         defer { directory.remove() }
