@@ -187,28 +187,32 @@ struct RepairTests {
         }
     }
 
+    /// Two nodes at RF 2 hold everything, written under the old ring; c joins (RF 2 over three).
+    /// Returns the two ring files, the series the new ring puts on c, and the boundary every node
+    /// has cut to, once the two have cut their history.
+    static func cJoins(_ nodes: [Node], in directory: String) async throws -> (old: String, new: String, moving: [TimeSeries], boundary: Int64) {
+        let old = RingConfiguration(replicationFactor: 2, nodes: Array(nodes.prefix(2)).map(\.ringNode))
+        let new = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
+        let oldFile = directory + "/old.yml"
+        let newFile = directory + "/new.yml"
+        try old.yaml().write(toFile: oldFile, atomically: true, encoding: .utf8)
+        try new.yaml().write(toFile: newFile, atomically: true, encoding: .utf8)
+        let after = try placement(new)
+        let moving = series.filter { after[$0.labels]!.contains("c") }
+        try await write(Array(nodes.prefix(2)), placement: try placement(old), cFrom: .max)
+        let cut = try await eventually(timeout: .seconds(60)) {
+            try await boundaries(Array(nodes.prefix(2)), ring: new).allSatisfy { $0 >= series[0].samples.last!.timestamp - 2 * blockDuration }
+        }
+        guard cut else { throw EndToEndError("the nodes did not cut their history within 60 s") }
+        return (oldFile, newFile, moving, try await boundaries(nodes, ring: new).min()!)
+    }
+
     @Test func rebalanceCopiesMovedHistoryToANewNodeAndARerunCopiesNothing() async throws {
         let directory = try TemporaryDirectory("sluice-rebalance")
         defer { directory.remove() }
         try await Self.withNodes(in: directory.path) { nodes in
-            // Two nodes at RF 2 held everything; c joins.
-            let old = RingConfiguration(replicationFactor: 2, nodes: Array(nodes.prefix(2)).map(\.ringNode))
-            let new = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
-            let oldFile = directory.path + "/old.yml"
-            let newFile = directory.path + "/new.yml"
-            try old.yaml().write(toFile: oldFile, atomically: true, encoding: .utf8)
-            try new.yaml().write(toFile: newFile, atomically: true, encoding: .utf8)
-            let before = try Self.placement(old)
-            let after = try Self.placement(new)
-            let moving = Self.series.filter { after[$0.labels]!.contains("c") }
+            let (oldFile, newFile, moving, boundary) = try await Self.cJoins(nodes, in: directory.path)
             #expect(!moving.isEmpty)
-            // Everything was written under the old ring, before the switch.
-            try await Self.write(Array(nodes.prefix(2)), placement: before, cFrom: .max)
-            let cut = try await eventually(timeout: .seconds(60)) {
-                try await Self.boundaries(Array(nodes.prefix(2)), ring: new).allSatisfy { $0 >= Self.series[0].samples.last!.timestamp - 2 * Self.blockDuration }
-            }
-            #expect(cut)
-            let boundary = try await Self.boundaries(nodes, ring: new).min()!
 
             let repairer = Repairer(configuration: RepairConfiguration(ringFile: newFile), logger: TestLog.logger("rebalance"))
             let report = try await repairer.rebalance(from: oldFile)
@@ -233,20 +237,7 @@ struct RepairTests {
         let directory = try TemporaryDirectory("sluice-rebalance-kill")
         defer { directory.remove() }
         try await Self.withNodes(in: directory.path) { nodes in
-            let old = RingConfiguration(replicationFactor: 2, nodes: Array(nodes.prefix(2)).map(\.ringNode))
-            let new = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
-            let oldFile = directory.path + "/old.yml"
-            let newFile = directory.path + "/new.yml"
-            try old.yaml().write(toFile: oldFile, atomically: true, encoding: .utf8)
-            try new.yaml().write(toFile: newFile, atomically: true, encoding: .utf8)
-            let after = try Self.placement(new)
-            let moving = Self.series.filter { after[$0.labels]!.contains("c") }
-            try await Self.write(Array(nodes.prefix(2)), placement: try Self.placement(old), cFrom: .max)
-            let cut = try await eventually(timeout: .seconds(60)) {
-                try await Self.boundaries(Array(nodes.prefix(2)), ring: new).allSatisfy { $0 >= Self.series[0].samples.last!.timestamp - 2 * Self.blockDuration }
-            }
-            #expect(cut)
-            let boundary = try await Self.boundaries(nodes, ring: new).min()!
+            let (oldFile, newFile, moving, boundary) = try await Self.cJoins(nodes, in: directory.path)
             let total = moving.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
             let backfilled = { () async throws -> Double in
                 try MetricsText(text: try await TestHTTP.get(nodes[2].url + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
