@@ -103,6 +103,43 @@ public enum SeriesDigest {
     }
 }
 
+/// `POST /api/v1/delete_placed`: what `sluice ring rebalance --delete-moved` asks of a node that no
+/// longer owns a replica set's series, once their new owners hold everything it has of them.
+public enum PlacedSeriesDeletion {
+    public static let path = "/api/v1/delete_placed"
+
+    public struct Request: Codable, Sendable {
+        /// The ring that places the series, and the replica set whose series go: as in
+        /// `SeriesDigest.Request`.
+        public var ring: String
+        public var replicaSet: [String]
+        public var tenantLabel: String?
+        public var defaultTenant: String
+        /// Only from blocks that end at or before this, in milliseconds: the windows that were checked.
+        public var before: Int64
+
+        public init(ring: String, replicaSet: [String], tenantLabel: String?, defaultTenant: String, before: Int64) {
+            self.ring = ring
+            self.replicaSet = replicaSet
+            self.tenantLabel = tenantLabel
+            self.defaultTenant = defaultTenant
+            self.before = before
+        }
+    }
+
+    public struct Response: Codable, Sendable, Equatable {
+        public var blocksRewritten: Int
+        public var seriesDeleted: Int
+        public var samplesDeleted: Int
+
+        public init(blocksRewritten: Int = 0, seriesDeleted: Int = 0, samplesDeleted: Int = 0) {
+            self.blocksRewritten = blocksRewritten
+            self.seriesDeleted = seriesDeleted
+            self.samplesDeleted = samplesDeleted
+        }
+    }
+}
+
 /// The headers of a storage node's answer to `POST /api/v1/backfill`.
 public enum BackfillHeaders {
     public static let path = "/api/v1/backfill"

@@ -15,6 +15,11 @@ public struct RepairReport: Codable, Sendable, Equatable {
     /// Cells still differing after the copy: replicas holding different values at one timestamp,
     /// which repair does not choose between.
     public var cellsConflicting = 0
+    /// With `--delete-moved`: what previous owners deleted, and the sources that kept a set's series
+    /// because its replicas were not shown to hold all of them.
+    public var seriesDeleted = 0
+    public var samplesDeleted = 0
+    public var deletionsSkipped: [String] = []
     /// Nodes a call failed on; their replica sets were not compared or not repaired.
     public var unreachable: [String] = []
     /// The first failures, as the nodes answered them.
@@ -26,7 +31,8 @@ public struct RepairReport: Codable, Sendable, Equatable {
 
     /// Every replica set was compared and every replica agrees (or, in a dry run, nothing differs).
     public var agreed: Bool {
-        unreachable.isEmpty && replicaSetsCompared == replicaSets && cellsConflicting == 0 && (!dryRun || cellsDiffering == 0)
+        unreachable.isEmpty && replicaSetsCompared == replicaSets && cellsConflicting == 0 && deletionsSkipped.isEmpty
+            && (!dryRun || cellsDiffering == 0)
     }
 
     /// One line, as loadgen prints its progress.
@@ -37,6 +43,8 @@ public struct RepairReport: Codable, Sendable, Equatable {
             "series \(seriesDiffering) differing, \(seriesCopied) copied",
             "samples \(samplesCopied) copied (\(bytesCopied) bytes)",
         ]
+        if seriesDeleted > 0 { parts.append("\(seriesDeleted) series (\(samplesDeleted) samples) deleted from previous owners") }
+        if !deletionsSkipped.isEmpty { parts.append("\(deletionsSkipped.count) deletions skipped") }
         if cellsConflicting > 0 { parts.append("\(cellsConflicting) cells conflicting") }
         if !unreachable.isEmpty { parts.append("unreachable: \(unreachable.joined(separator: ", "))") }
         return parts.joined(separator: " · ")

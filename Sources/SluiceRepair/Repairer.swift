@@ -56,19 +56,24 @@ public final class Repairer: Sendable {
 
     /// `sluice ring rebalance`: copies to every replica set of the ring in `configuration.ringFile`
     /// the history its series have on the nodes of `previousRing` (a ring file's path), which placed
-    /// them before. Only the new ring's replicas are written to; the previous owners keep their copies.
-    /// Idempotent: a rerun, after an interruption or once the previous owners have cut their heads,
-    /// copies only what is still missing.
-    public func rebalance(from previousRing: String, progress: (_ report: RepairReport, _ remaining: Duration) -> Void = { _, _ in }) async throws -> RepairReport {
+    /// them before. Only the new ring's replicas are written to. With `deleteMoved`, a previous owner
+    /// that is not in a set then loses that set's series from its blocks, once the set's replicas are
+    /// shown to hold every sample it has of them (`covers`). Idempotent: a rerun, after an
+    /// interruption or once the previous owners have cut their heads, does only what is left.
+    public func rebalance(
+        from previousRing: String, deleteMoved: Bool = false,
+        progress: (_ report: RepairReport, _ remaining: Duration) -> Void = { _, _ in }
+    ) async throws -> RepairReport {
         let yaml = try String(contentsOfFile: configuration.ringFile, encoding: .utf8)
         let previous = try RingConfiguration.load(path: previousRing)
-        return try await run(ring: yaml, sources: previous.nodes, progress: progress)
+        return try await run(ring: yaml, sources: previous.nodes, deleteMoved: deleteMoved, progress: progress)
     }
 
     /// Each replica set of `ring`, its members compared and filled, with `sources` (nodes of another
     /// ring that may hold their series) read from as well.
     private func run(
-        ring yaml: String, sources: [RingConfiguration.Node], progress: (_ report: RepairReport, _ remaining: Duration) -> Void
+        ring yaml: String, sources: [RingConfiguration.Node], deleteMoved: Bool = false,
+        progress: (_ report: RepairReport, _ remaining: Duration) -> Void
     ) async throws -> RepairReport {
         let clock = ContinuousClock()
         let start = clock.now
@@ -84,7 +89,10 @@ public final class Repairer: Sendable {
         for (done, set) in sets.enumerated() {
             let targets = set.members.map { ring.nodes[$0] }
             let others = sources.filter { source in !targets.contains { $0.name == source.name } }
-            await repair(targets, from: others, ring: yaml, report: &report, pacer: &pacer)
+            let complete = await repair(targets, from: others, ring: yaml, report: &report, pacer: &pacer)
+            if deleteMoved, !configuration.dryRun {
+                await deleteMovedSeries(of: targets, from: others, below: complete, ring: yaml, report: &report)
+            }
             progress(report, (clock.now - start) / (done + 1) * (sets.count - done - 1))
         }
         report.seconds = (clock.now - start).seconds
@@ -99,35 +107,39 @@ public final class Repairer: Sendable {
     }
 
     /// Fills `targets` (one replica set) with what any of them or of `sources` holds of the set's
-    /// series: `sources` are read, never written.
+    /// series: `sources` are read, never written. Returns the boundary below which the targets now
+    /// agree and hold all of it, or nil when a node failed, the replicas conflict, or in a dry run
+    /// something differs.
+    @discardableResult
     private func repair(
         _ targets: [RingConfiguration.Node], from sources: [RingConfiguration.Node], ring: String,
         report: inout RepairReport, pacer: inout Pacer
-    ) async {
+    ) async -> Int64? {
         let members = targets + sources
         let request = SeriesDigest.Request(
             ring: ring, replicaSet: targets.map(\.name), buckets: configuration.buckets,
             tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant
         )
-        guard let answers = await digests(request, from: members, report: &report) else { return }
+        guard let answers = await digests(request, from: members, report: &report) else { return nil }
         report.replicaSetsCompared += 1
         let window = answers[0].blockDuration
         let boundary = answers.map(\.backfillBoundary).min()!
         let differing = Self.differingCells(answers, targets: targets.count, window: window, boundary: boundary, compared: &report.cellsCompared)
         report.cellsDiffering += differing.count
-        guard !differing.isEmpty else { return }
+        guard !differing.isEmpty else { return boundary }
 
         // Series by series, in the cells that differ.
         var detailed = request
         detailed.detail = differing
-        guard let details = await digests(detailed, from: members, report: &report) else { return }
+        guard let details = await digests(detailed, from: members, report: &report) else { return nil }
         let held = details.map { answer in Dictionary(answer.series.map { (SeriesKey(cell: $0.cell, labels: $0.labels), $0.digest) }) { a, _ in a } }
         let keys = Set(held.flatMap(\.keys)).filter { key in Self.differs(held.map { $0[key] }, targets: targets.count) }.sorted { $0.cell < $1.cell }
         report.seriesDiffering += Set(keys.map(\.labels)).count
         logger.info("replica set differs", metadata: [
             "repair.set": "\(targets.map(\.name))", "repair.cells": "\(differing.count)", "repair.series": "\(keys.count)",
         ])
-        guard !configuration.dryRun, !keys.isEmpty else { return }
+        guard !keys.isEmpty else { return boundary }
+        guard !configuration.dryRun else { return nil }
 
         // What each member holds of those series, read window by window.
         var samples: [SeriesKey: [Int: [Sample]]] = [:]
@@ -141,7 +153,7 @@ public final class Repairer: Sendable {
                         for (key, labels) in zip(batch, labelSets) { samples[key, default: [:]][index] = read[labels] ?? [] }
                     } catch {
                         Self.note(member.name, failed: error, report: &report, logger: logger)
-                        return
+                        return nil
                     }
                 }
             }
@@ -166,18 +178,18 @@ public final class Repairer: Sendable {
                 pending[index].append(TimeSeries(labels: labels, samples: lacking))
                 pendingBytes[index] += lacking.count * 18 + key.labels.reduce(0) { $0 + $1[0].utf8.count + $1[1].utf8.count + 4 }
                 if pendingBytes[index] >= configuration.maxBackfillBytes {
-                    guard await flush(&pending[index], to: targets[index], report: &report, pacer: &pacer) else { return }
+                    guard await flush(&pending[index], to: targets[index], report: &report, pacer: &pacer) else { return nil }
                     pendingBytes[index] = 0
                 }
             }
         }
         report.seriesCopied += copiedSeries.count
         for index in targets.indices where !pending[index].isEmpty {
-            guard await flush(&pending[index], to: targets[index], report: &report, pacer: &pacer) else { return }
+            guard await flush(&pending[index], to: targets[index], report: &report, pacer: &pacer) else { return nil }
         }
 
         // Whatever still differs between the targets, they hold different values at one timestamp.
-        guard let after = await digests(request, from: targets, report: &report) else { return }
+        guard let after = await digests(request, from: targets, report: &report) else { return nil }
         var recompared = 0
         let still = Self.differingCells(after, targets: targets.count, window: window, boundary: boundary, compared: &recompared)
         let conflicting = Set(still).intersection(differing)
@@ -187,6 +199,89 @@ public final class Repairer: Sendable {
                 "repair.set": "\(targets.map(\.name))", "repair.cells": "\(conflicting.sorted().prefix(5))",
             ])
         }
+        return conflicting.isEmpty ? boundary : nil
+    }
+
+    /// Deletes the set's series from each source the set's replicas cover below `boundary` (nil: the
+    /// set is not complete, so nothing is deleted); a source not covered is reported, and keeps them.
+    private func deleteMovedSeries(
+        of targets: [RingConfiguration.Node], from sources: [RingConfiguration.Node], below boundary: Int64?, ring: String,
+        report: inout RepairReport
+    ) async {
+        let names = targets.map(\.name)
+        guard let boundary else {
+            if !sources.isEmpty { report.deletionsSkipped.append("\(names): the set is not complete") }
+            return
+        }
+        let request = SeriesDigest.Request(
+            ring: ring, replicaSet: names, buckets: configuration.buckets,
+            tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant
+        )
+        for source in sources {
+            guard await covers(targets, source, request: request, below: boundary, report: &report) else {
+                report.deletionsSkipped.append("\(source.name): \(names) does not hold everything it has of their series")
+                continue
+            }
+            let deletion = PlacedSeriesDeletion.Request(
+                ring: ring, replicaSet: names, tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant, before: boundary
+            )
+            do {
+                let deleted = try await nodes.deletePlaced(deletion, from: source)
+                report.seriesDeleted += deleted.seriesDeleted
+                report.samplesDeleted += deleted.samplesDeleted
+            } catch {
+                Self.note(source.name, failed: error, report: &report, logger: logger)
+            }
+        }
+    }
+
+    /// Whether the replicas `targets` hold every sample `source` has of their set's series below
+    /// `boundary`, with the same value: cell digests first, then series digests where a cell differs,
+    /// then the samples themselves where a series differs (the source may hold a part of theirs).
+    private func covers(
+        _ targets: [RingConfiguration.Node], _ source: RingConfiguration.Node, request: SeriesDigest.Request, below boundary: Int64,
+        report: inout RepairReport
+    ) async -> Bool {
+        guard let answers = await digests(request, from: targets + [source], report: &report) else { return false }
+        let window = answers[0].blockDuration
+        let maps = answers.map { answer in
+            Dictionary(answer.cells.filter { $0.cell.window + window <= boundary }.map { ($0.cell, $0.digest) }) { a, _ in a }
+        }
+        var check: [SeriesDigest.Cell] = []
+        for (cell, digest) in maps.last! {
+            let replicas = Set(maps.dropLast().map { $0[cell] })
+            // The replicas must agree, and hold the cell at all.
+            guard replicas.count == 1, let agreed = replicas.first! else { return false }
+            if agreed != digest { check.append(cell) }
+        }
+        guard !check.isEmpty else { return true }
+        var detailed = request
+        detailed.detail = check.sorted()
+        guard let details = await digests(detailed, from: [targets[0], source], report: &report) else { return false }
+        let theirs = Dictionary(details[0].series.map { (SeriesKey(cell: $0.cell, labels: $0.labels), $0.digest) }) { a, _ in a }
+        var differing: [SeriesKey] = []
+        for entry in details[1].series {
+            let key = SeriesKey(cell: entry.cell, labels: entry.labels)
+            guard let digest = theirs[key] else { return false }
+            if digest != entry.digest { differing.append(key) }
+        }
+        for (start, group) in Dictionary(grouping: differing, by: \.cell.window) {
+            for batch in stride(from: 0, to: group.count, by: configuration.seriesPerRead).map({ Array(group[$0..<min($0 + configuration.seriesPerRead, group.count)]) }) {
+                let labelSets = batch.map { $0.labels.map { Label(name: $0[0], value: $0[1]) } }
+                do {
+                    let held = try await nodes.read(labelSets, start: start, end: start + window - 1, from: targets[0])
+                    let had = try await nodes.read(labelSets, start: start, end: start + window - 1, from: source)
+                    for labels in labelSets {
+                        let kept = Dictionary((held[labels] ?? []).map { ($0.timestamp, $0.value.bitPattern) }) { a, _ in a }
+                        guard (had[labels] ?? []).allSatisfy({ kept[$0.timestamp] == $0.value.bitPattern }) else { return false }
+                    }
+                } catch {
+                    Self.note(source.name, failed: error, report: &report, logger: logger)
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     /// Whether a cell or series needs work, given each member's digest (nil: it holds none), the

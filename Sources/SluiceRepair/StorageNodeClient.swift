@@ -57,6 +57,16 @@ struct StorageNodeClient: Sendable {
         return out
     }
 
+    /// Asks the node to delete the series `request` names from its blocks.
+    func deletePlaced(_ request: PlacedSeriesDeletion.Request, from node: RingConfiguration.Node) async throws -> PlacedSeriesDeletion.Response {
+        var http = HTTPClientRequest(url: node.baseURL + PlacedSeriesDeletion.path)
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: "application/json")
+        http.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(request)))
+        let body = try await send(http, to: node, expecting: 200, what: "delete")
+        return try JSONDecoder().decode(PlacedSeriesDeletion.Response.self, from: Data(buffer: body))
+    }
+
     /// Sends `request` to the node's backfill; returns the samples it added and the bytes sent.
     func backfill(_ request: WriteRequest, to node: RingConfiguration.Node) async throws -> (added: Int, bytes: Int) {
         let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })

@@ -21,39 +21,18 @@ extension Storage {
         guard (1...65536).contains(request.buckets) else {
             throw StorageError(code: .invalidQuery, message: "buckets must be 1 to 65536, not \(request.buckets)")
         }
-        let ring: HashRing
-        do {
-            ring = try RingConfiguration.parse(yaml: request.ring).makeRing()
-        } catch {
-            throw StorageError(code: .invalidQuery, message: "ring: \(error)")
-        }
-        var target = ReplicaSet()
-        for name in request.replicaSet {
-            guard let index = ring.nodes.firstIndex(where: { $0.name == name }) else {
-                throw StorageError(code: .invalidQuery, message: "replica set names \(name), which is not a node of the ring")
-            }
-            target.insert(index)
-        }
-        guard target.count == ring.replicationFactor else {
-            throw StorageError(code: .invalidQuery, message: "a replica set has replication_factor (\(ring.replicationFactor)) distinct nodes, not \(target.count)")
-        }
+        let placed = try PlacementFilter(
+            ring: request.ring, replicaSet: request.replicaSet, tenantLabel: request.tenantLabel, defaultTenant: request.defaultTenant
+        )
         let detail = Set(request.detail)
         let window = configuration.blockDuration
         var cells: [SeriesDigest.Cell: (series: Int, samples: Int, digest: UInt64)] = [:]
         var entries: [SeriesDigest.SeriesEntry] = []
-        var replicas: [Int] = []
         var bytes: [UInt8] = []
         for block in blockList {
             for id in 0..<block.seriesCount {
                 let labels = block.labels(of: id)
-                var tenant = request.defaultTenant
-                var own: [(name: String, value: String)] = []
-                own.reserveCapacity(labels.count)
-                for label in labels {
-                    if label.name == request.tenantLabel { tenant = label.value } else { own.append((label.name, label.value)) }
-                }
-                ring.replicas(for: SeriesKeyHasher.hash(tenant: tenant, labels: own), into: &replicas)
-                guard replicas.count == target.count, replicas.allSatisfy(target.contains) else { continue }
+                guard placed.contains(labels) else { continue }
                 let identity = SeriesKeyHasher.hash(tenant: "", labels: labels.map { ($0.name, $0.value) })
                 let bucket = Int(identity % UInt64(request.buckets))
                 // The series' samples per window (a merged block spans several), hashed as one run.
@@ -116,44 +95,108 @@ extension Storage {
     }
 }
 
-/// `POST /api/v1/digest` on a storage node: `Storage.digest` over JSON.
-struct DigestHandler: Sendable {
+/// The series a ring places on exactly one replica set, recognised from their stored labels: the
+/// placement key is the tenant (the value of insert's tenant label, else the default tenant) and
+/// every other label, as `RequestRouter` hashes it.
+struct PlacementFilter {
+    let ring: HashRing
+    let target: ReplicaSet
+    let tenantLabel: String?
+    let defaultTenant: String
+
+    /// - Throws: `.invalidQuery` for a ring that does not parse, names outside it, or a replica set
+    ///   not of `replication_factor` nodes.
+    init(ring yaml: String, replicaSet: [String], tenantLabel: String?, defaultTenant: String) throws(StorageError) {
+        do {
+            ring = try RingConfiguration.parse(yaml: yaml).makeRing()
+        } catch {
+            throw StorageError(code: .invalidQuery, message: "ring: \(error)")
+        }
+        var target = ReplicaSet()
+        for name in replicaSet {
+            guard let index = ring.nodes.firstIndex(where: { $0.name == name }) else {
+                throw StorageError(code: .invalidQuery, message: "replica set names \(name), which is not a node of the ring")
+            }
+            target.insert(index)
+        }
+        guard target.count == ring.replicationFactor else {
+            throw StorageError(code: .invalidQuery, message: "a replica set has replication_factor (\(ring.replicationFactor)) distinct nodes, not \(target.count)")
+        }
+        self.target = target
+        self.tenantLabel = tenantLabel
+        self.defaultTenant = defaultTenant
+    }
+
+    func contains(_ labels: [Label]) -> Bool {
+        var tenant = defaultTenant
+        var own: [(name: String, value: String)] = []
+        own.reserveCapacity(labels.count)
+        for label in labels {
+            if label.name == tenantLabel { tenant = label.value } else { own.append((label.name, label.value)) }
+        }
+        return ReplicaSet(ring.replicas(for: SeriesKeyHasher.hash(tenant: tenant, labels: own))) == target
+    }
+}
+
+/// The JSON endpoints of repair and rebalance on a storage node: `POST /api/v1/digest`
+/// (`Storage.digest`) and `POST /api/v1/delete_placed` (`Storage.deletePlaced`).
+struct RepairHandlers: Sendable {
     let storage: Storage
 
-    func handle(_ request: Request) async -> Response {
+    func digest(_ request: Request) async -> Response {
+        await answer(request, handler: "digest") { (digestRequest: SeriesDigest.Request) throws(StorageError) in
+            let storage = self.storage
+            // Reads and decodes every chunk: off the cooperative pool.
+            let result = try? await NIOThreadPool.singleton.runIfActive { () -> Result<SeriesDigest.Response, StorageError> in
+                Result { () throws(StorageError) in try storage.digest(digestRequest) }
+            }
+            guard let result else { throw StorageError(code: .notReady, message: "shutting down") }
+            return try result.get()
+        }
+    }
+
+    func deletePlaced(_ request: Request) async -> Response {
+        await answer(request, handler: "delete_placed") { (deletion: PlacedSeriesDeletion.Request) throws(StorageError) in
+            let placed = try PlacementFilter(
+                ring: deletion.ring, replicaSet: deletion.replicaSet, tenantLabel: deletion.tenantLabel, defaultTenant: deletion.defaultTenant
+            )
+            return try await storage.deletePlaced(placed, before: deletion.before)
+        }
+    }
+
+    /// Decodes the JSON body, runs `body`, and answers its result as JSON: 400 for a body that does
+    /// not decode or an invalid request, 503 while not ready, 500 when a block fails.
+    private func answer<In: Decodable, Out: Encodable>(
+        _ request: Request, handler: String, _ body: (In) async throws(StorageError) -> Out
+    ) async -> Response {
         let response: Response
         do throws(HTTPFailure) {
             guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
-            let body = try await BoundedBody.collect(request, limit: 16 << 20)
-            let digestRequest: SeriesDigest.Request
+            let bytes = try await BoundedBody.collect(request, limit: 16 << 20)
+            let decoded: In
             do {
-                digestRequest = try JSONDecoder().decode(SeriesDigest.Request.self, from: Data(buffer: body))
+                decoded = try JSONDecoder().decode(In.self, from: Data(buffer: bytes))
             } catch {
-                throw HTTPFailure(.badRequest, "digest request is not valid JSON: \(error)")
+                throw HTTPFailure(.badRequest, "\(handler) request is not valid JSON: \(error)")
             }
-            let storage = self.storage
-            let answer: Result<SeriesDigest.Response, StorageError>
+            let result: Out
             do {
-                // Reads and decodes every chunk: off the cooperative pool.
-                answer = try await NIOThreadPool.singleton.runIfActive { () -> Result<SeriesDigest.Response, StorageError> in
-                    Result { () throws(StorageError) in try storage.digest(digestRequest) }
+                result = try await body(decoded)
+            } catch {
+                switch error.code {
+                case .invalidQuery, .invalidBackfill: throw HTTPFailure(.badRequest, error.message)
+                case .notReady: throw HTTPFailure(.serviceUnavailable, error.message)
+                case .notSealed: throw HTTPFailure(.conflict, error.message)
+                case .walFailed, .blockFailed: throw HTTPFailure(.internalServerError, error.message)
                 }
-            } catch {
-                throw HTTPFailure(.serviceUnavailable, "shutting down")
             }
-            switch answer {
-            case .success(let digest):
-                let json = (try? JSONEncoder().encode(digest)) ?? Data()
-                var headers = HTTPFields()
-                headers[.contentType] = "application/json"
-                response = Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json)))
-            case .failure(let error):
-                throw HTTPFailure(error.code == .invalidQuery ? .badRequest : .internalServerError, error.message)
-            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            response = Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: (try? JSONEncoder().encode(result)) ?? Data())))
         } catch {
             response = error.response
         }
-        storage.metrics.request(handler: "digest", code: Int(response.status.code))
+        storage.metrics.request(handler: handler, code: Int(response.status.code))
         return response
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 import SluiceCodec
+import SluiceHTTP
 import SluiceQuery
 import Synchronization
 
@@ -383,6 +384,66 @@ final class Storage: Sendable {
             throw error
         } catch {
             throw StorageError(code: .blockFailed, message: "backfill: \(error)")
+        }
+    }
+
+    /// Deletes, from every block that ends at or before `before` and before the head's boundary,
+    /// the series `placed` recognises: a block holding only those is deleted, another is rewritten
+    /// without them (the new block whole before the old goes, as a backfill rewrite). The head is
+    /// left alone: what it holds is deleted by a later call, once cut.
+    func deletePlaced(_ placed: PlacementFilter, before: Int64) async throws(StorageError) -> PlacedSeriesDeletion.Response {
+        guard isReady else { throw StorageError(code: .notReady, message: notReadyReason) }
+        do {
+            return try await maintenance.run { () async throws -> PlacedSeriesDeletion.Response in
+                var outcome = PlacedSeriesDeletion.Response()
+                let limit = min(before, head.backfillBoundary(now: configuration.now()))
+                let parent = blocksDirectory
+                for block in blockList where block.meta.maxTime <= limit {
+                    let (written, series, samples) = try await NIOThreadPool.singleton.runIfActive { () throws -> (Block??, Int, Int) in
+                        var kept: [(labels: [Label], chunks: [Compaction.SourceChunk])] = []
+                        var series = 0
+                        var samples = 0
+                        for id in 0..<block.seriesCount {
+                            let labels = block.labels(of: id)
+                            let chunks = block.chunks(of: id).map { Compaction.SourceChunk(block: block, ref: $0) }
+                            if placed.contains(labels) {
+                                series += 1
+                                samples += try chunks.reduce(0) { $0 + BlockFormat.sampleCount(try $1.read()) }
+                            } else {
+                                kept.append((labels, chunks))
+                            }
+                        }
+                        // nil: nothing to delete; .some(nil): nothing left.
+                        guard series > 0 else { return (nil, 0, 0) }
+                        guard !kept.isEmpty else { return (.some(nil), series, samples) }
+                        let path = try BlockWriter.write(
+                            parent: parent, minTime: block.meta.minTime, maxTime: block.meta.maxTime, chunks: kept,
+                            replacing: BlockFile.lastComponent(block.path)
+                        )
+                        return (.some(try Block(path: path)), series, samples)
+                    }
+                    guard let written else { continue }
+                    blocks.withLock { list in
+                        list.removeAll { $0.path == block.path }
+                        if let written { list.append(written) }
+                        list.sort { $0.meta.minTime < $1.meta.minTime }
+                    }
+                    try Block.delete(path: block.path)
+                    outcome.blocksRewritten += 1
+                    outcome.seriesDeleted += series
+                    outcome.samplesDeleted += samples
+                    logger.info("moved series deleted from a block", metadata: [
+                        "block.path": "\(block.path)", "block.replacement": "\(written?.path ?? "none")",
+                        "delete.series": "\(series)", "delete.samples": "\(samples)",
+                    ])
+                }
+                updateBlockGauges()
+                return outcome
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(code: .blockFailed, message: "delete: \(error)")
         }
     }
 

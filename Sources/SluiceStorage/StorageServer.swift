@@ -73,7 +73,7 @@ public struct StorageServer: Sendable {
 
     public static let writePaths: [RouterPath] = ["/api/v1/write"]
     public static let readPaths: [RouterPath] = ["/api/v1/read"]
-    public static let repairPaths: [RouterPath] = [RouterPath(stringLiteral: BackfillHeaders.path), RouterPath(stringLiteral: SeriesDigest.path)]
+    public static let repairPaths: [RouterPath] = [BackfillHeaders.path, SeriesDigest.path, PlacedSeriesDeletion.path].map { RouterPath(stringLiteral: $0) }
 
     public init(
         configuration: StorageConfiguration,
@@ -95,9 +95,10 @@ public struct StorageServer: Sendable {
         router.post("/api/v1/write") { request, _ in await write.handle(request) }
         router.post("/api/v1/read") { request, _ in await read.handle(request) }
         // Repair and rebalance (`Backfill`, `Storage.digest`).
-        let digest = DigestHandler(storage: storage)
+        let repair = RepairHandlers(storage: storage)
         router.post(RouterPath(stringLiteral: BackfillHeaders.path)) { request, _ in await write.handleBackfill(request) }
-        router.post(RouterPath(stringLiteral: SeriesDigest.path)) { request, _ in await digest.handle(request) }
+        router.post(RouterPath(stringLiteral: SeriesDigest.path)) { request, _ in await repair.digest(request) }
+        router.post(RouterPath(stringLiteral: PlacedSeriesDeletion.path)) { request, _ in await repair.deletePlaced(request) }
         OperationalRoutes.postOnly(Self.writePaths + Self.readPaths + Self.repairPaths, on: router)
         api.register(on: router)
         ExemplarMetadataHandlers(storage: storage).register(on: router)

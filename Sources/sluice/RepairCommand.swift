@@ -98,6 +98,7 @@ struct CopyOptions: ParsableArguments {
         try await repairer.shutdown()
         print("sluice \(name): \(result.agreed ? "replicas agree" : "replicas do not agree") · \(result.line) · \(String(format: "%.1f", result.seconds)) s")
         for error in result.errors { print("  \(error)") }
+        for skipped in result.deletionsSkipped { print("  kept: \(skipped)") }
         if let report {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -30,6 +30,9 @@ struct RingCommand: AsyncParsableCommand {
         @Option(name: .long, help: "The new ring file, in force in insert and select.")
         var to: String
 
+        @Flag(name: .long, help: "Once a replica set's new owners are shown to hold every sample a previous owner has of its series, delete those series from that owner's blocks.")
+        var deleteMoved = false
+
         @OptionGroup var copy: CopyOptions
 
         @OptionGroup var log: LogOptions
@@ -37,8 +40,8 @@ struct RingCommand: AsyncParsableCommand {
         func run() async throws {
             let logger = try log.bootstrap(label: "sluice.rebalance")
             let repairer = Repairer(configuration: try copy.configuration(ringFile: to), logger: logger)
-            try await copy.runOnce(repairer, name: "rebalance") { [config] repairer, progress in
-                try await repairer.rebalance(from: config, progress: progress)
+            try await copy.runOnce(repairer, name: "rebalance") { [config, deleteMoved] repairer, progress in
+                try await repairer.rebalance(from: config, deleteMoved: deleteMoved, progress: progress)
             }
         }
     }

@@ -233,6 +233,58 @@ struct RepairTests {
         }
     }
 
+    @Test func deleteMovedLeavesEachSeriesOnItsNewOwnersOnly() async throws {
+        let directory = try TemporaryDirectory("sluice-rebalance-delete")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            let (oldFile, newFile, _, boundary) = try await Self.cJoins(nodes, in: directory.path)
+            let after = try Self.placement(RingConfiguration.load(path: newFile))
+            let repairer = Repairer(configuration: RepairConfiguration(ringFile: newFile), logger: TestLog.logger("rebalance"))
+            let report = try await repairer.rebalance(from: oldFile, deleteMoved: true)
+            #expect(report.agreed, "\(report)")
+            #expect(report.deletionsSkipped.isEmpty)
+            // Every moved series left exactly the old owner it no longer has.
+            #expect(report.seriesDeleted > 0)
+            #expect(report.samplesDeleted == report.samplesCopied)
+            for node in nodes {
+                let held = try await node.read(before: boundary)
+                let want = Set(Self.series.filter { after[$0.labels]!.contains(node.name) }.map { Dictionary(uniqueKeysWithValues: $0.labels.map { ($0.name, $0.value) }) })
+                #expect(Set(held.keys) == want, "\(node.name) holds \(held.count) series, owns \(want.count)")
+                #expect(held.values.allSatisfy { $0.count == Int((boundary - Self.start) / Self.step) }, "\(node.name) lacks samples")
+            }
+            // Done is done: a rerun copies and deletes nothing.
+            let again = try await repairer.rebalance(from: oldFile, deleteMoved: true)
+            try await repairer.shutdown()
+            #expect(again.agreed && again.samplesCopied == 0 && again.seriesDeleted == 0)
+        }
+    }
+
+    @Test func deleteMovedKeepsASourcesCopyWhileTheNewOwnersConflict() async throws {
+        let directory = try TemporaryDirectory("sluice-rebalance-conflict")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            let (oldFile, newFile, moving, _) = try await Self.cJoins(nodes, in: directory.path)
+            // c already holds another value at one timestamp of a series it will own.
+            let series = try #require(moving.first)
+            let first = series.samples[0]
+            let conflicting = WriteRequest(timeseries: [TimeSeries(labels: series.labels, samples: [Sample(timestamp: first.timestamp, value: first.value + 1)])])
+            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(conflicting, appendingTo: out) })
+            let backfilled = try await TestHTTP.send(.POST, nodes[2].url + BackfillHeaders.path, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
+            #expect(backfilled.status == 204, "\(backfilled.body)")
+
+            let repairer = Repairer(configuration: RepairConfiguration(ringFile: newFile), logger: TestLog.logger("rebalance"))
+            let report = try await repairer.rebalance(from: oldFile, deleteMoved: true)
+            try await repairer.shutdown()
+            #expect(!report.agreed)
+            #expect(report.cellsConflicting >= 1)
+            #expect(!report.deletionsSkipped.isEmpty)
+            // The old owner that would have lost the series keeps it.
+            let labels = Dictionary(uniqueKeysWithValues: series.labels.map { ($0.name, $0.value) })
+            let keepers = try await [nodes[0].read(before: Self.series[0].samples.last!.timestamp), nodes[1].read(before: Self.series[0].samples.last!.timestamp)]
+            #expect(keepers.allSatisfy { $0[labels]?[first.timestamp] == first.value })
+        }
+    }
+
     @Test func aRebalanceKilledMidwayAndRunAgainFinishesTheJob() async throws {
         let directory = try TemporaryDirectory("sluice-rebalance-kill")
         defer { directory.remove() }
