@@ -39,3 +39,9 @@ public enum OperationalRoutes {
         }
     }
 }
+
+/// A metric name with its help text, as every tier registers its metrics (swift-prometheus wants
+/// both in a descriptor).
+public func metricDescriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+}

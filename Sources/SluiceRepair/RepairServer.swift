@@ -21,16 +21,17 @@ public struct RepairMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
-        passes = registry.makeCounter(name: "sluice_repair_passes_total", labels: [("result", "agreed")])
-        failedPasses = registry.makeCounter(name: "sluice_repair_passes_total", labels: [("result", "disagreed")])
-        cellsCompared = registry.makeCounter(name: "sluice_repair_cells_compared_total")
-        cellsDiffering = registry.makeCounter(name: "sluice_repair_cells_differing_total")
-        seriesCopied = registry.makeCounter(name: "sluice_repair_series_copied_total")
-        samplesCopied = registry.makeCounter(name: "sluice_repair_samples_copied_total")
-        bytesCopied = registry.makeCounter(name: "sluice_repair_bytes_copied_total")
-        cellsConflicting = registry.makeGauge(name: "sluice_repair_cells_conflicting")
-        agreed = registry.makeGauge(name: "sluice_repair_replicas_agree")
-        lastPass = registry.makeGauge(name: "sluice_repair_last_pass_timestamp_seconds")
+        let passesDescriptor = metricDescriptor("sluice_repair_passes_total", "Repair passes, by whether the replicas agreed at the end.")
+        passes = registry.makeCounter(descriptor: passesDescriptor, labels: [("result", "agreed")])
+        failedPasses = registry.makeCounter(descriptor: passesDescriptor, labels: [("result", "disagreed")])
+        cellsCompared = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_cells_compared_total", "Block windows x buckets compared."))
+        cellsDiffering = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_cells_differing_total", "Cells the replicas disagreed on."))
+        seriesCopied = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_series_copied_total", "Series some replica got samples of."))
+        samplesCopied = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_samples_copied_total", "Samples the replicas took by backfill."))
+        bytesCopied = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_bytes_copied_total", "Compressed backfill bytes sent."))
+        cellsConflicting = registry.makeGauge(descriptor: metricDescriptor("sluice_repair_cells_conflicting", "Cells still differing after the last pass: different values at one timestamp."))
+        agreed = registry.makeGauge(descriptor: metricDescriptor("sluice_repair_replicas_agree", "1 when the last pass ended with every replica set agreeing."))
+        lastPass = registry.makeGauge(descriptor: metricDescriptor("sluice_repair_last_pass_timestamp_seconds", "When the last pass ended, in seconds since the epoch."))
     }
 
     func record(_ report: RepairReport) {

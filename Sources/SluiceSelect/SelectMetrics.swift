@@ -1,4 +1,5 @@
 import Prometheus
+import SluiceHTTP
 
 /// The select tier's self-metrics, registered once; `/metrics` renders the registry.
 struct SelectMetrics: Sendable {
@@ -8,7 +9,7 @@ struct SelectMetrics: Sendable {
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         fanOutDuration = registry.makeDurationHistogram(
-            descriptor: Self.describe("sluice_select_fanout_duration_seconds", "Time for every storage node to answer one request (or fail)."),
+            descriptor: metricDescriptor("sluice_select_fanout_duration_seconds", "Time for every storage node to answer one request (or fail)."),
             buckets: [.milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                       .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30)]
         )
@@ -17,21 +18,21 @@ struct SelectMetrics: Sendable {
 
     func request(handler: String, code: Int) {
         registry.makeCounter(
-            descriptor: Self.describe("sluice_select_requests_total", "Requests answered, by handler and status code."),
+            descriptor: metricDescriptor("sluice_select_requests_total", "Requests answered, by handler and status code."),
             labels: [("handler", handler), ("code", String(code))]
         ).increment()
     }
 
     func node(_ name: String, result: String) {
         registry.makeCounter(
-            descriptor: Self.describe("sluice_select_node_requests_total", "Requests to storage nodes, by node and result: ok, rejected, failed."),
+            descriptor: metricDescriptor("sluice_select_node_requests_total", "Requests to storage nodes, by node and result: ok, rejected, failed."),
             labels: [("node", name), ("result", result)]
         ).increment()
     }
 
     func nodeUp(_ name: String, _ up: Bool) {
         registry.makeGauge(
-            descriptor: Self.describe("sluice_select_node_up", "1 while select asks the storage node, 0 while it skips it after a failure and probes it."),
+            descriptor: metricDescriptor("sluice_select_node_up", "1 while select asks the storage node, 0 while it skips it after a failure and probes it."),
             labels: [("node", name)]
         ).set(Double(up ? 1 : 0))
     }
@@ -41,10 +42,6 @@ struct SelectMetrics: Sendable {
     }
 
     private static var partialDescriptor: MetricNameDescriptor {
-        describe("sluice_select_partial_responses_total", "Answers given with replication-factor or more nodes failed (--partial-response).")
-    }
-
-    private static func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+        metricDescriptor("sluice_select_partial_responses_total", "Answers given with replication-factor or more nodes failed (--partial-response).")
     }
 }

@@ -85,7 +85,7 @@ enum Backfill {
     /// sample inside the block's range. A series both hold is decoded and encoded again only when
     /// something is added to it.
     ///
-    /// - Throws: `.invalidInput` for a series that holds native histograms in the block.
+    /// - Throws: `StorageError.invalidBackfill` for a series that holds native histograms in the block.
     static func merge(
         _ incoming: [Series], into block: Block?, chunkRange: Int64, samplesPerChunk: Int
     ) throws -> Merged {
@@ -110,7 +110,9 @@ enum Backfill {
                     }
                     let refs = block.chunks(of: ids[next])
                     if refs.contains(where: { $0.encoding != .xor }) {
-                        throw BlockError(.invalidInput, "series \(series.labels) holds native histograms in block \(block.path): backfill takes floats only")
+                        throw StorageError(
+                            code: .invalidBackfill, message: "series \(series.labels) holds native histograms in block \(block.path): backfill takes floats only"
+                        )
                     }
                     var samples: [Sample] = []
                     for ref in refs {

@@ -1,4 +1,5 @@
 import Prometheus
+import SluiceHTTP
 
 /// The storage node's self-metrics, registered once; `/metrics` renders the registry.
 struct StorageMetrics: Sendable {
@@ -23,40 +24,40 @@ struct StorageMetrics: Sendable {
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
-        headSeries = registry.makeGauge(descriptor: Self.describe("sluice_storage_head_series", "Series in the in-memory head."))
-        headChunks = registry.makeGauge(descriptor: Self.describe("sluice_storage_head_chunks", "Chunks in the in-memory head, open ones included."))
-        samplesAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_samples_appended_total", "Float samples appended to the head."))
-        histogramsAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_histograms_appended_total", "Native histograms appended to the head."))
-        exemplarsAppended = registry.makeCounter(descriptor: Self.describe("sluice_storage_exemplars_appended_total", "Exemplars added to the exemplar store."))
-        exemplarsInStorage = registry.makeGauge(descriptor: Self.describe("sluice_storage_exemplars_in_storage", "Exemplars in the exemplar store."))
+        headSeries = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_head_series", "Series in the in-memory head."))
+        headChunks = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_head_chunks", "Chunks in the in-memory head, open ones included."))
+        samplesAppended = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_samples_appended_total", "Float samples appended to the head."))
+        histogramsAppended = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_histograms_appended_total", "Native histograms appended to the head."))
+        exemplarsAppended = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_exemplars_appended_total", "Exemplars added to the exemplar store."))
+        exemplarsInStorage = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_exemplars_in_storage", "Exemplars in the exemplar store."))
         for reason in ExemplarDropReason.allCases {
             _ = registry.makeCounter(descriptor: Self.exemplarsDroppedDescriptor, labels: [("reason", reason.rawValue)])
         }
         walFsyncDuration = registry.makeDurationHistogram(
-            descriptor: Self.describe("sluice_storage_wal_fsync_duration_seconds", "Time of one WAL fsync; concurrent writes share one."),
+            descriptor: metricDescriptor("sluice_storage_wal_fsync_duration_seconds", "Time of one WAL fsync; concurrent writes share one."),
             buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
                       .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
                       .milliseconds(250), .milliseconds(500), .seconds(1)]
         )
-        walCorruptions = registry.makeCounter(descriptor: Self.describe("sluice_storage_wal_corruptions_total", "Torn or corrupt WAL tails truncated at replay."))
-        blocks = registry.makeGauge(descriptor: Self.describe("sluice_storage_blocks", "Blocks on disk."))
-        blockBytes = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_bytes", "Bytes of all blocks on disk."))
-        blockSamples = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_samples", "Samples in all blocks on disk."))
-        bytesPerSample = registry.makeGauge(descriptor: Self.describe("sluice_storage_block_bytes_per_sample", "Block bytes on disk per sample they hold."))
-        blocksDeleted = registry.makeCounter(descriptor: Self.describe("sluice_storage_blocks_deleted_total", "Blocks deleted by retention."))
+        walCorruptions = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_wal_corruptions_total", "Torn or corrupt WAL tails truncated at replay."))
+        blocks = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_blocks", "Blocks on disk."))
+        blockBytes = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_bytes", "Bytes of all blocks on disk."))
+        blockSamples = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_samples", "Samples in all blocks on disk."))
+        bytesPerSample = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_bytes_per_sample", "Block bytes on disk per sample they hold."))
+        blocksDeleted = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_blocks_deleted_total", "Blocks deleted by retention."))
         backfilledSamples = registry.makeCounter(
-            descriptor: Self.describe("sluice_storage_backfilled_samples_total", "Samples written into blocks by backfill (repair, rebalance) that the node did not hold.")
+            descriptor: metricDescriptor("sluice_storage_backfilled_samples_total", "Samples written into blocks by backfill (repair, rebalance) that the node did not hold.")
         )
         for reason in RejectReason.allCases.map(\.rawValue) {
             _ = registry.makeCounter(descriptor: Self.rejectedDescriptor, labels: [("reason", reason)])
         }
     }
 
-    private static var rejectedDescriptor: MetricNameDescriptor { describe(
+    private static var rejectedDescriptor: MetricNameDescriptor { metricDescriptor(
         "sluice_storage_samples_rejected_total", "Samples and native histograms rejected, by reason: out_of_order, too_old, duplicate_timestamp, invalid_histogram."
     ) }
 
-    private static var exemplarsDroppedDescriptor: MetricNameDescriptor { describe(
+    private static var exemplarsDroppedDescriptor: MetricNameDescriptor { metricDescriptor(
         "sluice_storage_exemplars_dropped_total", "Exemplars not stored, by reason: out_of_order, label_set_too_long. The write still succeeds."
     ) }
 
@@ -69,17 +70,13 @@ struct StorageMetrics: Sendable {
     }
 
     func compactions(result: String) {
-        registry.makeCounter(descriptor: Self.describe("sluice_storage_compactions_total", "Head-to-block cuts, by result."), labels: [("result", result)]).increment()
+        registry.makeCounter(descriptor: metricDescriptor("sluice_storage_compactions_total", "Head-to-block cuts, by result."), labels: [("result", result)]).increment()
     }
 
     func request(handler: String, code: Int) {
         registry.makeCounter(
-            descriptor: Self.describe("sluice_storage_requests_total", "HTTP requests, by handler and status code."),
+            descriptor: metricDescriptor("sluice_storage_requests_total", "HTTP requests, by handler and status code."),
             labels: [("handler", handler), ("code", String(code))]
         ).increment()
-    }
-
-    private static func describe(_ name: String, _ help: String) -> MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }

@@ -292,7 +292,7 @@ struct RepairTests {
             let (oldFile, newFile, moving, boundary) = try await Self.cJoins(nodes, in: directory.path)
             let total = moving.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
             let backfilled = { () async throws -> Double in
-                try MetricsText(text: try await TestHTTP.get(nodes[2].url + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
+                MetricsText(text: try await TestHTTP.get(nodes[2].url + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
             }
 
             // The CLI, slowed to a few kilobytes a second so the first copy is followed by a wait,
