@@ -320,6 +320,32 @@ struct RepairTests {
         }
     }
 
+    @Test func asAServiceItRunsPassesAndShowsThemInMetrics() async throws {
+        let directory = try TemporaryDirectory("sluice-repair-service")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            let ring = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
+            let ringFile = directory.path + "/ring.yml"
+            try ring.yaml().write(toFile: ringFile, atomically: true, encoding: .utf8)
+            var configuration = RepairConfiguration(ringFile: ringFile)
+            configuration.interval = .milliseconds(200)
+            configuration.port = 0
+            let server = RepairServer(configuration: configuration, logger: TestLog.logger("repair.service"))
+            let port = PortPromise()
+            try await withServices([server.service(onServerRunning: { port.fulfil($0) })]) { _ in
+                let url = "http://127.0.0.1:\(try await port.wait(timeout: .seconds(60)))/metrics"
+                let passes = try await eventually(timeout: .seconds(60)) {
+                    let text = MetricsText(text: try await TestHTTP.get(url).body)
+                    return (text.value("sluice_repair_passes_total", ["result": "agreed"]) ?? 0) >= 2
+                }
+                #expect(passes, "no two agreed passes in /metrics")
+                let text = MetricsText(text: try await TestHTTP.get(url).body)
+                #expect(text.value("sluice_repair_replicas_agree") == 1)
+                #expect(text.value("sluice_repair_passes_total", ["result": "disagreed"]) == 0)
+            }
+        }
+    }
+
     @Test func aNodeThatDoesNotAnswerFailsThePass() async throws {
         let directory = try TemporaryDirectory("sluice-repair-down")
         defer { directory.remove() }
