@@ -41,7 +41,9 @@ struct StoragePrometheusTests {
         let prometheus = try makePeers(.prometheus, names: ["prometheus"], in: directory)[0]
         defer { prometheus.kill() }
         try await prometheus.start()
-        try await withStorage(dataDirectory: try directory.subdirectory("sluice")) { node in
+        // Keep everything: the fixtures are from 2026-11-21, and retention counts by the wall clock
+        // (Prometheus' counts from the newest block, so it keeps them).
+        try await withStorage(dataDirectory: try directory.subdirectory("sluice"), configure: { $0.retention = .zero }) { node in
             for request in requests {
                 let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })
                 let intoPrometheus = try await TestHTTP.send(.POST, prometheus.writeURL, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
@@ -86,7 +88,9 @@ struct StoragePrometheusTests {
         defer { for peer in peers { peer.kill() } }
         let (local, reader) = (peers[0], peers[1])
         try await local.start()
-        try await withStorage(dataDirectory: try directory.subdirectory("sluice")) { node in
+        // Keep everything: the fixtures are from 2026-11-21, and retention counts by the wall clock
+        // (Prometheus' counts from the newest block, so it keeps them).
+        try await withStorage(dataDirectory: try directory.subdirectory("sluice"), configure: { $0.retention = .zero }) { node in
             reader.prometheusConfiguration = """
                 global: {scrape_interval: 15s}
                 remote_read:
