@@ -8,6 +8,26 @@ import HTTPTypes
 ///   for the cells asked about, each series with its own digest.
 /// - `POST /api/v1/backfill` (`BackfillHeaders`): a remote-write 1.0 body written into blocks,
 ///   however old its samples are against the series' newest.
+/// The series a ring places on exactly one replica set, as a node recognises them from their stored
+/// labels: placement hashes the tenant (the value of insert's tenant label, else the default tenant)
+/// and every other label.
+public struct ReplicaSetSeries: Codable, Hashable, Sendable {
+    /// The ring file, as YAML.
+    public var ring: String
+    /// Names of ring nodes: `replication_factor` of them.
+    public var replicaSet: [String]
+    /// Insert's `--tenant-label`, nil for none, and `--default-tenant`.
+    public var tenantLabel: String?
+    public var defaultTenant: String
+
+    public init(ring: String, replicaSet: [String], tenantLabel: String?, defaultTenant: String) {
+        self.ring = ring
+        self.replicaSet = replicaSet
+        self.tenantLabel = tenantLabel
+        self.defaultTenant = defaultTenant
+    }
+}
+
 public enum SeriesDigest {
     public static let path = "/api/v1/digest"
 
@@ -26,28 +46,24 @@ public enum SeriesDigest {
     }
 
     public struct Request: Codable, Sendable {
-        /// The ring file, as YAML: the node places each series it holds with it, as insert did.
-        public var ring: String
-        /// The replica set to digest: names of ring nodes. Only series the ring places on exactly
-        /// these nodes count.
-        public var replicaSet: [String]
+        /// Whose series are digested.
+        public var series: ReplicaSetSeries
         /// How many buckets the series of a window are spread over, by a hash of their labels.
         public var buckets: Int
-        /// The label insert adds with the tenant (`--tenant-label`), nil for none: placement hashes
-        /// the tenant and every other label.
-        public var tenantLabel: String?
-        /// The tenant of a series without `tenantLabel`.
-        public var defaultTenant: String
         /// Cells to list series by series in the answer.
         public var detail: [Cell]
 
-        public init(ring: String, replicaSet: [String], buckets: Int, tenantLabel: String?, defaultTenant: String, detail: [Cell] = []) {
-            self.ring = ring
-            self.replicaSet = replicaSet
+        public init(series: ReplicaSetSeries, buckets: Int, detail: [Cell] = []) {
+            self.series = series
             self.buckets = buckets
-            self.tenantLabel = tenantLabel
-            self.defaultTenant = defaultTenant
             self.detail = detail
+        }
+
+        public init(ring: String, replicaSet: [String], buckets: Int, tenantLabel: String?, defaultTenant: String, detail: [Cell] = []) {
+            self.init(
+                series: ReplicaSetSeries(ring: ring, replicaSet: replicaSet, tenantLabel: tenantLabel, defaultTenant: defaultTenant),
+                buckets: buckets, detail: detail
+            )
         }
     }
 
@@ -109,20 +125,13 @@ public enum PlacedSeriesDeletion {
     public static let path = "/api/v1/delete_placed"
 
     public struct Request: Codable, Sendable {
-        /// The ring that places the series, and the replica set whose series go: as in
-        /// `SeriesDigest.Request`.
-        public var ring: String
-        public var replicaSet: [String]
-        public var tenantLabel: String?
-        public var defaultTenant: String
+        /// Whose series go.
+        public var series: ReplicaSetSeries
         /// Only from blocks that end at or before this, in milliseconds: the windows that were checked.
         public var before: Int64
 
-        public init(ring: String, replicaSet: [String], tenantLabel: String?, defaultTenant: String, before: Int64) {
-            self.ring = ring
-            self.replicaSet = replicaSet
-            self.tenantLabel = tenantLabel
-            self.defaultTenant = defaultTenant
+        public init(series: ReplicaSetSeries, before: Int64) {
+            self.series = series
             self.before = before
         }
     }

@@ -100,6 +100,13 @@ public final class Repairer: Sendable {
         return report
     }
 
+    /// The series of the replica set `targets`, as insert places them with `ring`.
+    private func series(of targets: [RingConfiguration.Node], ring: String) -> ReplicaSetSeries {
+        ReplicaSetSeries(
+            ring: ring, replicaSet: targets.map(\.name), tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant
+        )
+    }
+
     /// A series of one cell, as the digests name it.
     private struct SeriesKey: Hashable {
         var cell: SeriesDigest.Cell
@@ -116,10 +123,7 @@ public final class Repairer: Sendable {
         report: inout RepairReport, pacer: inout Pacer
     ) async -> Int64? {
         let members = targets + sources
-        let request = SeriesDigest.Request(
-            ring: ring, replicaSet: targets.map(\.name), buckets: configuration.buckets,
-            tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant
-        )
+        let request = SeriesDigest.Request(series: series(of: targets, ring: ring), buckets: configuration.buckets)
         guard let answers = await digests(request, from: members, report: &report) else { return nil }
         report.replicaSetsCompared += 1
         let window = answers[0].blockDuration
@@ -132,7 +136,7 @@ public final class Repairer: Sendable {
         var detailed = request
         detailed.detail = differing
         guard let details = await digests(detailed, from: members, report: &report) else { return nil }
-        let held = details.map { answer in Dictionary(answer.series.map { (SeriesKey(cell: $0.cell, labels: $0.labels), $0.digest) }) { a, _ in a } }
+        let held = details.map(Self.seriesDigests)
         let keys = Set(held.flatMap(\.keys)).filter { key in Self.differs(held.map { $0[key] }, targets: targets.count) }.sorted { $0.cell < $1.cell }
         report.seriesDiffering += Set(keys.map(\.labels)).count
         logger.info("replica set differs", metadata: [
@@ -144,18 +148,12 @@ public final class Repairer: Sendable {
         // What each member holds of those series, read window by window.
         var samples: [SeriesKey: [Int: [Sample]]] = [:]
         for (index, member) in members.enumerated() {
-            let mine = keys.filter { held[index][$0] != nil }
-            for (window, group) in Dictionary(grouping: mine, by: \.cell.window).sorted(by: { $0.key < $1.key }) {
-                for batch in stride(from: 0, to: group.count, by: configuration.seriesPerRead).map({ Array(group[$0..<min($0 + configuration.seriesPerRead, group.count)]) }) {
-                    let labelSets = batch.map { $0.labels.map { Label(name: $0[0], value: $0[1]) } }
-                    do {
-                        let read = try await nodes.read(labelSets, start: window, end: window + answers[index].blockDuration - 1, from: member)
-                        for (key, labels) in zip(batch, labelSets) { samples[key, default: [:]][index] = read[labels] ?? [] }
-                    } catch {
-                        Self.note(member.name, failed: error, report: &report, logger: logger)
-                        return nil
-                    }
-                }
+            do {
+                let read = try await self.read(keys.filter { held[index][$0] != nil }, window: window, from: member)
+                for (key, memberSamples) in read { samples[key, default: [:]][index] = memberSamples }
+            } catch {
+                Self.note(member.name, failed: error, report: &report, logger: logger)
+                return nil
             }
         }
 
@@ -213,20 +211,14 @@ public final class Repairer: Sendable {
             if !sources.isEmpty { report.deletionsSkipped.append("\(names): the set is not complete") }
             return
         }
-        let request = SeriesDigest.Request(
-            ring: ring, replicaSet: names, buckets: configuration.buckets,
-            tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant
-        )
+        let request = SeriesDigest.Request(series: series(of: targets, ring: ring), buckets: configuration.buckets)
         for source in sources {
             guard await covers(targets, source, request: request, below: boundary, report: &report) else {
                 report.deletionsSkipped.append("\(source.name): \(names) does not hold everything it has of their series")
                 continue
             }
-            let deletion = PlacedSeriesDeletion.Request(
-                ring: ring, replicaSet: names, tenantLabel: configuration.tenantLabel, defaultTenant: configuration.defaultTenant, before: boundary
-            )
             do {
-                let deleted = try await nodes.deletePlaced(deletion, from: source)
+                let deleted = try await nodes.deletePlaced(PlacedSeriesDeletion.Request(series: request.series, before: boundary), from: source)
                 report.seriesDeleted += deleted.seriesDeleted
                 report.samplesDeleted += deleted.samplesDeleted
             } catch {
@@ -244,9 +236,7 @@ public final class Repairer: Sendable {
     ) async -> Bool {
         guard let answers = await digests(request, from: targets + [source], report: &report) else { return false }
         let window = answers[0].blockDuration
-        let maps = answers.map { answer in
-            Dictionary(answer.cells.filter { $0.cell.window + window <= boundary }.map { ($0.cell, $0.digest) }) { a, _ in a }
-        }
+        let maps = answers.map { Self.cellDigests($0, window: window, boundary: boundary) }
         var check: [SeriesDigest.Cell] = []
         for (cell, digest) in maps.last! {
             let replicas = Set(maps.dropLast().map { $0[cell] })
@@ -258,30 +248,50 @@ public final class Repairer: Sendable {
         var detailed = request
         detailed.detail = check.sorted()
         guard let details = await digests(detailed, from: [targets[0], source], report: &report) else { return false }
-        let theirs = Dictionary(details[0].series.map { (SeriesKey(cell: $0.cell, labels: $0.labels), $0.digest) }) { a, _ in a }
+        let theirs = Self.seriesDigests(details[0])
         var differing: [SeriesKey] = []
         for entry in details[1].series {
             let key = SeriesKey(cell: entry.cell, labels: entry.labels)
             guard let digest = theirs[key] else { return false }
             if digest != entry.digest { differing.append(key) }
         }
-        for (start, group) in Dictionary(grouping: differing, by: \.cell.window) {
-            for batch in stride(from: 0, to: group.count, by: configuration.seriesPerRead).map({ Array(group[$0..<min($0 + configuration.seriesPerRead, group.count)]) }) {
+        guard !differing.isEmpty else { return true }
+        do {
+            let held = try await read(differing, window: window, from: targets[0])
+            let had = try await read(differing, window: window, from: source)
+            return differing.allSatisfy { key in
+                let kept = Dictionary((held[key] ?? []).map { ($0.timestamp, $0.value.bitPattern) }) { a, _ in a }
+                return (had[key] ?? []).allSatisfy { kept[$0.timestamp] == $0.value.bitPattern }
+            }
+        } catch {
+            Self.note(source.name, failed: error, report: &report, logger: logger)
+            return false
+        }
+    }
+
+    /// An answer's cell digests below `boundary`.
+    private static func cellDigests(_ answer: SeriesDigest.Response, window: Int64, boundary: Int64) -> [SeriesDigest.Cell: String] {
+        Dictionary(answer.cells.filter { $0.cell.window + window <= boundary }.map { ($0.cell, $0.digest) }) { a, _ in a }
+    }
+
+    /// An answer's listed series with their digests.
+    private static func seriesDigests(_ answer: SeriesDigest.Response) -> [SeriesKey: String] {
+        Dictionary(answer.series.map { (SeriesKey(cell: $0.cell, labels: $0.labels), $0.digest) }) { a, _ in a }
+    }
+
+    /// The samples `node` holds of each of `keys` in its cell's window (empty for a series it does
+    /// not hold), read `seriesPerRead` series to a request.
+    private func read(_ keys: [SeriesKey], window: Int64, from node: RingConfiguration.Node) async throws -> [SeriesKey: [Sample]] {
+        var out: [SeriesKey: [Sample]] = [:]
+        for (start, group) in Dictionary(grouping: keys, by: \.cell.window).sorted(by: { $0.key < $1.key }) {
+            for offset in stride(from: 0, to: group.count, by: configuration.seriesPerRead) {
+                let batch = group[offset..<min(offset + configuration.seriesPerRead, group.count)]
                 let labelSets = batch.map { $0.labels.map { Label(name: $0[0], value: $0[1]) } }
-                do {
-                    let held = try await nodes.read(labelSets, start: start, end: start + window - 1, from: targets[0])
-                    let had = try await nodes.read(labelSets, start: start, end: start + window - 1, from: source)
-                    for labels in labelSets {
-                        let kept = Dictionary((held[labels] ?? []).map { ($0.timestamp, $0.value.bitPattern) }) { a, _ in a }
-                        guard (had[labels] ?? []).allSatisfy({ kept[$0.timestamp] == $0.value.bitPattern }) else { return false }
-                    }
-                } catch {
-                    Self.note(source.name, failed: error, report: &report, logger: logger)
-                    return false
-                }
+                let read = try await nodes.read(labelSets, start: start, end: start + window - 1, from: node)
+                for (key, labels) in zip(batch, labelSets) { out[key] = read[labels] ?? [] }
             }
         }
-        return true
+        return out
     }
 
     /// Whether a cell or series needs work, given each member's digest (nil: it holds none), the
@@ -314,9 +324,7 @@ public final class Repairer: Sendable {
     private static func differingCells(
         _ answers: [SeriesDigest.Response], targets: Int, window: Int64, boundary: Int64, compared: inout Int
     ) -> [SeriesDigest.Cell] {
-        let maps = answers.map { answer in
-            Dictionary(answer.cells.filter { $0.cell.window + window <= boundary }.map { ($0.cell, $0.digest) }) { a, _ in a }
-        }
+        let maps = answers.map { cellDigests($0, window: window, boundary: boundary) }
         let cells = Set(maps.flatMap(\.keys))
         compared += cells.count
         return cells.filter { cell in differs(maps.map { $0[cell] }, targets: targets) }.sorted()

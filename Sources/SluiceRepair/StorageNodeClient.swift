@@ -20,12 +20,7 @@ struct StorageNodeClient: Sendable {
     let timeout: Duration
 
     func digest(_ request: SeriesDigest.Request, from node: RingConfiguration.Node) async throws -> SeriesDigest.Response {
-        var http = HTTPClientRequest(url: node.baseURL + SeriesDigest.path)
-        http.method = .POST
-        http.headers.add(name: "Content-Type", value: "application/json")
-        http.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(request)))
-        let body = try await send(http, to: node, expecting: 200, what: "digest")
-        return try JSONDecoder().decode(SeriesDigest.Response.self, from: Data(buffer: body))
+        try await postJSON(request, to: SeriesDigest.path, on: node, what: "digest")
     }
 
     /// The samples in `[start, end]` of the series with exactly these label sets; a series the node
@@ -59,12 +54,19 @@ struct StorageNodeClient: Sendable {
 
     /// Asks the node to delete the series `request` names from its blocks.
     func deletePlaced(_ request: PlacedSeriesDeletion.Request, from node: RingConfiguration.Node) async throws -> PlacedSeriesDeletion.Response {
-        var http = HTTPClientRequest(url: node.baseURL + PlacedSeriesDeletion.path)
+        try await postJSON(request, to: PlacedSeriesDeletion.path, on: node, what: "delete")
+    }
+
+    /// POSTs `request` as JSON to `path` on the node and decodes its 200 answer.
+    private func postJSON<Answer: Decodable>(
+        _ request: some Encodable, to path: String, on node: RingConfiguration.Node, what: String
+    ) async throws -> Answer {
+        var http = HTTPClientRequest(url: node.baseURL + path)
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
         http.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(request)))
-        let body = try await send(http, to: node, expecting: 200, what: "delete")
-        return try JSONDecoder().decode(PlacedSeriesDeletion.Response.self, from: Data(buffer: body))
+        let body = try await send(http, to: node, expecting: 200, what: what)
+        return try JSONDecoder().decode(Answer.self, from: Data(buffer: body))
     }
 
     /// Sends `request` to the node's backfill; returns the samples it added and the bytes sent.

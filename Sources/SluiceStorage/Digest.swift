@@ -7,7 +7,7 @@ import SluiceRing
 
 extension Storage {
     /// The digests `sluice repair` compares replicas by (`SeriesDigest`): over the series in blocks
-    /// that `request.ring` places on exactly `request.replicaSet`, per block window and bucket.
+    /// that `request.series` names, per block window and bucket.
     ///
     /// A series' digest hashes its samples (timestamp and value bits) in the window, in time order,
     /// and a histogram chunk's bytes as they are; a cell's digest adds up a hash of each series' label
@@ -21,9 +21,7 @@ extension Storage {
         guard (1...65536).contains(request.buckets) else {
             throw StorageError(code: .invalidQuery, message: "buckets must be 1 to 65536, not \(request.buckets)")
         }
-        let placed = try PlacementFilter(
-            ring: request.ring, replicaSet: request.replicaSet, tenantLabel: request.tenantLabel, defaultTenant: request.defaultTenant
-        )
+        let placed = try PlacementFilter(request.series)
         let detail = Set(request.detail)
         let window = configuration.blockDuration
         var cells: [SeriesDigest.Cell: (series: Int, samples: Int, digest: UInt64)] = [:]
@@ -95,9 +93,8 @@ extension Storage {
     }
 }
 
-/// The series a ring places on exactly one replica set, recognised from their stored labels: the
-/// placement key is the tenant (the value of insert's tenant label, else the default tenant) and
-/// every other label, as `RequestRouter` hashes it.
+/// Recognises a `ReplicaSetSeries`' series by their stored labels, hashing them as `RequestRouter`
+/// places them.
 struct PlacementFilter {
     let ring: HashRing
     let target: ReplicaSet
@@ -106,14 +103,14 @@ struct PlacementFilter {
 
     /// - Throws: `.invalidQuery` for a ring that does not parse, names outside it, or a replica set
     ///   not of `replication_factor` nodes.
-    init(ring yaml: String, replicaSet: [String], tenantLabel: String?, defaultTenant: String) throws(StorageError) {
+    init(_ series: ReplicaSetSeries) throws(StorageError) {
         do {
-            ring = try RingConfiguration.parse(yaml: yaml).makeRing()
+            ring = try RingConfiguration.parse(yaml: series.ring).makeRing()
         } catch {
             throw StorageError(code: .invalidQuery, message: "ring: \(error)")
         }
         var target = ReplicaSet()
-        for name in replicaSet {
+        for name in series.replicaSet {
             guard let index = ring.nodes.firstIndex(where: { $0.name == name }) else {
                 throw StorageError(code: .invalidQuery, message: "replica set names \(name), which is not a node of the ring")
             }
@@ -123,8 +120,8 @@ struct PlacementFilter {
             throw StorageError(code: .invalidQuery, message: "a replica set has replication_factor (\(ring.replicationFactor)) distinct nodes, not \(target.count)")
         }
         self.target = target
-        self.tenantLabel = tenantLabel
-        self.defaultTenant = defaultTenant
+        self.tenantLabel = series.tenantLabel
+        self.defaultTenant = series.defaultTenant
     }
 
     func contains(_ labels: [Label]) -> Bool {
@@ -157,10 +154,7 @@ struct RepairHandlers: Sendable {
 
     func deletePlaced(_ request: Request) async -> Response {
         await answer(request, handler: "delete_placed") { (deletion: PlacedSeriesDeletion.Request) throws(StorageError) in
-            let placed = try PlacementFilter(
-                ring: deletion.ring, replicaSet: deletion.replicaSet, tenantLabel: deletion.tenantLabel, defaultTenant: deletion.defaultTenant
-            )
-            return try await storage.deletePlaced(placed, before: deletion.before)
+            try await storage.deletePlaced(PlacementFilter(deletion.series), before: deletion.before)
         }
     }
 
