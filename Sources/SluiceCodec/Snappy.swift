@@ -89,6 +89,44 @@ public enum Snappy {
         return written
     }
 
+    /// libsnappy compresses its input one 64 KiB fragment at a time, each fragment on its own.
+    public static let fragmentBytes = 1 << 16
+
+    /// The most bytes `compressPiece` writes for a piece of `length` bytes.
+    public static func maxPieceLength(_ length: Int) -> Int {
+        snappy_max_compressed_length(length) + 10
+    }
+
+    /// Compresses one piece of a larger input, which is compressed piece by piece in order, into
+    /// `output` (at least `maxPieceLength(piece.count)` bytes), and returns the range of `output`
+    /// that holds the piece's share of the whole block: the first piece (`totalLength` given) its
+    /// block header and elements, every later piece its elements only.
+    ///
+    /// The pieces' shares, one after another, are one block of `totalLength` bytes (as blocks join
+    /// in `elements(of:)`). Where every piece but the last is a whole number of `fragmentBytes`,
+    /// that block is byte for byte what `compress` makes of the whole input. A large answer is so
+    /// sent as it is compressed, without a buffer the size of the compressed whole.
+    public static func compressPiece(_ piece: UnsafeRawBufferPointer, totalLength: Int?, into output: UnsafeMutableRawBufferPointer) -> Range<Int> {
+        let header = totalLength.map { Varint.size(UInt64($0)) } ?? 0
+        precondition(output.count >= maxPieceLength(piece.count), "snappy output buffer too small")
+        // The piece compresses as a block of its own after `header` bytes left free; its own length
+        // header is then dropped, the whole block's written over its end in its place.
+        let written = compress(piece, into: UnsafeMutableRawBufferPointer(rebasing: output[header...]))
+        let ownHeader = Varint.size(UInt64(piece.count))
+        let elementsStart = header + ownHeader
+        if let totalLength {
+            var value = UInt64(totalLength)
+            var at = elementsStart - header
+            while value >= 0x80 {
+                output[at] = UInt8(truncatingIfNeeded: value) | 0x80
+                value >>= 7
+                at += 1
+            }
+            output[at] = UInt8(value)
+        }
+        return elementsStart - header..<header + written
+    }
+
     /// Convenience for tests and cold paths.
     public static func compress(_ input: [UInt8]) -> [UInt8] {
         let scratch = ByteScratch(capacity: maxCompressedLength(input.count))

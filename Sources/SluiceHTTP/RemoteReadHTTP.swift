@@ -33,25 +33,87 @@ public enum RemoteReadHTTP {
         return type
     }
 
-    /// A SAMPLES answer: one snappy-compressed `ReadResponse`. Float-only answers take the fast
-    /// encoder; answers holding native histograms the complete one.
-    public static func samplesResponse(_ results: [QueryResult], headers: HTTPFields = [:]) -> Response {
-        let encoded = ByteScratch(capacity: 1 << 20)
-        ReadResponseEncoder.append(results.map(\.timeseries), to: encoded)
-        return samplesResponse(encoded: encoded, headers: headers)
-    }
+    /// A SAMPLES answer: one snappy-compressed `ReadResponse`, written one series at a time.
+    ///
+    /// The encoded answer is built in a buffer from `pool`, which goes back to the pool once the
+    /// body is sent. The body is compressed and sent in pieces of `pieceBytes` (a whole number of
+    /// snappy fragments, so the bytes are those of compressing the answer whole), with no buffer the
+    /// size of the compressed answer.
+    public struct SamplesAnswer {
+        public static let pieceBytes = 16 * Snappy.fragmentBytes
 
-    /// A SAMPLES answer from an encoded `ReadResponse` (`ReadResponseEncoder`), compressed here.
-    public static func samplesResponse(encoded: ByteScratch, headers: HTTPFields = [:]) -> Response {
-        var compressed = ByteBuffer()
-        compressed.reserveCapacity(Snappy.maxCompressedLength(encoded.count))
-        compressed.writeWithUnsafeMutableBytes(minimumWritableBytes: Snappy.maxCompressedLength(encoded.count)) { tail in
-            Snappy.compress(encoded.bytes, into: tail)
+        private let encoded: ByteScratch
+        private let pool: ByteScratchPool
+        private let sampleLimit: Int
+        private var samples = 0
+        private var resultStart: Int?
+
+        /// `sampleLimit` bounds the samples and histograms of the whole answer; 0 is no limit.
+        public init(pool: ByteScratchPool, sampleLimit: Int) {
+            self.encoded = pool.take()
+            self.pool = pool
+            self.sampleLimit = sampleLimit
         }
-        var headers = headers
-        headers[.contentType] = samplesContentType
-        headers[.contentEncoding] = "snappy"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: compressed))
+
+        /// Opens the next query's result.
+        public mutating func beginResult() {
+            precondition(resultStart == nil, "a SAMPLES result is already open")
+            resultStart = ReadResponseEncoder.beginResult(in: encoded)
+        }
+
+        /// Appends one series of the open result; a series with no points is left out. Throws a 400
+        /// once the answer passes the sample limit (a histogram counts as one sample, as in
+        /// Prometheus).
+        public mutating func append(labels: [Label], samples: [Sample], histograms: [Histogram]) throws(HTTPFailure) {
+            precondition(resultStart != nil, "no SAMPLES result is open")
+            guard !samples.isEmpty || !histograms.isEmpty else { return }
+            self.samples += samples.count + histograms.count
+            if sampleLimit > 0, self.samples > sampleLimit {
+                throw HTTPFailure(.badRequest, "exceeded sample limit (\(sampleLimit))")
+            }
+            ReadResponseEncoder.appendSeries(labels: labels, samples: samples, histograms: histograms, to: encoded)
+        }
+
+        /// Closes the open result.
+        public mutating func endResult() {
+            guard let start = resultStart else { preconditionFailure("no SAMPLES result is open") }
+            ReadResponseEncoder.endResult(start, in: encoded)
+            resultStart = nil
+        }
+
+        /// The answer, compressed as it is sent.
+        public func response(headers: HTTPFields = [:]) -> Response {
+            precondition(resultStart == nil, "a SAMPLES result is still open")
+            let owned = OwnedScratch(scratch: encoded)
+            let pool = self.pool
+            let body = ResponseBody(contentLength: nil) { writer in
+                defer { pool.give(owned.scratch) }
+                let bytes = owned.scratch.bytes
+                var offset = 0
+                repeat {
+                    let piece = UnsafeRawBufferPointer(rebasing: bytes[offset..<min(bytes.count, offset + Self.pieceBytes)])
+                    var buffer = ByteBuffer()
+                    var share = 0..<0
+                    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Snappy.maxPieceLength(piece.count)) { tail in
+                        share = Snappy.compressPiece(piece, totalLength: offset == 0 ? bytes.count : nil, into: tail)
+                        return share.upperBound
+                    }
+                    buffer.moveReaderIndex(forwardBy: share.lowerBound)
+                    offset += piece.count
+                    try await writer.write(buffer)
+                } while offset < bytes.count
+                try await writer.finish(nil)
+            }
+            var headers = headers
+            headers[.contentType] = samplesContentType
+            headers[.contentEncoding] = "snappy"
+            return Response(status: .ok, headers: headers, body: body)
+        }
+
+        /// The answer's buffer, owned by the response body once the answer is sent.
+        private struct OwnedScratch: @unchecked Sendable {
+            let scratch: ByteScratch
+        }
     }
 
     /// One series of a STREAMED_XOR_CHUNKS answer.

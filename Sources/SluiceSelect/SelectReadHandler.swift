@@ -14,6 +14,8 @@ struct SelectReadHandler: Sendable {
     let tenants: TenantResolver
     let metrics: SelectMetrics
     let logger: Logger
+    /// SAMPLES answers are built in buffers kept from one read to the next.
+    let answerBuffers = ByteScratchPool()
 
     func handle(_ request: Request) async -> Response {
         let response: Response
@@ -82,29 +84,22 @@ struct SelectReadHandler: Sendable {
 
         if type == .samples {
             // Series go into the answer one at a time, each decoded into the same two arrays.
-            let encoded = ByteScratch(capacity: 1 << 20)
+            var answer = RemoteReadHTTP.SamplesAnswer(pool: answerBuffers, sampleLimit: configuration.readSampleLimit)
             var samples: [Sample] = []
             var histograms: [Histogram] = []
-            var total = 0
             for (query, groups) in zip(queries, groupsPerQuery) {
-                let start = ReadResponseEncoder.beginResult(in: encoded)
+                answer.beginResult()
                 for group in groups {
                     do {
                         try SeriesMerger.series(group.parts, minTime: query.startMs, maxTime: query.endMs, samples: &samples, histograms: &histograms)
                     } catch {
                         throw HTTPFailure(.internalServerError, "a storage node sent a corrupt chunk: \(error)")
                     }
-                    guard !samples.isEmpty || !histograms.isEmpty else { continue }
-                    // A histogram counts as one sample against the limit, as in Prometheus.
-                    total += samples.count + histograms.count
-                    if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
-                        throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
-                    }
-                    ReadResponseEncoder.appendSeries(labels: group.labels, samples: samples, histograms: histograms, to: encoded)
+                    try answer.append(labels: group.labels, samples: samples, histograms: histograms)
                 }
-                ReadResponseEncoder.endResult(start, in: encoded)
+                answer.endResult()
             }
-            return RemoteReadHTTP.samplesResponse(encoded: encoded, headers: headers)
+            return answer.response(headers: headers)
         }
         let groups = groupsPerQuery
         return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame, headers: headers) { index in

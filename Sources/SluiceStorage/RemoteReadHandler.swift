@@ -15,6 +15,8 @@ struct RemoteReadHandler: Sendable {
     let configuration: StorageConfiguration
     let storage: Storage
     let logger: Logger
+    /// SAMPLES answers are built in buffers kept from one read to the next.
+    let answerBuffers = ByteScratchPool()
 
     func handle(_ request: Request) async -> Response {
         let response: Response
@@ -101,14 +103,15 @@ struct RemoteReadHandler: Sendable {
     // MARK: SAMPLES
 
     private func samplesResponse(_ queries: [Query], _ selected: [[SeriesChunks]]) throws(HTTPFailure) -> Response {
-        var results: [QueryResult] = []
-        var total = 0
+        // Series go into the answer one at a time, each decoded into the same two arrays.
+        var answer = RemoteReadHTTP.SamplesAnswer(pool: answerBuffers, sampleLimit: configuration.readSampleLimit)
+        var samples: [Sample] = []
+        var histograms: [Histogram] = []
         for (query, series) in zip(queries, selected) {
-            var timeseries: [TimeSeries] = []
-            timeseries.reserveCapacity(series.count)
+            answer.beginResult()
             for one in series {
-                var samples: [Sample] = []
-                var histograms: [Histogram] = []
+                samples.removeAll(keepingCapacity: true)
+                histograms.removeAll(keepingCapacity: true)
                 for chunk in one.chunks {
                     do {
                         if chunk.isHistogram {
@@ -116,25 +119,20 @@ struct RemoteReadHandler: Sendable {
                                 histograms.append(histogram)
                             }
                         } else {
-                            for sample in try XORChunkDecoder.decodeAll(chunk.bytes) where sample.timestamp >= query.startMs && sample.timestamp <= query.endMs {
-                                samples.append(Sample(timestamp: sample.timestamp, value: sample.value))
+                            var decoder = try XORChunkDecoder(chunk.bytes)
+                            while let sample = try decoder.next(), sample.timestamp <= query.endMs {
+                                if sample.timestamp >= query.startMs { samples.append(Sample(timestamp: sample.timestamp, value: sample.value)) }
                             }
                         }
                     } catch {
                         throw HTTPFailure(.internalServerError, "stored chunk is corrupt: \(error)")
                     }
                 }
-                guard !samples.isEmpty || !histograms.isEmpty else { continue }
-                // A histogram counts as one sample against the limit, as in Prometheus.
-                total += samples.count + histograms.count
-                if configuration.readSampleLimit > 0, total > configuration.readSampleLimit {
-                    throw HTTPFailure(.badRequest, "exceeded sample limit (\(configuration.readSampleLimit))")
-                }
-                timeseries.append(TimeSeries(labels: one.labels, samples: samples, histograms: histograms))
+                try answer.append(labels: one.labels, samples: samples, histograms: histograms)
             }
-            results.append(QueryResult(timeseries: timeseries))
+            answer.endResult()
         }
-        return RemoteReadHTTP.samplesResponse(results)
+        return answer.response()
     }
 
     // MARK: STREAMED_XOR_CHUNKS

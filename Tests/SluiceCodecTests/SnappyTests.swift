@@ -79,6 +79,36 @@ import Testing
         #expect(throws: CodecError.self, "a header that never ends is refused") { try Self.elements(of: [0x80]) }
     }
 
+    /// Compressed piece by piece on fragment boundaries, an input is the very block `compress` makes
+    /// of it whole; on other boundaries it is still a valid block of the same bytes.
+    @Test func piecesMakeTheWholeBlock() throws {
+        var generator = SystemRandomNumberGenerator()
+        for size in [0, 1, 65_535, 65_536, 65_537, 300_000, 1 << 20, (1 << 21) + 12_345] {
+            let input: [UInt8] = (0..<size).map { i in i % 89 == 0 ? UInt8.random(in: 0...255, using: &generator) : UInt8(truncatingIfNeeded: i % 241) }
+            let whole = Snappy.compress(input)
+            for pieceBytes in [Snappy.fragmentBytes, 3 * Snappy.fragmentBytes, 16 * Snappy.fragmentBytes, 50_000] {
+                var joined: [UInt8] = []
+                input.withUnsafeBytes { raw in
+                    var offset = 0
+                    repeat {
+                        let piece = UnsafeRawBufferPointer(rebasing: raw[offset..<min(raw.count, offset + pieceBytes)])
+                        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: Snappy.maxPieceLength(piece.count), alignment: 1)
+                        defer { output.deallocate() }
+                        let share = Snappy.compressPiece(piece, totalLength: offset == 0 ? raw.count : nil, into: output)
+                        joined += output[share]
+                        offset += piece.count
+                    } while offset < raw.count
+                }
+                if pieceBytes % Snappy.fragmentBytes == 0 || size <= pieceBytes {
+                    let sameBytes = joined == whole
+                    #expect(sameBytes, "size \(size), pieces of \(pieceBytes)")
+                }
+                let decoded = try Snappy.decompress(joined, limit: 1 << 24)
+                #expect(decoded == input, "size \(size), pieces of \(pieceBytes)")
+            }
+        }
+    }
+
     static func elements(of block: [UInt8]) throws(CodecError) -> (declaredLength: Int, elements: [UInt8]) {
         let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: block.count, alignment: 1)
         defer { raw.deallocate() }
