@@ -27,11 +27,15 @@ public func compareLabelSets(_ a: [Label], _ b: [Label], ignoring name: String?)
 }
 
 public func compareLabelSets(_ a: [Label], _ b: [Label]) -> Int {
-    for (left, right) in zip(a, b) {
-        let byName = compareUTF8(left.name, right.name)
+    // By index rather than `zip`, which copies each label (retaining both strings) per step.
+    let common = min(a.count, b.count)
+    var index = 0
+    while index < common {
+        let byName = compareUTF8(a[index].name, b[index].name)
         if byName != 0 { return byName }
-        let byValue = compareUTF8(left.value, right.value)
+        let byValue = compareUTF8(a[index].value, b[index].value)
         if byValue != 0 { return byValue }
+        index += 1
     }
     return a.count < b.count ? -1 : (a.count > b.count ? 1 : 0)
 }

@@ -21,30 +21,48 @@ enum SeriesMerger {
     /// the smallest of the nodes' next series and every series equal to it, in node order. Leaving
     /// the tenant label out can reorder a node's series (`{a, tenant_id}` sorts after `{a, b,
     /// tenant_id}`, but `{a}` before `{a, b}`): a node's list is checked in one pass and sorted only
-    /// then.
+    /// then. A node that lists a label set more than once has every copy joined to the same group.
     static func group(_ answers: [[NodeSeries]], strippedLabel: String?) -> [Group] {
         func order(_ a: NodeSeries, _ b: NodeSeries) -> Int { compareLabelSets(a.labels, b.labels, ignoring: strippedLabel) }
         var lists = answers
+        // Whether a node's list may hold one label set twice; a strictly ascending list cannot.
+        var repeats = Array(repeating: false, count: lists.count)
         for index in lists.indices {
             let list = lists[index]
-            if zip(list, list.dropFirst()).contains(where: { order($0, $1) > 0 }) {
-                lists[index].sort { order($0, $1) < 0 }
+            var ascending = true
+            for (a, b) in zip(list, list.dropFirst()) {
+                let comparison = order(a, b)
+                if comparison > 0 { ascending = false }
+                if comparison >= 0 { repeats[index] = true }
             }
+            if !ascending { lists[index].sort { order($0, $1) < 0 } }
         }
         var next = Array(repeating: 0, count: lists.count)
         var groups: [Group] = []
         groups.reserveCapacity(lists.map(\.count).max() ?? 0)
+        // The nodes whose next series is the smallest, in node order: found in one pass, one
+        // comparison per node.
+        var smallest: [Int] = []
+        smallest.reserveCapacity(lists.count)
         while true {
-            var smallest = -1
+            smallest.removeAll(keepingCapacity: true)
             for node in lists.indices where next[node] < lists[node].count {
-                if smallest < 0 || order(lists[node][next[node]], lists[smallest][next[smallest]]) < 0 { smallest = node }
+                guard let leader = smallest.first else {
+                    smallest.append(node)
+                    continue
+                }
+                let comparison = order(lists[node][next[node]], lists[leader][next[leader]])
+                if comparison < 0 { smallest.removeAll(keepingCapacity: true) }
+                if comparison <= 0 { smallest.append(node) }
             }
-            guard smallest >= 0 else { break }
-            let first = lists[smallest][next[smallest]]
+            guard let leader = smallest.first else { break }
+            let first = lists[leader][next[leader]]
             var parts: [NodeSeries] = []
-            parts.reserveCapacity(lists.count)
-            for node in lists.indices {
-                while next[node] < lists[node].count, order(lists[node][next[node]], first) == 0 {
+            parts.reserveCapacity(smallest.count)
+            for node in smallest {
+                parts.append(lists[node][next[node]])
+                next[node] += 1
+                while repeats[node], next[node] < lists[node].count, order(lists[node][next[node]], first) == 0 {
                     parts.append(lists[node][next[node]])
                     next[node] += 1
                 }

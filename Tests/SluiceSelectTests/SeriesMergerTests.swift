@@ -154,6 +154,24 @@ struct SeriesMergerTests {
         #expect(kept.map(\.labels) == kept.map(\.labels).sorted { compareLabelSets($0, $1) < 0 })
     }
 
+    /// Each group takes every node's series with its label set, and only those: a node that lists
+    /// one label set twice has both copies joined to the one group, sorted or not.
+    @Test func groupsTakeEveryEqualSeriesOnce() {
+        func series(_ name: String, _ sample: Int) -> NodeSeries {
+            NodeSeries(labels: [Label(name: "__name__", value: name)], samples: Self.samples(sample..<sample + 1))
+        }
+        let answers = [
+            [series("a", 0), series("b", 1), series("c", 2)],
+            [series("b", 3), series("b", 4), series("d", 5)],
+            [series("c", 6), series("a", 7)],
+            [],
+        ]
+        let groups = SeriesMerger.group(answers, strippedLabel: nil)
+        #expect(groups.map { $0.labels.map(\.value) } == [["a"], ["b"], ["c"], ["d"]])
+        // Parts in node order; within a node, as it listed them.
+        #expect(groups.map { $0.parts.map { Int($0.samples[0].value / 1.5) } } == [[0, 7], [1, 3, 4], [2, 6], [5]])
+    }
+
     @Test func conflictingValuesKeepTheFirstNodesValue() throws {
         // Node 0's chunk starts later than node 1's, so sorting chunks by time puts node 1's first:
         // the first node's value must still win where both hold a timestamp.
