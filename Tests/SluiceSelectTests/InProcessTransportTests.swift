@@ -121,6 +121,15 @@ struct InProcessTransportTests {
             // Two of three nodes stopped with RF 2: some series have no replica left, so 503.
             try await nodes[0].stop()
             try await nodes[1].stop()
+            // Their HTTP servers stop first and the storages close after: wait for that, so the read
+            // finds them closed rather than still answering.
+            let closed = try await eventually(timeout: readyTimeout, every: .milliseconds(50)) {
+                for node in nodes.prefix(2) {
+                    guard case .failure = await node.reader(query) else { return false }
+                }
+                return true
+            }
+            #expect(closed)
             try await withSelect(ring: ring, configure: { $0.inProcess = inProcess }) { select in
                 let answer = try await Read.post(select.readURL, query)
                 #expect(answer.status == 503)
