@@ -20,8 +20,9 @@ import Synchronization
 //         00000000000000000002.seg
 //         cursor                     20 bytes: u64 segment id, u64 offset, u32 CRC32C of those 16 bytes
 //
-// A segment is a run of `LogFrame`s (SluiceFiles/LogFrame.swift, as in the storage WAL), with no
-// file header. The cursor means "every segment below `id`, and every frame of segment `id`
+// The segmented log is SluiceFiles' (SegmentedLog.swift, as the storage WAL's): a segment is a run
+// of `LogFrame`s with no file header, appended through a `LogAppender`; the cursor is a `LogCursor`,
+// and the cursor file also holds the directory's lock. The cursor means "every segment below `id`, and every frame of segment `id`
 // that ends at or before `offset`, is delivered". Segment ids only grow, and always past the cursor,
 // so a stale cursor can only cause redelivery, never a skip.
 
@@ -82,7 +83,7 @@ public final class HintQueue: Sendable {
     public struct Entry: Sendable, Equatable {
         public let payload: [UInt8]
         /// Where the record's frame starts: segment id and byte offset.
-        public let segment: UInt64
+        public let segment: Int
         public let offset: Int
     }
 

@@ -16,17 +16,16 @@ import Synchronization
 extension HintQueue {
     /// One segment file. `records` and `payloadBytes` count only what is not yet delivered.
     struct Segment {
-        let id: UInt64
+        let id: Int
         var size: Int
         var records: Int
         var payloadBytes: Int
     }
 
     struct State {
-        static let cursorBytes = 20
-        static let segmentSuffix = ".seg"
-
         let directory: String
+        /// `00000000000000000001.seg` and on.
+        let files: LogSegments
         let configuration: Configuration
         let logger: Logger
         /// Oldest first. Only the first may have delivered records, all before `readOffset`.
@@ -34,10 +33,11 @@ extension HintQueue {
         var readOffset = 0
         /// Open on `segments.first`, or -1.
         var readFD: Int32 = -1
-        /// Open on `segments.last`, or -1.
-        var writeFD: Int32 = -1
+        /// Open on `segments.last`, or nil.
+        var appender: LogAppender<HintQueueError>?
+        /// Holds the directory's lock too.
         var cursorFD: Int32 = -1
-        var nextID: UInt64 = 1
+        var nextID = 1
         /// `peek()`'s answer until a commit or eviction.
         var front: Entry?
         var statistics = Statistics()
@@ -47,21 +47,12 @@ extension HintQueue {
             self.directory = directory
             self.configuration = configuration
             self.logger = logger
+            self.files = LogSegments(directory: directory, names: LogSegmentNames(digits: 20, suffix: ".seg"))
             try Posix.makeDirectories(directory)
-            cursorFD = try Posix.openFile(path("cursor"), O_RDWR | O_CREAT | O_CLOEXEC)
-            let locked: Bool
-            do throws(HintQueueError) {
-                locked = try Posix.lockExclusively(cursorFD, path: directory)
-            } catch {
-                Posix.closeFile(cursorFD)
-                cursorFD = -1
-                throw error
-            }
-            guard locked else {
-                Posix.closeFile(cursorFD)
-                cursorFD = -1
+            guard let fd = try Posix.openLocked(directory + "/cursor") else {
                 throw HintQueueError(.locked, "\(directory) is in use by another hint queue", systemError: EWOULDBLOCK)
             }
+            cursorFD = fd
             do throws(HintQueueError) {
                 try recover()
             } catch {
@@ -75,15 +66,11 @@ extension HintQueue {
 
         mutating func recover() throws(HintQueueError) {
             let cursor = readCursor()
-            var ids: [UInt64] = []
-            for name in try Posix.listDirectory(directory) {
-                if let id = Self.segmentID(name) { ids.append(id) }
-            }
-            ids.sort()
+            let ids = try files.ids(HintQueueError.self)
             nextID = max(ids.last ?? 0, cursor.segment) + 1
 
             for (index, id) in ids.enumerated() {
-                let path = segmentPath(id)
+                let path = files.path(id)
                 if id < cursor.segment {
                     // Delivered; the crash came between the commit and the unlink.
                     Posix.removeFile(path, logger: logger)
@@ -160,24 +147,14 @@ extension HintQueue {
         /// Walks the frames of one segment up to the first bad one.
         static func scan(_ bytes: UnsafeRawBufferPointer, deliveredUpTo delivered: Int) -> ScanResult {
             var result = ScanResult()
-            var position = 0
-            while position < bytes.count {
-                switch LogFrame.frame(in: bytes, at: position) {
-                case .failure(let damage):
-                    result.damage = damage
-                case .success(let payload):
-                    position = payload.upperBound
-                    if position <= delivered {
-                        result.deliveredEnd = position
-                    } else {
-                        result.pendingRecords += 1
-                        result.pendingBytes += payload.count
-                    }
-                    continue
+            (result.validEnd, result.damage) = LogFrame.walk(bytes) { payload in
+                if payload.upperBound <= delivered {
+                    result.deliveredEnd = payload.upperBound
+                } else {
+                    result.pendingRecords += 1
+                    result.pendingBytes += payload.count
                 }
-                break
             }
-            result.validEnd = position
             return result
         }
 
@@ -186,50 +163,34 @@ extension HintQueue {
         static func countFrames(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (records: Int, bytes: Int) {
             var records = 0
             var payload = 0
-            var position = start
-            while case .success(let frame) = LogFrame.frame(in: bytes, at: position, checksum: false) {
+            let chained = LogFrame.walk(bytes, from: start, checksum: false) { frame in
                 records += 1
                 payload += frame.count
-                position = frame.upperBound
             }
-            if position < bytes.count {
+            if chained.validEnd < bytes.count {
                 records += 1
-                payload += bytes.count - position
+                payload += bytes.count - chained.validEnd
             }
             return (max(records, 1), payload)
         }
 
-        func readCursor() -> (segment: UInt64, offset: Int) {
-            var buffer = [UInt8](repeating: 0, count: Self.cursorBytes)
+        func readCursor() -> LogCursor {
+            var buffer = [UInt8](repeating: 0, count: LogCursor.encodedBytes + 1)
             let count = buffer.withUnsafeMutableBytes { Posix.readUpTo(cursorFD, $0, at: 0) }
-            guard count == Self.cursorBytes else {
-                if count != 0 {
-                    logger.warning("Ignoring a short hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
-                }
-                return (0, 0)
+            guard count > 0 else { return LogCursor(segment: 0, offset: 0) }
+            guard let cursor = buffer.withUnsafeBytes({ LogCursor(decoding: UnsafeRawBufferPointer(rebasing: $0[..<count])) }) else {
+                logger.warning("Ignoring a corrupt hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
+                return LogCursor(segment: 0, offset: 0)
             }
-            return buffer.withUnsafeBytes { bytes in
-                let stored = readLE32(bytes, at: 16)
-                guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<16])) == stored else {
-                    logger.warning("Ignoring a corrupt hint cursor; undelivered hints will be replayed from the start", metadata: ["hint.directory": "\(directory)"])
-                    return (0, 0)
-                }
-                let offset = readLE64(bytes, at: 8)
-                return (readLE64(bytes, at: 0), offset > UInt64(Int.max) ? 0 : Int(offset))
-            }
+            return cursor
         }
 
         /// Records the read position. Not synced: losing it replays delivered records, which is harmless,
         /// and a write that fails is only logged for the same reason.
         func writeCursor() {
-            let (segment, offset) = segments.first.map { ($0.id, readOffset) } ?? (nextID, 0)
-            var buffer = [UInt8]()
-            buffer.reserveCapacity(Self.cursorBytes)
-            appendLE64(&buffer, segment)
-            appendLE64(&buffer, UInt64(offset))
-            appendLE32(&buffer, CRC32C.checksum(buffer))
+            let cursor = segments.first.map { LogCursor(segment: $0.id, offset: readOffset) } ?? LogCursor(segment: nextID, offset: 0)
             do throws(HintQueueError) {
-                try Posix.writeFully(cursorFD, buffer, at: 0, path: path("cursor"))
+                try Posix.writeFully(cursorFD, cursor.encoded, at: 0, path: path("cursor"))
             } catch {
                 logger.warning("Could not record hint read position", metadata: ["hint.directory": "\(directory)", "error": "\(error)"])
             }
@@ -308,16 +269,21 @@ extension HintQueue {
         /// on failure the file is cut back so a half-written batch cannot be read later.
         mutating func flush(_ frames: inout [UInt8], records: Int, payloadBytes: Int) throws(HintQueueError) {
             let index = segments.count - 1
-            let id = segments[index].id
-            let size = segments[index].size
-            let path = segmentPath(id)
-            if writeFD < 0 { writeFD = try Posix.openFile(path, O_WRONLY | O_CLOEXEC) }
-            do throws(HintQueueError) {
-                try Posix.writeFully(writeFD, frames, at: size, path: path)
-                try Posix.dataSync(writeFD, path: path)
+            if appender == nil { appender = try files.append(to: segments[index].id) }
+            let start = appender!.size
+            do throws(LogAppender<HintQueueError>.AppendFailure) {
+                try appender!.append(frames)
             } catch {
-                if ftruncate(writeFD, off_t(size)) != 0 {
-                    logger.error("Could not cut back a failed hint append", metadata: ["hint.segment": "\(path)", "error": "\(Posix.error("ftruncate", path, errno))"])
+                if let cutBack = error.cutBack {
+                    logger.error("Could not cut back a failed hint append", metadata: ["hint.segment": "\(appender!.path)", "error": "\(cutBack)"])
+                }
+                throw error.error
+            }
+            do throws(HintQueueError) {
+                try appender!.sync()
+            } catch {
+                if let cutBack = appender!.cutBack(to: start) {
+                    logger.error("Could not cut back a failed hint append", metadata: ["hint.segment": "\(appender!.path)", "error": "\(cutBack)"])
                 }
                 throw error
             }
@@ -332,19 +298,16 @@ extension HintQueue {
 
         mutating func startSegment() throws(HintQueueError) {
             let id = nextID
-            let path = segmentPath(id)
-            let fd = try Posix.openFile(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
-            // The new name must outlive a power cut before anything in it is acknowledged.
+            let new: LogAppender<HintQueueError>
             do throws(HintQueueError) {
-                try Posix.syncDirectory(directory)
+                new = try files.append(to: id, truncate: true)
             } catch {
-                Posix.closeFile(fd)
-                Posix.removeFile(path, logger: logger)
+                if Posix.exists(files.path(id)) { Posix.removeFile(files.path(id), logger: logger) }
                 throw error
             }
             nextID += 1
-            Posix.closeFile(writeFD)
-            writeFD = fd
+            appender?.close()
+            appender = new
             if segments.isEmpty { readOffset = 0 }
             segments.append(Segment(id: id, size: 0, records: 0, payloadBytes: 0))
             statistics.segments = segments.count
@@ -363,7 +326,7 @@ extension HintQueue {
                 logger.warning(
                     "Hint queue full: dropping its oldest segment",
                     metadata: [
-                        "hint.segment": "\(segmentPath(head.id))", "hint.dropped_records": "\(head.records)",
+                        "hint.segment": "\(files.path(head.id))", "hint.dropped_records": "\(head.records)",
                         "hint.max_bytes": "\(configuration.maxBytes)",
                     ]
                 )
@@ -384,12 +347,12 @@ extension HintQueue {
             Posix.closeFile(readFD)
             readFD = -1
             if segments.isEmpty {
-                Posix.closeFile(writeFD)
-                writeFD = -1
+                appender?.close()
+                appender = nil
             }
             readOffset = 0
             front = nil
-            Posix.removeFile(segmentPath(head.id), logger: logger)
+            Posix.removeFile(files.path(head.id), logger: logger)
         }
 
         // MARK: Consuming
@@ -403,7 +366,7 @@ extension HintQueue {
                     writeCursor()
                     continue
                 }
-                let path = segmentPath(head.id)
+                let path = files.path(head.id)
                 if readFD < 0 { readFD = try Posix.openFile(path, O_RDONLY | O_CLOEXEC) }
                 var headerBytes = [UInt8](repeating: 0, count: LogFrame.headerBytes)
                 let headerCount = try Posix.readFully(readFD, &headerBytes, at: readOffset, path: path)
@@ -464,9 +427,9 @@ extension HintQueue {
                 cursorFD = -1
             }
             Posix.closeFile(readFD)
-            Posix.closeFile(writeFD)
+            appender?.close()
             readFD = -1
-            writeFD = -1
+            appender = nil
             front = nil
         }
 
@@ -474,38 +437,7 @@ extension HintQueue {
 
         func path(_ name: String) -> String { directory + "/" + name }
 
-        func segmentPath(_ id: UInt64) -> String { path(Self.segmentName(id)) }
-
-        static func segmentName(_ id: UInt64) -> String {
-            let digits = String(id)
-            return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + segmentSuffix
-        }
-
-        static func segmentID(_ name: String) -> UInt64? {
-            guard name.hasSuffix(segmentSuffix) else { return nil }
-            let stem = name.dropLast(segmentSuffix.count)
-            guard stem.count == 20, stem.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
-            return UInt64(stem)
-        }
     }
-}
-
-// MARK: - Bytes
-
-private func readLE32(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt32 {
-    UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-}
-
-private func readLE64(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
-    UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-}
-
-private func appendLE32(_ buffer: inout [UInt8], _ value: UInt32) {
-    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
-}
-
-private func appendLE64(_ buffer: inout [UInt8], _ value: UInt64) {
-    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
 }
 
 // MARK: - POSIX

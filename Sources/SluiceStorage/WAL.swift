@@ -106,17 +106,7 @@ final class WAL: Sendable {
             precondition(interval > .zero, "WAL fsync interval must be positive")
         }
         try WALFiles.makeDirectories(directory)
-        let lockPath = directory + "/" + WALNames.lock
-        let lockFD = try WALFiles.openFile(lockPath, O_RDWR | O_CREAT | O_CLOEXEC)
-        let locked: Bool
-        do {
-            locked = try WALFiles.lockExclusively(lockFD, path: lockPath)
-        } catch {
-            WALFiles.closeFile(lockFD)
-            throw error
-        }
-        guard locked else {
-            WALFiles.closeFile(lockFD)
+        guard let lockFD = try WALFiles.openLocked(directory + "/" + WALNames.lock) else {
             throw WALError(.locked, "\(directory) is open in another WAL", systemError: EWOULDBLOCK)
         }
         var last = 0
@@ -434,10 +424,11 @@ extension WAL {
     /// The flusher's open segment. Used by the flusher thread only.
     struct SegmentWriter {
         let core: Core
-        private var fd: Int32 = -1
+        let files: LogSegments
+        /// The open segment, appended at its end.
+        private var file: LogAppender<WALError>?
+        /// The segment opened last, open or since given up.
         private var openSegment = 0
-        /// Where the next frame goes in the open segment.
-        private var size = 0
         /// Since when the open segment holds written but unsynced bytes (`.interval` mode).
         private var unsyncedSince: ContinuousClock.Instant?
         /// Segments below this were given up after a failed sync or cut-back and get no more writes;
@@ -457,6 +448,7 @@ extension WAL {
 
         init(core: Core) {
             self.core = core
+            self.files = LogSegments(directory: core.directory, names: WALNames.segments)
         }
 
         private var path: String { core.directory + "/" + WALNames.segment(openSegment) }
@@ -472,24 +464,22 @@ extension WAL {
             let target = max(segment, floor)
             lastTarget = target
             do throws(WALError) {
-                if fd < 0 || openSegment != target { try open(target) }
+                if file?.id != target { try open(target) }
             } catch {
                 return failed(error, frames: frames)
             }
-            let base = size
-            do throws(WALError) {
-                try WALFiles.writeFully(fd, frames, at: base, path: path)
+            let base = file!.size
+            do throws(LogAppender<WALError>.AppendFailure) {
+                try file!.append(frames)
             } catch {
-                // The disk may free up: cut the partial write back out and keep appending here.
-                do throws(WALError) {
-                    try WALFiles.truncateFile(fd, to: base, path: path)
-                } catch let truncateError {
-                    core.logger.error("Could not cut back a failed WAL write", metadata: ["wal.segment": "\(path)", "error": "\(truncateError)"])
+                // The write was cut back out: the disk may free up, so keep appending here. If it
+                // could not be, what the file holds past `base` is unknown: move on to a new one.
+                if let cutBack = error.cutBack {
+                    core.logger.error("Could not cut back a failed WAL write", metadata: ["wal.segment": "\(path)", "error": "\(cutBack)"])
                     retire()
                 }
-                return failed(error, frames: frames)
+                return failed(error.error, frames: frames)
             }
-            size = base + frames.count
             core.bytesWritten.add(frames.count, ordering: .relaxed)
             carried = []
             core.failing.store(false, ordering: .releasing)
@@ -499,8 +489,7 @@ extension WAL {
                     try sync()
                 } catch {
                     // What a failed sync left on disk is unknown: drop this write and leave the file.
-                    _ = try? WALFiles.truncateFile(fd, to: base, path: path)
-                    size = base
+                    file?.cutBack(to: base)
                     retire()
                     return failed(error, frames: frames)
                 }
@@ -524,25 +513,15 @@ extension WAL {
         /// Closes the open segment and opens (creating if needed) `id` at its end.
         private mutating func open(_ id: Int) throws(WALError) {
             closeSegment()
-            let path = core.directory + "/" + WALNames.segment(id)
-            let newFD = try WALFiles.openFile(path, O_WRONLY | O_CREAT | O_CLOEXEC)
-            do throws(WALError) {
-                size = try WALFiles.size(of: newFD, path: path)
-                // The new name must survive a power cut before anything in it is acknowledged.
-                try WALFiles.syncDirectory(core.directory)
-            } catch {
-                WALFiles.closeFile(newFD)
-                throw error
-            }
-            fd = newFD
+            file = try files.append(to: id)
             openSegment = id
         }
 
         /// Gives up on the open segment after a failure whose effect on the file is unknown.
         private mutating func retire() {
             floor = max(floor, openSegment + 1)
-            WALFiles.closeFile(fd)
-            fd = -1
+            file?.close()
+            file = nil
             unsyncedSince = nil
             core.retire(segment: openSegment)
             core.logger.warning("Closed a WAL segment after a failure; appending to the next", metadata: ["wal.segment": "\(path)"])
@@ -550,7 +529,7 @@ extension WAL {
 
         private mutating func sync() throws(WALError) {
             let start = ContinuousClock.now
-            try WALFiles.dataSync(fd, path: path)
+            try file?.sync()
             let elapsed = ContinuousClock.now - start
             core.fsyncs.add(1, ordering: .relaxed)
             core.observeFsync(elapsed)
@@ -559,7 +538,7 @@ extension WAL {
 
         /// How long until unsynced bytes are due for their sync; nil when there are none.
         func timeUntilSyncDue() -> Duration? {
-            guard case .interval(let interval) = core.configuration.fsync, fd >= 0, let since = unsyncedSince else { return nil }
+            guard case .interval(let interval) = core.configuration.fsync, file != nil, let since = unsyncedSince else { return nil }
             return max(.zero, since + interval - .now)
         }
 
@@ -570,7 +549,7 @@ extension WAL {
         }
 
         private mutating func syncInterval() {
-            guard fd >= 0, unsyncedSince != nil else { return }
+            guard file != nil, unsyncedSince != nil else { return }
             do throws(WALError) {
                 try sync()
             } catch {
@@ -586,10 +565,10 @@ extension WAL {
 
         /// Syncs and closes the open segment, if any.
         private mutating func closeSegment() {
-            guard fd >= 0 else { return }
+            guard file != nil else { return }
             syncInterval()
-            WALFiles.closeFile(fd)
-            fd = -1
+            file?.close()
+            file = nil
         }
 
         /// At close: one last try for carried series frames, then sync and close.

@@ -10,8 +10,9 @@ import SluiceFiles
 //         00000002
 //         checkpoint.00000001     the head's state through segment 1, written by `checkpoint`
 //
-// A segment or checkpoint is a run of `LogFrame`s (SluiceFiles/LogFrame.swift, as in the insert
-// tier's hint queue), each payload one `WALRecord` (WALRecord.swift).
+// A segment or checkpoint is a run of `LogFrame`s, each payload one `WALRecord` (WALRecord.swift).
+// Segments are named, listed and appended through SluiceFiles' segmented log (SegmentedLog.swift,
+// as the insert tier's hint queues are).
 
 /// Why the write-ahead log could not do what was asked.
 struct WALError: CodedError {
@@ -52,35 +53,24 @@ enum WALNames {
     static let checkpointPrefix = "checkpoint."
     static let temporarySuffix = ".tmp"
     static let lock = "lock"
-
     /// Zero-padded to eight digits, as Prometheus names its segments, so they sort by name too.
-    static func segment(_ id: Int) -> String { padded(id) }
+    static let segments = LogSegmentNames(digits: 8)
 
-    static func checkpoint(_ id: Int) -> String { checkpointPrefix + padded(id) }
+    static func segment(_ id: Int) -> String { segments.name(id) }
 
-    static func segmentID(_ name: String) -> Int? { number(Substring(name)) }
+    static func checkpoint(_ id: Int) -> String { checkpointPrefix + segments.name(id) }
+
+    static func segmentID(_ name: String) -> Int? { segments.id(name) }
 
     static func checkpointID(_ name: String) -> Int? {
         guard name.hasPrefix(checkpointPrefix) else { return nil }
-        return number(name.dropFirst(checkpointPrefix.count))
+        return segments.id(String(name.dropFirst(checkpointPrefix.count)))
     }
 
     /// The id of a checkpoint left half-written, to delete.
     static func temporaryCheckpointID(_ name: String) -> Int? {
         guard name.hasSuffix(temporarySuffix) else { return nil }
         return checkpointID(String(name.dropLast(temporarySuffix.count)))
-    }
-
-    private static func padded(_ id: Int) -> String {
-        let digits = String(id)
-        return String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-    }
-
-    private static func number(_ text: Substring) -> Int? {
-        guard text.utf8.count >= 8, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            return nil
-        }
-        return Int(text)
     }
 }
 
