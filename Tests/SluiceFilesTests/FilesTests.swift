@@ -14,16 +14,8 @@ import Testing
 @Suite struct FilesTests {
     typealias F = Files<FileError>
 
-    /// A fresh directory for one test, removed after it.
-    func withDirectory(_ body: (String) throws -> Void) throws {
-        let path = NSTemporaryDirectory() + "sluice-files-\(UUID().uuidString)"
-        try F.makeDirectories(path)
-        defer { try? F.removeTree(path) }
-        try body(path)
-    }
-
     @Test func newFilesReadBackWholeAndInPieces() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let path = directory + "/a"
             let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
             try F.writeNewFile(path, bytes)
@@ -48,7 +40,7 @@ import Testing
     }
 
     @Test func aFileOverTheLimitIsRefusedBeforeItIsRead() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let path = directory + "/big"
             try F.writeNewFile(path, [UInt8](repeating: 7, count: 4096))
             #expect(try F.readWholeFile(path, limit: 4096).count == 4096)
@@ -59,7 +51,7 @@ import Testing
     }
 
     @Test func errorsNameTheCallThePathAndTheErrno() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let missing = directory + "/missing/file"
             let error = #expect(throws: FileError.self) { try F.openFile(missing, O_RDONLY) }
             #expect(error?.call == "open")
@@ -81,7 +73,7 @@ import Testing
     }
 
     @Test func directoriesAreMadeListedRenamedAndRemoved() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let deep = directory + "/x/y/z"
             try F.makeDirectories(deep)
             try F.makeDirectories(deep)  // again: nothing to do
@@ -123,7 +115,7 @@ import Testing
     /// One holder at a time; a second descriptor waits out its patience, then gets false, and takes the
     /// lock at once when it is free again.
     @Test func anExclusiveLockHasOneHolder() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let path = directory + "/lock"
             try F.writeNewFile(path, [])
             let first = try F.openFile(path, O_RDWR)

@@ -15,13 +15,6 @@ import Testing
 @Suite struct SegmentedLogTests {
     typealias F = Files<FileError>
 
-    func withDirectory(_ body: (String) throws -> Void) throws {
-        let path = NSTemporaryDirectory() + "sluice-log-\(UUID().uuidString)"
-        try F.makeDirectories(path)
-        defer { try? F.removeTree(path) }
-        try body(path)
-    }
-
     @Test func namesSortAsIdsAndOnlySegmentsParse() {
         let wal = LogSegmentNames(digits: 8)
         let hints = LogSegmentNames(digits: 20, suffix: ".seg")
@@ -43,7 +36,7 @@ import Testing
     }
 
     @Test func appendsRollAndListInOrder() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let segments = LogSegments(directory: directory, names: LogSegmentNames(digits: 8))
             #expect(try segments.ids(FileError.self) == [])
             try F.writeNewFile(directory + "/lock", [])
@@ -72,7 +65,7 @@ import Testing
     }
 
     @Test func aCutBackDropsWhatFollows() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let segments = LogSegments(directory: directory, names: LogSegmentNames(digits: 8))
             var appender: LogAppender<FileError> = try segments.append(to: 1)
             defer { appender.close() }
@@ -87,7 +80,7 @@ import Testing
     }
 
     @Test func aFailedWriteIsReported() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let segments = LogSegments(directory: directory, names: LogSegmentNames(digits: 8))
             // A segment that is /dev/full: every write fails with ENOSPC, and it cannot be cut.
             #expect(symlink("/dev/full", segments.path(1)) == 0)
@@ -157,7 +150,7 @@ import Testing
     }
 
     @Test func oneLockHolderPerDirectory() throws {
-        try withDirectory { directory in
+        try withTemporaryDirectory { directory in
             let path = directory + "/lock"
             let first = try F.openLocked(path)
             #expect(first != nil)
