@@ -387,10 +387,12 @@ final class Storage: Sendable {
         }
     }
 
-    /// Deletes, from every block that ends at or before `before` and before the head's boundary,
-    /// the series `placed` recognises: a block holding only those is deleted, another is rewritten
-    /// without them (the new block whole before the old goes, as a backfill rewrite). The head is
-    /// left alone: what it holds is deleted by a later call, once cut.
+    /// Deletes the samples before `before` (and before the head's boundary) of the series `placed`
+    /// recognises, from every block: a block holding only those is deleted, another is rewritten
+    /// without them (the new block whole before the old goes, as a backfill rewrite). A block that
+    /// reaches past the limit (one compaction merged) keeps their samples from the limit on: a chunk
+    /// that straddles it is re-encoded from there, but a native-histogram chunk that straddles it
+    /// is kept whole. The head is left alone: what it holds is deleted by a later call, once cut.
     func deletePlaced(_ placed: PlacementFilter, before: Int64) async throws(StorageError) -> PlacedSeriesDeletion.Response {
         guard isReady else { throw StorageError(code: .notReady, message: notReadyReason) }
         do {
@@ -398,20 +400,27 @@ final class Storage: Sendable {
                 var outcome = PlacedSeriesDeletion.Response()
                 let limit = min(before, head.backfillBoundary(now: configuration.now()))
                 let parent = blocksDirectory
-                for block in blockList where block.meta.maxTime <= limit {
+                let chunkRange = configuration.blockDuration
+                for block in blockList where block.meta.minTime < limit {
                     let (written, series, samples) = try await NIOThreadPool.singleton.runIfActive { () throws -> (Block??, Int, Int) in
-                        var kept: [(labels: [Label], chunks: [Compaction.SourceChunk])] = []
+                        var kept: [(labels: [Label], chunks: [Backfill.BackfillChunk])] = []
                         var series = 0
                         var samples = 0
                         for id in 0..<block.seriesCount {
                             let labels = block.labels(of: id)
                             let chunks = block.chunks(of: id).map { Compaction.SourceChunk(block: block, ref: $0) }
-                            if placed.contains(labels) {
-                                series += 1
-                                samples += try chunks.reduce(0) { $0 + BlockFormat.sampleCount(try $1.read()) }
-                            } else {
-                                kept.append((labels, chunks))
+                            guard placed.contains(labels) else {
+                                kept.append((labels, chunks.map { .carried($0) }))
+                                continue
                             }
+                            let remaining = try Self.chunks(chunks, from: limit, chunkRange: chunkRange)
+                            guard remaining.deleted > 0 else {
+                                kept.append((labels, chunks.map { .carried($0) }))
+                                continue
+                            }
+                            series += 1
+                            samples += remaining.deleted
+                            if !remaining.chunks.isEmpty { kept.append((labels, remaining.chunks)) }
                         }
                         // nil: nothing to delete; .some(nil): nothing left.
                         guard series > 0 else { return (nil, 0, 0) }
@@ -445,6 +454,29 @@ final class Storage: Sendable {
         } catch {
             throw StorageError(code: .blockFailed, message: "delete: \(error)")
         }
+    }
+
+    /// A series' chunks without its samples before `limit`, and how many samples that drops.
+    static func chunks(
+        _ chunks: [Compaction.SourceChunk], from limit: Int64, chunkRange: Int64
+    ) throws -> (chunks: [Backfill.BackfillChunk], deleted: Int) {
+        var kept: [Backfill.BackfillChunk] = []
+        var deleted = 0
+        for chunk in chunks {
+            if chunk.minTime >= limit {
+                kept.append(.carried(chunk))
+            } else if chunk.maxTime < limit {
+                deleted += BlockFormat.sampleCount(try chunk.read())
+            } else if chunk.encoding != .xor {
+                kept.append(.carried(chunk))
+            } else {
+                let samples = try XORChunkDecoder.decodeAll(try chunk.read()).map { Sample(timestamp: $0.timestamp, value: $0.value) }
+                let later = samples.filter { $0.timestamp >= limit }
+                deleted += samples.count - later.count
+                kept += Backfill.xorChunks(later, chunkRange: chunkRange, samplesPerChunk: max(later.count, 1)).map { .encoded($0) }
+            }
+        }
+        return (kept, deleted)
     }
 
     /// `backfill`'s writes, under the maintenance lock: every target block checked first, then

@@ -239,4 +239,42 @@ struct BackfillTests {
             _ = try storage.digest(SeriesDigest.Request(ring: three.yaml(), replicaSet: ["a"], buckets: 4, tenantLabel: nil, defaultTenant: "default"))
         }
     }
+
+    /// A deletion whose limit falls inside a block (as it does in a block compaction merged) takes
+    /// the placed series' samples before the limit and keeps those from it on, and every other
+    /// series whole.
+    @Test func deletingPlacedSeriesCutsABlockThatReachesPastTheLimit() async throws {
+        let directory = try TemporaryDirectory("sluice-delete-placed")
+        defer { directory.remove() }
+        let storage = try Self.open(directory.path)
+        defer { storage.close() }
+        try await Self.fill(storage, Self.series)
+        let last = try #require(storage.blockList.last)
+        // Mid-block, and not on a sample's timestamp.
+        let limit = last.meta.minTime + (last.meta.maxTime - last.meta.minTime) / 2 + 1
+        let three = RingConfiguration(replicationFactor: 2, nodes: ["a", "b", "c"].enumerated().map {
+            .init(name: $0.element, url: "http://127.0.0.1:\($0.offset + 1)/api/v1/write")
+        })
+        let request = ReplicaSetSeries(ring: three.yaml(), replicaSet: ["a", "c"], tenantLabel: "tenant_id", defaultTenant: "default")
+        let placed = try PlacementFilter(request)
+        let moved = Self.series.filter { placed.contains($0.labels) }
+        #expect(!moved.isEmpty && moved.count < Self.series.count)
+        let before = try StorageEngineTests.everything(storage, maxTime: last.meta.maxTime - 1)
+
+        let outcome = try await storage.deletePlaced(placed, before: limit)
+        #expect(outcome.seriesDeleted > 0)
+        let movedBelow = moved.reduce(0) { $0 + $1.samples.filter { $0.timestamp < limit }.count }
+        #expect(outcome.samplesDeleted == movedBelow)
+
+        let after = try StorageEngineTests.everything(storage, maxTime: last.meta.maxTime - 1)
+        var want = before
+        for one in moved {
+            want[labelSet(one.labels)] = want[labelSet(one.labels)]?.filter { $0.key >= limit }
+        }
+        want = want.filter { !$0.value.isEmpty }
+        #expect(sameData(after, want), "\(describeDifference(want, after))")
+        // Done is done.
+        let again = try await storage.deletePlaced(placed, before: limit)
+        #expect(again.seriesDeleted == 0 && again.samplesDeleted == 0)
+    }
 }
