@@ -50,6 +50,8 @@ final class Storage: Sendable {
     private let blocks: Mutex<[Block]>
     /// Cuts, merges, retention and backfill change the block list one at a time.
     private let maintenance = BlockMaintenanceLock()
+    /// Each block's digest cells, for `digest`.
+    let digestCache = DigestCache()
     private let wal = Mutex<WAL?>(nil)
 
     var walDirectory: String { configuration.dataDirectory + "/wal" }

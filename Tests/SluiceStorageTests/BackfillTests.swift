@@ -218,6 +218,40 @@ struct BackfillTests {
         #expect(onlyInA == [Self.series[0].labels.map { [$0.name, $0.value] }])
     }
 
+    /// A block's cells are read from its chunks once per request shape; later passes take them
+    /// from the cache, and a block a backfill rewrote is read again, so the digest follows it.
+    @Test func digestsReadABlockOnceAndFollowItsRewrite() async throws {
+        let directory = try TemporaryDirectory("sluice-digest-cache")
+        defer { directory.remove() }
+        let storage = try Self.open(directory.path)
+        defer { storage.close() }
+        // Every other sample of the first series missing, for the backfill below to add.
+        let gappy = Self.series.enumerated().map { index, one in
+            TimeSeries(labels: one.labels, samples: index == 0 ? one.samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element) : one.samples)
+        }
+        try await Self.fill(storage, gappy)
+        let blocks = storage.blockList.count
+        #expect(blocks > 1)
+        let first = try Self.digest(storage)
+        #expect(storage.digestCache.hits.load(ordering: .relaxed) == 0)
+        let second = try Self.digest(storage)
+        #expect(second.cells == first.cells)
+        #expect(storage.digestCache.hits.load(ordering: .relaxed) == blocks)
+        // Listing series reads the blocks, and gives the same cells.
+        #expect(try Self.digest(storage, detail: [first.cells[0].cell]).cells == first.cells)
+        #expect(storage.digestCache.hits.load(ordering: .relaxed) == blocks)
+
+        let oldest = try #require(storage.blockList.first)
+        let missing = Self.series[0].samples.filter { $0.timestamp >= oldest.meta.minTime && $0.timestamp < oldest.meta.maxTime }
+        let outcome = try await storage.backfill(WriteRequest(timeseries: [TimeSeries(labels: Self.series[0].labels, samples: missing)]))
+        #expect(outcome.added > 0)
+        let after = try Self.digest(storage)
+        #expect(storage.digestCache.hits.load(ordering: .relaxed) == 2 * blocks - 1, "only the rewritten block is read again")
+        #expect(after.cells != first.cells)
+        #expect(after.cells == (try Self.digest(storage, detail: [after.cells[0].cell]).cells), "the cached cells agree with a fresh read")
+        #expect(after.cells.reduce(0) { $0 + $1.samples } == first.cells.reduce(0) { $0 + $1.samples } + outcome.added)
+    }
+
     @Test func aSeriesOfAnotherReplicaSetIsLeftOut() async throws {
         let directory = try TemporaryDirectory("sluice-digest-sets")
         defer { directory.remove() }
