@@ -259,6 +259,47 @@ struct RepairTests {
         }
     }
 
+    /// Draining a node: rebalance to a ring without it, with `--delete-moved`. Below the boundary
+    /// the two that stay then hold every sample of every series (RF 2 of 2), and the drained node
+    /// holds nothing there, so stopping it loses nothing.
+    @Test func drainingANodeLeavesEverySampleOnTheOthers() async throws {
+        let directory = try TemporaryDirectory("sluice-rebalance-drain")
+        defer { directory.remove() }
+        try await Self.withNodes(in: directory.path) { nodes in
+            let three = RingConfiguration(replicationFactor: 2, nodes: nodes.map(\.ringNode))
+            let two = RingConfiguration(replicationFactor: 2, nodes: Array(nodes.prefix(2)).map(\.ringNode))
+            let oldFile = directory.path + "/three.yml"
+            let newFile = directory.path + "/two.yml"
+            try three.yaml().write(toFile: oldFile, atomically: true, encoding: .utf8)
+            try two.yaml().write(toFile: newFile, atomically: true, encoding: .utf8)
+            let before = try Self.placement(three)
+            #expect(before.values.contains { $0.contains("c") })
+            try await Self.write(nodes, placement: before, cFrom: .min)
+            let cut = try await eventually(timeout: .seconds(60)) {
+                try await Self.boundaries(nodes, ring: two).allSatisfy { $0 >= Self.series[0].samples.last!.timestamp - 2 * Self.blockDuration }
+            }
+            #expect(cut)
+            let boundary = try await Self.boundaries(nodes, ring: two).min()!
+
+            let repairer = Repairer(configuration: RepairConfiguration(ringFile: newFile), logger: TestLog.logger("drain"))
+            let report = try await repairer.rebalance(from: oldFile, deleteMoved: true)
+            try await repairer.shutdown()
+            #expect(report.agreed, "\(report)")
+            #expect(report.deletionsSkipped.isEmpty)
+            #expect(report.samplesCopied > 0)
+
+            let everything = Set(Self.series.map { Dictionary(uniqueKeysWithValues: $0.labels.map { ($0.name, $0.value) }) })
+            let perSeries = Int((boundary - Self.start) / Self.step)
+            for node in nodes.prefix(2) {
+                let held = try await node.read(before: boundary)
+                #expect(Set(held.keys) == everything, "\(node.name) holds \(held.count) of \(everything.count) series")
+                #expect(held.values.allSatisfy { $0.count == perSeries }, "\(node.name) lacks samples")
+            }
+            let drained = try await nodes[2].read(before: boundary)
+            #expect(drained.isEmpty, "c still holds \(drained.count) series below the boundary")
+        }
+    }
+
     @Test func deleteMovedKeepsASourcesCopyWhileTheNewOwnersConflict() async throws {
         let directory = try TemporaryDirectory("sluice-rebalance-conflict")
         defer { directory.remove() }
