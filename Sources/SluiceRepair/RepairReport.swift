@@ -3,7 +3,8 @@ public struct RepairReport: Codable, Sendable, Equatable {
     /// Replica sets of the ring, and those compared (every member answered).
     public var replicaSets = 0
     public var replicaSetsCompared = 0
-    /// Block windows × buckets compared, and those the replicas disagreed on.
+    /// Cells compared (each block window as one, then the windows that differ bucket by bucket),
+    /// and those the replicas disagreed on.
     public var cellsCompared = 0
     public var cellsDiffering = 0
     /// Series some replica lacked samples of, and what was copied to fill them.
@@ -12,6 +13,8 @@ public struct RepairReport: Codable, Sendable, Equatable {
     public var samplesCopied = 0
     /// Compressed backfill bytes sent.
     public var bytesCopied = 0
+    /// Bytes of the digest answers received: what comparing cost on the network.
+    public var bytesCompared = 0
     /// Cells still differing after the copy: replicas holding different values at one timestamp,
     /// which repair does not choose between.
     public var cellsConflicting = 0
@@ -39,7 +42,7 @@ public struct RepairReport: Codable, Sendable, Equatable {
     public var line: String {
         var parts = [
             "sets \(replicaSetsCompared)/\(replicaSets)",
-            "cells \(cellsCompared) compared, \(cellsDiffering) differing",
+            "cells \(cellsCompared) compared (\(bytesCompared) bytes), \(cellsDiffering) differing",
             "series \(seriesDiffering) differing, \(seriesCopied) copied",
             "samples \(samplesCopied) copied (\(bytesCopied) bytes)",
         ]

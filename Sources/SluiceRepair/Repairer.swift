@@ -123,12 +123,30 @@ public final class Repairer: Sendable {
         report: inout RepairReport, pacer: inout Pacer
     ) async -> Int64? {
         let members = targets + sources
-        let request = SeriesDigest.Request(series: series(of: targets, ring: ring), buckets: configuration.buckets)
-        guard let answers = await digests(request, from: members, report: &report) else { return nil }
+        let placed = series(of: targets, ring: ring)
+        // First each block window as one cell: replicas that agree cost a few bytes per window.
+        let overview = SeriesDigest.Request(series: placed, buckets: 1)
+        guard let windows = await digests(overview, from: members, report: &report) else { return nil }
         report.replicaSetsCompared += 1
-        let window = answers[0].blockDuration
-        let boundary = answers.map(\.backfillBoundary).min()!
-        let differing = Self.differingCells(answers, targets: targets.count, window: window, boundary: boundary, compared: &report.cellsCompared)
+        let window = windows[0].blockDuration
+        let boundary = windows.map(\.backfillBoundary).min()!
+        let differingWindows = Set(
+            Self.differingCells(windows, targets: targets.count, window: window, boundary: boundary, compared: &report.cellsCompared).map(\.window)
+        )
+        guard !differingWindows.isEmpty else { return boundary }
+
+        // Then the windows that differ, bucket by bucket.
+        let request = SeriesDigest.Request(series: placed, buckets: configuration.buckets)
+        let answers: [SeriesDigest.Response]
+        if configuration.buckets == 1 {
+            answers = windows
+        } else {
+            guard let fine = await digests(request, from: members, report: &report) else { return nil }
+            answers = fine
+        }
+        let differing = Self.differingCells(
+            answers, targets: targets.count, window: window, boundary: boundary, in: differingWindows, compared: &report.cellsCompared
+        )
         report.cellsDiffering += differing.count
         guard !differing.isEmpty else { return boundary }
 
@@ -310,7 +328,9 @@ public final class Repairer: Sendable {
         var answers: [SeriesDigest.Response] = []
         for member in members {
             do {
-                answers.append(try await nodes.digest(request, from: member))
+                let (answer, bytes) = try await nodes.digest(request, from: member)
+                answers.append(answer)
+                report.bytesCompared += bytes
             } catch {
                 Self.note(member.name, failed: error, report: &report, logger: logger)
                 return nil
@@ -319,12 +339,15 @@ public final class Repairer: Sendable {
         return answers
     }
 
-    /// The cells below `boundary` that need work (`differs`), of the answers of the `targets`
-    /// replicas followed by any sources'.
+    /// The cells below `boundary`, in `windows` if given, that need work (`differs`), of the
+    /// answers of the `targets` replicas followed by any sources'.
     private static func differingCells(
-        _ answers: [SeriesDigest.Response], targets: Int, window: Int64, boundary: Int64, compared: inout Int
+        _ answers: [SeriesDigest.Response], targets: Int, window: Int64, boundary: Int64, in windows: Set<Int64>? = nil,
+        compared: inout Int
     ) -> [SeriesDigest.Cell] {
-        let maps = answers.map { cellDigests($0, window: window, boundary: boundary) }
+        let maps = answers.map { answer in
+            cellDigests(answer, window: window, boundary: boundary).filter { windows?.contains($0.key.window) ?? true }
+        }
         let cells = Set(maps.flatMap(\.keys))
         compared += cells.count
         return cells.filter { cell in differs(maps.map { $0[cell] }, targets: targets) }.sorted()

@@ -19,7 +19,8 @@ struct StorageNodeClient: Sendable {
     let client: HTTPClient
     let timeout: Duration
 
-    func digest(_ request: SeriesDigest.Request, from node: RingConfiguration.Node) async throws -> SeriesDigest.Response {
+    /// The node's digests, and the bytes of its answer.
+    func digest(_ request: SeriesDigest.Request, from node: RingConfiguration.Node) async throws -> (SeriesDigest.Response, bytes: Int) {
         try await postJSON(request, to: SeriesDigest.path, on: node, what: "digest")
     }
 
@@ -54,19 +55,20 @@ struct StorageNodeClient: Sendable {
 
     /// Asks the node to delete the series `request` names from its blocks.
     func deletePlaced(_ request: PlacedSeriesDeletion.Request, from node: RingConfiguration.Node) async throws -> PlacedSeriesDeletion.Response {
-        try await postJSON(request, to: PlacedSeriesDeletion.path, on: node, what: "delete")
+        try await postJSON(request, to: PlacedSeriesDeletion.path, on: node, what: "delete").0
     }
 
-    /// POSTs `request` as JSON to `path` on the node and decodes its 200 answer.
+    /// POSTs `request` as JSON to `path` on the node and decodes its 200 answer; also returns the
+    /// answer's size in bytes.
     private func postJSON<Answer: Decodable>(
         _ request: some Encodable, to path: String, on node: RingConfiguration.Node, what: String
-    ) async throws -> Answer {
+    ) async throws -> (Answer, Int) {
         var http = HTTPClientRequest(url: node.baseURL + path)
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
         http.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(request)))
         let body = try await send(http, to: node, expecting: 200, what: what)
-        return try JSONDecoder().decode(Answer.self, from: Data(buffer: body))
+        return (try JSONDecoder().decode(Answer.self, from: Data(buffer: body)), body.readableBytes)
     }
 
     /// Sends `request` to the node's backfill; returns the samples it added and the bytes sent.
