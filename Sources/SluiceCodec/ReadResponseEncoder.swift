@@ -4,17 +4,6 @@
 /// an allocation per series and a copy of every sample. The bytes are what protoc's encoders produce
 /// (fields in number order, proto3 defaults omitted), so any remote-read client decodes them.
 public enum ReadResponseEncoder {
-    /// Appends a `ReadResponse` with one `QueryResult` per element of `results`.
-    public static func append(_ results: [[TimeSeries]], to output: ByteScratch) {
-        for result in results {
-            let start = beginResult(in: output)
-            for series in result {
-                appendSeries(labels: series.labels, samples: series.samples, histograms: series.histograms, to: output)
-            }
-            endResult(start, in: output)
-        }
-    }
-
     /// Opens one `QueryResult` (field 1 of `ReadResponse`): its series follow with `appendSeries`,
     /// then `endResult` with what this returned. An answer can so be written one series at a time,
     /// without holding every series' samples first.

@@ -85,3 +85,17 @@ extension MessageCodec {
         try bytes.withUnsafeBytes { try decodeReadResponse($0) }
     }
 }
+
+extension ReadResponseEncoder {
+    /// A whole `ReadResponse`, one `QueryResult` per element of `results`, as the read handlers
+    /// write it series by series.
+    static func append(_ results: [[TimeSeries]], to output: ByteScratch) {
+        for result in results {
+            let start = beginResult(in: output)
+            for series in result {
+                appendSeries(labels: series.labels, samples: series.samples, histograms: series.histograms, to: output)
+            }
+            endResult(start, in: output)
+        }
+    }
+}
