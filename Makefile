@@ -26,4 +26,4 @@ fuzz:
 	Fuzz/run.sh
 
 check-deploy:
-	scripts/check-deploy.sh
+	swift test --filter DeployChecksTests

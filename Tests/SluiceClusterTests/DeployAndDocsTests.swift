@@ -3,23 +3,13 @@ import SluiceCodec
 import SluiceTestSupport
 import Testing
 
-/// What keeps `deploy/` and `docs/configuration.md` true to the code: the deployment files pass
-/// their parsers and linters, the dashboard and the alerts use only metrics Sluice exposes, and the
-/// configuration reference lists exactly the flags the binary has and the keys the ring file takes.
+/// What keeps `deploy/` and `docs/configuration.md` true to the code: the dashboard and the alerts
+/// use only metrics a running Sluice exposes, and the configuration reference lists exactly the
+/// flags the binary has and the keys the ring file takes. The deployment files' own checks are
+/// `DeployChecksTests`.
 @Suite("deploy and docs", .serialized, .enabled(if: PeerProcess.Kind.sluice([]).isInstalled, "needs the sluice binary (swift build)"))
 struct DeployAndDocsTests {
     static let root = BuiltProducts.packageRoot
-
-    // MARK: - scripts/check-deploy.sh
-
-    @Test func checkDeployScriptPasses() async throws {
-        let result = try await runProcess(
-            "/bin/bash", [Self.root + "/scripts/check-deploy.sh"], environment: ["SLUICE_BINARY": BuiltProducts.sluice],
-            timeout: .seconds(600)
-        )
-        #expect(result.status == 0, "scripts/check-deploy.sh exited \(result.status):\n\(result.output)")
-        #expect(!result.output.contains("skip "), "check-deploy skipped checks although the binary is built:\n\(result.output)")
-    }
 
     // MARK: - Metric names
 
@@ -141,6 +131,15 @@ struct DeployAndDocsTests {
             }
             return false
         }
+
+        /// One problem for each name an expression reads that is not a metric Sluice registers.
+        func unknownNames(in expressions: [String], source: String) -> [String] {
+            expressions.flatMap { expression in
+                Set(PromQLNames.metrics(in: expression)).sorted().filter { !knows($0) }.map {
+                    "\(source): \($0) is not a metric Sluice registers (expr: \(expression.trimmingCharacters(in: .whitespacesAndNewlines)))"
+                }
+            }
+        }
     }
 
     static func registeredMetrics() throws -> RegisteredMetrics {
@@ -197,86 +196,15 @@ struct DeployAndDocsTests {
         return exposed
     }
 
+    /// The dashboard's PromQL: every target's expression and every query variable's query.
     static func dashboardExpressions() throws -> [String] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: root + "/deploy/grafana/sluice-dashboard.json"))
-        guard let dashboard = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw EndToEndError("the dashboard is not a JSON object")
-        }
-        var expressions: [String] = []
-        func visit(_ panels: [[String: Any]]) {
-            for panel in panels {
-                for target in panel["targets"] as? [[String: Any]] ?? [] {
-                    if let expression = target["expr"] as? String { expressions.append(expression) }
-                }
-                visit(panel["panels"] as? [[String: Any]] ?? [])
-            }
-        }
-        visit(dashboard["panels"] as? [[String: Any]] ?? [])
-        let variables = (dashboard["templating"] as? [String: Any])?["list"] as? [[String: Any]] ?? []
-        for variable in variables where variable["type"] as? String == "query" {
-            if let query = (variable["query"] as? [String: Any])?["query"] as? String ?? variable["query"] as? String {
-                expressions.append(query)
-            }
-        }
-        return expressions
+        let dashboard = try Dashboard()
+        return try dashboard.panelExpressions().map(\.expression).filter { !$0.isEmpty } + dashboard.variableQueries().map(\.query)
     }
 
-    /// The `expr:` values of the rules file, written either on one line or as a `|` block.
+    /// The `expr` of every alerting and recording rule.
     static func ruleExpressions() throws -> [String] {
-        let lines = try String(contentsOfFile: root + "/deploy/prometheus/sluice-alerts.yml", encoding: .utf8)
-            .split(separator: "\n", omittingEmptySubsequences: false)
-        var expressions: [String] = []
-        var index = 0
-        while index < lines.count {
-            let line = lines[index]
-            let trimmed = line.drop { $0 == " " }
-            index += 1
-            guard trimmed.hasPrefix("expr:") else { continue }
-            let rest = trimmed.dropFirst("expr:".count).trimmingCharacters(in: .whitespaces)
-            if rest != "|" && rest != "|-" && rest != ">" {
-                expressions.append(rest)
-                continue
-            }
-            let indent = line.count - trimmed.count
-            var block: [Substring] = []
-            while index < lines.count, lines[index].isEmpty || lines[index].prefix(while: { $0 == " " }).count > indent {
-                block.append(lines[index])
-                index += 1
-            }
-            expressions.append(block.joined(separator: "\n"))
-        }
-        return expressions
-    }
-
-    struct ProcessResult {
-        var status: Int32
-        var output: String
-    }
-
-    /// A child process with stdout and stderr in one file (not a pipe: reading a pipe blocks a
-    /// thread of the cooperative pool).
-    func runProcess(_ executable: String, _ arguments: [String], environment: [String: String], timeout: Duration) async throws -> ProcessResult {
-        let directory = try TemporaryDirectory("sluice-process")
-        defer { directory.remove() }
-        let path = directory.path + "/output"
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? output.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let exited = try await eventually(timeout: timeout, every: .milliseconds(100)) { !process.isRunning }
-        if !exited {
-            process.terminate()
-            throw EndToEndError("\(executable) did not finish within \(timeout)")
-        }
-        process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, output: (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+        try AlertRules.load().map { try $0["expr"].must(\.string) }
     }
 }
 
@@ -388,19 +316,21 @@ struct HelpDump: Decodable {
         var arguments: [Argument]?
         var subcommands: [Command]?
 
-        /// "insert", "ring plan", …: each command's long flags but --help.
-        func commandsWithFlags(prefix: [String] = []) -> [String: [String: Argument]] {
+        /// "insert", "ring plan", …: each command's long flags. Without `everything`, what
+        /// docs/configuration.md lists: no --help, no `help` command, no command without other
+        /// flags. With it, every command and flag a command line may use.
+        func commandsWithFlags(prefix: [String] = [], everything: Bool = false) -> [String: [String: Argument]] {
             var out: [String: [String: Argument]] = [:]
-            for sub in subcommands ?? [] where sub.commandName != "help" {
+            for sub in subcommands ?? [] where everything || sub.commandName != "help" {
                 let path = prefix + [sub.commandName]
                 var flags: [String: Argument] = [:]
                 for argument in sub.arguments ?? [] {
-                    for name in argument.names ?? [] where name.kind == "long" && name.name != "help" {
+                    for name in argument.names ?? [] where name.kind == "long" && (everything || name.name != "help") {
                         flags[name.name] = argument
                     }
                 }
-                if !flags.isEmpty { out[path.joined(separator: " ")] = flags }
-                out.merge(sub.commandsWithFlags(prefix: path)) { $1 }
+                if everything || !flags.isEmpty { out[path.joined(separator: " ")] = flags }
+                out.merge(sub.commandsWithFlags(prefix: path, everything: everything)) { $1 }
             }
             return out
         }
