@@ -285,34 +285,13 @@ struct ProcessResult {
     var output: String
 }
 
-/// Runs a child process to completion (at most `timeout`), stdout and stderr in one file: not a
-/// pipe, since reading a pipe blocks a thread of the cooperative pool.
+/// Runs a child process to completion (at most `timeout`), its stdout then its stderr as one output.
 func runProcess(
     _ executable: String, _ arguments: [String], environment: [String: String] = [:], currentDirectory: String? = nil,
     timeout: Duration = .seconds(120)
 ) async throws -> ProcessResult {
-    let directory = try TemporaryDirectory("sluice-process")
-    defer { directory.remove() }
-    let path = directory.path + "/output"
-    _ = FileManager.default.createFile(atPath: path, contents: nil)
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-    defer { try? output.close() }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-    process.standardOutput = output
-    process.standardError = output
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let exited = try await eventually(timeout: timeout, every: .milliseconds(20)) { !process.isRunning }
-    if !exited {
-        process.terminate()
-        throw EndToEndError("\(executable) did not finish within \(timeout)")
-    }
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus, output: (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+    let result = try await runToCompletion(executable, arguments, environment: environment, currentDirectory: currentDirectory, timeout: timeout)
+    return ProcessResult(status: result.status, output: result.stdout + result.stderr)
 }
 
 /// The linters and parsers the deploy checks run. A missing one fails the check that needs it,

@@ -1,9 +1,17 @@
 import Foundation
 
-/// Runs the `sluice` binary to completion (at most `timeout`), capturing its output. The output goes
-/// to files, not pipes: reading a pipe blocks a thread, and the test's servers (a proxy the command
-/// talks to) need every thread of the cooperative pool.
+/// Runs the `sluice` binary to completion (at most `timeout`), capturing its output.
 public func runSluice(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await runToCompletion(BuiltProducts.sluice, arguments, timeout: timeout)
+}
+
+/// Runs `executable` to completion (at most `timeout`), capturing stdout and stderr. The output
+/// goes to files, not pipes: reading a pipe blocks a thread, and the test's servers (a proxy the
+/// command talks to) need every thread of the cooperative pool.
+public func runToCompletion(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], currentDirectory: String? = nil,
+    timeout: Duration = .seconds(120)
+) async throws -> (status: Int32, stdout: String, stderr: String) {
     let directory = try TemporaryDirectory("sluice-run")
     defer { directory.remove() }
     let outPath = directory.path + "/stdout"
@@ -17,8 +25,10 @@ public func runSluice(_ arguments: [String], timeout: Duration = .seconds(120)) 
         try? err.close()
     }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
@@ -26,8 +36,9 @@ public func runSluice(_ arguments: [String], timeout: Duration = .seconds(120)) 
     let exited = try await eventually(timeout: timeout, every: .milliseconds(20)) { !process.isRunning }
     if !exited {
         process.terminate()
-        throw EndToEndError("sluice \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+        throw EndToEndError("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
     }
+    process.waitUntilExit()
     let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
     return (process.terminationStatus, stdout, stderr)
