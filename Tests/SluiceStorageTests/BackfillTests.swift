@@ -16,6 +16,11 @@ struct BackfillTests {
     /// 2 h 30 min of 20 series at 15 s: 10-minute blocks up to about 2 h, the rest in the head.
     static let series = syntheticSeries(20, samples: 600, start: start, step: step)
 
+    /// `series` with every other sample of the first series missing, for a backfill to add.
+    static let gappy = series.enumerated().map { index, one in
+        TimeSeries(labels: one.labels, samples: index == 0 ? one.samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element) : one.samples)
+    }
+
     /// A storage whose wall clock stands at the newest sample.
     static func open(_ directory: String) throws -> Storage {
         let newest = series[0].samples.last!.timestamp
@@ -96,10 +101,7 @@ struct BackfillTests {
         defer { directory.remove() }
         let storage = try Self.open(directory.path)
         defer { storage.close() }
-        // Every other sample of the first series is missing from the node.
-        let gappy = Self.series.enumerated().map { index, one in
-            TimeSeries(labels: one.labels, samples: index == 0 ? one.samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element) : one.samples)
-        }
+        let gappy = Self.gappy
         try await Self.fill(storage, gappy)
         let blocks = storage.blockList
         let first = try #require(blocks.first)
@@ -225,11 +227,7 @@ struct BackfillTests {
         defer { directory.remove() }
         let storage = try Self.open(directory.path)
         defer { storage.close() }
-        // Every other sample of the first series missing, for the backfill below to add.
-        let gappy = Self.series.enumerated().map { index, one in
-            TimeSeries(labels: one.labels, samples: index == 0 ? one.samples.enumerated().filter { $0.offset % 2 == 0 }.map(\.element) : one.samples)
-        }
-        try await Self.fill(storage, gappy)
+        try await Self.fill(storage, Self.gappy)
         let blocks = storage.blockList.count
         #expect(blocks > 1)
         let first = try Self.digest(storage)
