@@ -1,0 +1,111 @@
+import Foundation
+import NIOCore
+import SluiceCodec
+import SluiceTestSupport
+import Testing
+
+/// `sluice repair` against a cluster of separate processes: what hinted handoff could not carry to
+/// a node that was down, repair copies to it.
+@Suite("Repair across processes", .serialized, .enabled(if: PeerProcess.Kind.sluice([]).isInstalled, "needs the sluice binary (swift build)"))
+struct RepairProcessTests {
+    static let blockDuration: Int64 = 600_000
+    static let step: Int64 = 15_000
+
+    /// storage-3 is down while two and a half hours of history are written at RF 3; its hint queue
+    /// (64 KiB) keeps only the newest part, dropping the rest. Back up, it gets those hints, then
+    /// one `sluice repair` pass gives it everything else: read alone, it then holds every sample
+    /// the other two hold below the repair boundary, and a second pass copies nothing.
+    @Test func aNodeWhoseHintsOverflowedGetsEverythingBackFromRepair() async throws {
+        let directory = try TemporaryDirectory("sluice-repair-hints")
+        defer { directory.remove() }
+        let cluster = try Cluster(
+            directory: directory.path,
+            storageFlags: ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"],
+            insertFlags: ["--max-hint-bytes-per-node", "65536"]
+        )
+        defer { cluster.killAll() }
+        try await cluster.start()
+        let victim = cluster.storage[2]
+        try await victim.stop()
+
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let start = (now - 150 * 60_000) - (now - 150 * 60_000) % Self.blockDuration
+        let series = syntheticSeries(24, samples: 600, start: start, step: Self.step)
+        let last = series[0].samples.last!.timestamp
+        for from in stride(from: start, through: last, by: Int(Self.blockDuration)) {
+            let slice = WriteRequest(timeseries: series.map { one in
+                TimeSeries(labels: one.labels, samples: one.samples.filter { $0.timestamp >= from && $0.timestamp < from + Self.blockDuration })
+            })
+            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(slice, appendingTo: out) })
+            let answer = try await TestHTTP.send(.POST, cluster.insert.writeURL, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
+            #expect(answer.status == 204, "\(answer.body)")
+        }
+        let metrics = { MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body) }
+        let dropped = try await metrics().value("sluice_insert_hints_total", ["node": victim.name, "event": "dropped"]) ?? 0
+        #expect(dropped > 0, "the hint queue held everything: the test would not need repair")
+
+        try await victim.start(timeout: .seconds(120))
+        let drained = try await eventually(timeout: .seconds(120), every: .milliseconds(200)) {
+            try await metrics().value("sluice_insert_hint_queue_bytes", ["node": victim.name]) == 0
+        }
+        #expect(drained, "the hints for \(victim.name) did not drain")
+
+        // Every node has cut what its head is done with, down to the repair boundary.
+        let ring = directory.path + "/ring.yml"
+        let cut = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
+            try await Self.boundary(cluster.storage, ring: ring) >= last - 2 * Self.blockDuration
+        }
+        #expect(cut)
+        let boundary = try await Self.boundary(cluster.storage, ring: ring)
+        let before = try await Self.read(victim, from: start, before: boundary)
+        let expected = try await Self.read(cluster.storage[0], from: start, before: boundary)
+        #expect(expected.count == series.count)
+        #expect(before.values.reduce(0) { $0 + $1.count } < expected.values.reduce(0) { $0 + $1.count }, "nothing was missing")
+
+        let pass = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/report.json", "--log-level", "error"])
+        #expect(pass.status == 0, "repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
+        let after = try await Self.read(victim, from: start, before: boundary)
+        let bits = { (data: [LabelSet: [Int64: Double]]) in data.mapValues { $0.mapValues(\.bitPattern) } }
+        #expect(bits(after) == bits(expected), "\(describeDifference(expected, after))")
+        #expect(bits(try await Self.read(cluster.storage[1], from: start, before: boundary)) == bits(expected))
+
+        let again = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/again.json", "--log-level", "error"])
+        #expect(again.status == 0)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory.path + "/again.json"))) as? [String: Any]
+        #expect(report?["samplesCopied"] as? Int == 0, "a second pass copied: \(again.stdout)")
+    }
+
+    /// The lowest backfill boundary of the nodes: below it, every node's head is done.
+    static func boundary(_ nodes: [PeerProcess], ring: String) async throws -> Int64 {
+        let yaml = try String(contentsOfFile: ring, encoding: .utf8)
+        var lowest = Int64.max
+        for node in nodes {
+            let request: [String: Any] = [
+                "series": ["ring": yaml, "replicaSet": nodes.map(\.name), "defaultTenant": "default"], "buckets": 1, "detail": [],
+            ]
+            let body = try JSONSerialization.data(withJSONObject: request)
+            let answer = try await TestHTTP.send(.POST, node.baseURL + "/api/v1/digest", headers: [("Content-Type", "application/json")], body: .bytes(ByteBuffer(bytes: Array(body))))
+            guard answer.status == 200 else { throw EndToEndError("\(node.name) digest answered \(answer.status): \(answer.body)") }
+            let decoded = try JSONSerialization.jsonObject(with: Data(answer.bytes)) as? [String: Any]
+            guard let value = (decoded?["backfillBoundary"] as? NSNumber)?.int64Value else { throw EndToEndError("no backfillBoundary in \(answer.body)") }
+            lowest = min(lowest, value)
+        }
+        return lowest
+    }
+
+    /// Everything `node` holds in `[from, before)`, read from it alone.
+    static func read(_ node: PeerProcess, from: Int64, before: Int64) async throws -> [LabelSet: [Int64: Double]] {
+        let query = Query(startMs: from, endMs: before - 1, matchers: [LabelMatcher(.regex, name: "__name__", value: ".+")])
+        let request = ReadRequest(queries: [query], acceptedResponseTypes: [.samples])
+        let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })
+        let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy"), ("X-Prometheus-Remote-Read-Version", "0.1.0")]
+        let answer = try await TestHTTP.send(.POST, node.baseURL + "/api/v1/read", headers: headers, body: .bytes(body))
+        guard answer.status == 200 else { throw EndToEndError("\(node.name) read answered \(answer.status)") }
+        let decoded = try Snappy.decompress(answer.bytes, limit: 1 << 30).withUnsafeBytes { try MessageCodec().decodeReadResponse($0) }
+        var out: [LabelSet: [Int64: Double]] = [:]
+        for one in decoded.results[0].timeseries {
+            out[Dictionary(uniqueKeysWithValues: one.labels.map { ($0.name, $0.value) })] = Dictionary(uniqueKeysWithValues: one.samples.map { ($0.timestamp, $0.value) })
+        }
+        return out
+    }
+}
