@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import NIOCore
 import SluiceCodec
@@ -12,10 +15,11 @@ struct RepairProcessTests {
     static let step: Int64 = 15_000
 
     /// storage-3 is down while two and a half hours of history are written at RF 3; its hint queue
-    /// (64 KiB) keeps only the newest part, dropping the rest. Back up, it gets those hints, then
-    /// one `sluice repair` pass gives it everything else: read alone, it then holds every sample
-    /// the other two hold below the repair boundary, and a second pass copies nothing.
-    @Test func aNodeWhoseHintsOverflowedGetsEverythingBackFromRepair() async throws {
+    /// (64 KiB) keeps only the newest part, dropping the rest. Back up, it gets those hints. A
+    /// `sluice repair` killed with SIGKILL mid-copy, then one full pass, give it everything else:
+    /// read alone, it then holds every sample the other two hold below the repair boundary, each
+    /// once, and a second pass copies nothing.
+    @Test func aNodeWhoseHintsOverflowedGetsEverythingBackFromRepairEvenAfterAKill() async throws {
         let directory = try TemporaryDirectory("sluice-repair-hints")
         defer { directory.remove() }
         let cluster = try Cluster(
@@ -62,11 +66,32 @@ struct RepairProcessTests {
         #expect(expected.count == series.count)
         #expect(before.values.reduce(0) { $0 + $1.count } < expected.values.reduce(0) { $0 + $1.count }, "nothing was missing")
 
+        // A first pass, slowed to a few kilobytes a second, killed with SIGKILL once the victim has
+        // taken something: the rerun must still end with each sample there once.
+        let backfilled = { () async throws -> Double in
+            MetricsText(text: try await TestHTTP.get(victim.baseURL + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
+        }
+        let slow = Process()
+        slow.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
+        slow.arguments = ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--log-level", "error"]
+        slow.standardOutput = FileHandle.nullDevice
+        slow.standardError = FileHandle.nullDevice
+        try slow.run()
+        let started = try await eventually(timeout: .seconds(60), every: .milliseconds(20)) { try await backfilled() > 0 }
+        kill(slow.processIdentifier, SIGKILL)
+        slow.waitUntilExit()
+        #expect(started)
+        let missing = expected.values.reduce(0) { $0 + $1.count } - before.values.reduce(0) { $0 + $1.count }
+        let partial = try await backfilled()
+        #expect(partial > 0 && Int(partial) < missing, "copied \(partial) of \(missing) before the kill")
+
         let pass = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/report.json", "--log-level", "error"])
         #expect(pass.status == 0, "repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
         let after = try await Self.read(victim, from: start, before: boundary)
         let bits = { (data: [LabelSet: [Int64: Double]]) in data.mapValues { $0.mapValues(\.bitPattern) } }
         #expect(bits(after) == bits(expected), "\(describeDifference(expected, after))")
+        // Nothing twice: the killed pass's copies and the rerun's together are exactly what was missing.
+        #expect(Int(try await backfilled()) == missing)
         #expect(bits(try await Self.read(cluster.storage[1], from: start, before: boundary)) == bits(expected))
 
         let again = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/again.json", "--log-level", "error"])
