@@ -32,18 +32,7 @@ struct RepairProcessTests {
         let victim = cluster.storage[2]
         try await victim.stop()
 
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let start = (now - 150 * 60_000) - (now - 150 * 60_000) % Self.blockDuration
-        let series = syntheticSeries(24, samples: 600, start: start, step: Self.step)
-        let last = series[0].samples.last!.timestamp
-        for from in stride(from: start, through: last, by: Int(Self.blockDuration)) {
-            let slice = WriteRequest(timeseries: series.map { one in
-                TimeSeries(labels: one.labels, samples: one.samples.filter { $0.timestamp >= from && $0.timestamp < from + Self.blockDuration })
-            })
-            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(slice, appendingTo: out) })
-            let answer = try await TestHTTP.send(.POST, cluster.insert.writeURL, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
-            #expect(answer.status == 204, "\(answer.body)")
-        }
+        let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
         let metrics = { MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body) }
         let dropped = try await metrics().value("sluice_insert_hints_total", ["node": victim.name, "event": "dropped"]) ?? 0
         #expect(dropped > 0, "the hint queue held everything: the test would not need repair")
@@ -54,13 +43,8 @@ struct RepairProcessTests {
         }
         #expect(drained, "the hints for \(victim.name) did not drain")
 
-        // Every node has cut what its head is done with, down to the repair boundary.
         let ring = directory.path + "/ring.yml"
-        let cut = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
-            try await Self.boundary(cluster.storage, ring: ring) >= last - 2 * Self.blockDuration
-        }
-        #expect(cut)
-        let boundary = try await Self.boundary(cluster.storage, ring: ring)
+        let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
         let before = try await Self.read(victim, from: start, before: boundary)
         let expected = try await Self.read(cluster.storage[0], from: start, before: boundary)
         #expect(expected.count == series.count)
@@ -98,6 +82,66 @@ struct RepairProcessTests {
         #expect(again.status == 0)
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory.path + "/again.json"))) as? [String: Any]
         #expect(report?["samplesCopied"] as? Int == 0, "a second pass copied: \(again.stdout)")
+    }
+
+    /// A node lost its disk: killed with SIGKILL, its data directory deleted, started empty. One
+    /// `sluice repair` pass gives it back, read alone, every sample the others hold below the
+    /// boundary, none missing and none extra (RF 3: the ring places every series on it), and a
+    /// second pass copies nothing.
+    @Test func aNodeThatLostItsDiskGetsItsHistoryBack() async throws {
+        let directory = try TemporaryDirectory("sluice-repair-disk")
+        defer { directory.remove() }
+        let cluster = try Cluster(directory: directory.path, storageFlags: ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"])
+        defer { cluster.killAll() }
+        try await cluster.start()
+        let (_, start, last) = try await Self.writeHistory(through: cluster.insert)
+        let ring = directory.path + "/ring.yml"
+        _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
+
+        let victim = cluster.storage[1]
+        victim.kill()
+        try FileManager.default.removeItem(atPath: victim.directory)
+        try await victim.start(timeout: .seconds(120))
+        let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
+        let expected = try await Self.read(cluster.storage[0], from: start, before: boundary)
+        #expect(try await Self.read(victim, from: start, before: boundary).isEmpty)
+
+        let pass = try await runSluice(["repair", "--config", ring, "--log-level", "error"])
+        #expect(pass.status == 0, "repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
+        let after = try await Self.read(victim, from: start, before: boundary)
+        let bits = { (data: [LabelSet: [Int64: Double]]) in data.mapValues { $0.mapValues(\.bitPattern) } }
+        #expect(bits(after) == bits(expected), "\(describeDifference(expected, after))")
+        let again = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/again.json", "--log-level", "error"])
+        #expect(again.status == 0)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory.path + "/again.json"))) as? [String: Any]
+        #expect(report?["samplesCopied"] as? Int == 0, "a second pass copied: \(again.stdout)")
+    }
+
+    /// Writes two and a half hours of 24 series at 15 s through `insert`, ten minutes per request,
+    /// in time order, ending about now.
+    static func writeHistory(through insert: PeerProcess) async throws -> (series: [TimeSeries], start: Int64, last: Int64) {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let start = (now - 150 * 60_000) - (now - 150 * 60_000) % Self.blockDuration
+        let series = syntheticSeries(24, samples: 600, start: start, step: Self.step)
+        let last = series[0].samples.last!.timestamp
+        for from in stride(from: start, through: last, by: Int(Self.blockDuration)) {
+            let slice = WriteRequest(timeseries: series.map { one in
+                TimeSeries(labels: one.labels, samples: one.samples.filter { $0.timestamp >= from && $0.timestamp < from + Self.blockDuration })
+            })
+            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(slice, appendingTo: out) })
+            let answer = try await TestHTTP.send(.POST, insert.writeURL, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
+            #expect(answer.status == 204, "\(answer.body)")
+        }
+        return (series, start, last)
+    }
+
+    /// Waits until every node has cut what its head is done with, and returns the repair boundary.
+    static func cutBoundary(_ nodes: [PeerProcess], ring: String, last: Int64) async throws -> Int64 {
+        let cut = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
+            try await Self.boundary(nodes, ring: ring) >= last - 2 * Self.blockDuration
+        }
+        #expect(cut)
+        return try await Self.boundary(nodes, ring: ring)
     }
 
     /// The lowest backfill boundary of the nodes: below it, every node's head is done.
