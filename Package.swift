@@ -350,6 +350,7 @@ let package = Package(
             dependencies: [
                 "SluiceCodec",
                 "SluiceLoadgen",
+                "SluiceRing",
                 "SluiceTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

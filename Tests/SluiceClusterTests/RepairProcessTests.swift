@@ -4,6 +4,9 @@ import Glibc
 import Foundation
 import NIOCore
 import SluiceCodec
+import SluiceLoadgen
+import SluiceRing
+import Synchronization
 import SluiceTestSupport
 import Testing
 
@@ -117,6 +120,101 @@ struct RepairProcessTests {
         #expect(report?["samplesCopied"] as? Int == 0, "a second pass copied: \(again.stdout)")
     }
 
+    /// A fourth node joins at RF 3: insert and select switch to the new ring, and `sluice ring
+    /// rebalance --delete-moved` runs while loadgen writes and reads through select. Every read of
+    /// the history through select during the rebalance is complete, loadgen verifies every
+    /// acknowledged sample, and afterwards each node holds below the boundary exactly the series
+    /// the new ring gives it, each whole.
+    @Test func aNodeJoinsAndRebalanceMovesHistoryWhileReadsStayComplete() async throws {
+        let directory = try TemporaryDirectory("sluice-rebalance-join")
+        defer { directory.remove() }
+        let flags = ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"]
+        let cluster = try Cluster(directory: directory.path, storageFlags: flags)
+        let joining = PeerProcess(
+            .sluiceStorage(["--log-level=warning"] + flags), name: "storage-4", port: try freePorts(1)[0], directory: directory.path + "/storage-4"
+        )
+        defer {
+            cluster.killAll()
+            joining.kill()
+        }
+        try await cluster.start()
+        let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
+        let ring = directory.path + "/ring.yml"
+        let oldRing = directory.path + "/old.yml"
+        _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
+
+        try await joining.start(timeout: .seconds(120))
+        try FileManager.default.copyItem(atPath: ring, toPath: oldRing)
+        let nodes = cluster.storage + [joining]
+        let yaml = "replication_factor: 3\nwrite_quorum: 2\nnodes:\n" + nodes.map { "  - {name: \($0.name), url: \($0.writeURL)}\n" }.joined()
+        try yaml.write(toFile: ring + ".new", atomically: true, encoding: .utf8)
+        _ = rename(ring + ".new", ring)
+        let insertSwitched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body).value("sluice_ring_nodes") == 4
+        }
+        #expect(insertSwitched, "insert did not load the new ring")
+        // Select has switched once a read asks the new node too.
+        let selectSwitched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            _ = try await Self.read(cluster.select, from: start, before: start + Self.step)
+            let metrics = MetricsText(text: try await TestHTTP.get(cluster.select.baseURL + "/metrics").body)
+            return metrics.value("sluice_select_node_requests_total", ["node": joining.name, "result": "ok"]) != nil
+        }
+        #expect(selectSwitched, "select did not load the new ring")
+        let boundary = try await Self.cutBoundary(nodes, ring: ring, last: last)
+        let history = series.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
+
+        var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "join\(UInt16.random(in: 0...UInt16.max))")
+        configuration.series = 200
+        configuration.metrics = 10
+        configuration.batch = 100
+        configuration.concurrency = 2
+        configuration.pace = .rate(1000)
+        configuration.duration = nil
+        configuration.requests = 60
+        configuration.progress = .none
+        configuration.maxRetryTime = 60
+        let generator = try LoadGenerator(configuration: configuration)
+        async let load = generator.generate()
+        let finished = Finished()
+        let rebalance = Task {
+            defer { finished.value.store(true, ordering: .releasing) }
+            return try await runSluice(["ring", "rebalance", "--config", oldRing, "--to", ring, "--delete-moved", "--log-level", "error"])
+        }
+        // History through select, read again and again while the rebalance copies and deletes.
+        var reads = 0
+        var incomplete: [Int] = []
+        repeat {
+            let held = try await Self.read(cluster.select, from: start, before: boundary)
+            let count = held.values.reduce(0) { $0 + $1.count }
+            reads += 1
+            if count != history { incomplete.append(count) }
+        } while !finished.value.load(ordering: .acquiring) && reads < 200
+        let moved = try await rebalance.value
+        let report = try await load
+        #expect(moved.status == 0, "rebalance exited \(moved.status): \(moved.stdout) \(moved.stderr)")
+        #expect(reads > 0 && incomplete.isEmpty, "\(incomplete.count) of \(reads) reads through select were incomplete: \(incomplete.prefix(5)) of \(history)")
+        #expect(report.requests.failed == 0, "\(report.text)")
+        var verifier = Verifier(
+            url: cluster.select.baseURL + "/api/v1/read", tenant: nil, shape: generator.shape, batch: configuration.batch,
+            outcomes: generator.recorder.outcomes
+        )
+        verifier.ignoredLabels = ["tenant_id"]
+        let verified = try await verifier.verify()
+        #expect(verified.ok && verified.missing == 0, "\(verified.examples)")
+
+        // Node by node: exactly the series the new ring places there, each with all its history.
+        let hashRing = try RingConfiguration.parse(yaml: yaml).makeRing()
+        for node in nodes {
+            let held = try await Self.read(node, from: start, before: boundary)
+            let want = Set(series.filter { one in
+                hashRing.replicaNames(for: SeriesKeyHasher.hash(tenant: "default", labels: one.labels.map { (name: $0.name, value: $0.value) })).contains(node.name)
+            }.map { Dictionary(uniqueKeysWithValues: $0.labels.map { ($0.name, $0.value) }) })
+            let keys = Set(held.keys.map { $0.filter { $0.key != "tenant_id" } })
+            #expect(keys == want, "\(node.name) holds \(keys.count) series, the ring gives it \(want.count)")
+            #expect(held.values.allSatisfy { $0.count == history / series.count }, "\(node.name) holds a series only in part")
+        }
+    }
+
     /// Writes two and a half hours of 24 series at 15 s through `insert`, ten minutes per request,
     /// in time order, ending about now.
     static func writeHistory(through insert: PeerProcess) async throws -> (series: [TimeSeries], start: Int64, last: Int64) {
@@ -150,7 +248,8 @@ struct RepairProcessTests {
         var lowest = Int64.max
         for node in nodes {
             let request: [String: Any] = [
-                "series": ["ring": yaml, "replicaSet": nodes.map(\.name), "defaultTenant": "default"], "buckets": 1, "detail": [],
+                // Any replica set will do: the boundary is the node's, whatever the set. RF is 3 here.
+                "series": ["ring": yaml, "replicaSet": nodes.prefix(3).map(\.name), "defaultTenant": "default"], "buckets": 1, "detail": [],
             ]
             let body = try JSONSerialization.data(withJSONObject: request)
             let answer = try await TestHTTP.send(.POST, node.baseURL + "/api/v1/digest", headers: [("Content-Type", "application/json")], body: .bytes(ByteBuffer(bytes: Array(body))))
@@ -177,4 +276,9 @@ struct RepairProcessTests {
         }
         return out
     }
+}
+
+/// Set once a background task is done.
+private final class Finished: Sendable {
+    let value = Atomic<Bool>(false)
 }
