@@ -138,7 +138,7 @@ struct OverloadTests {
     }
 }
 
-/// Three `sluice storage`, `sluice insert` (RF 3, write quorum 2) and `sluice select`, each a process;
+/// Three `sluice storage`, `sluice insert` (RF 3 unless told otherwise, write quorum 2) and `sluice select`, each a process;
 /// with `tlsCAFile`, all of them serve HTTPS (their flags say with which certificate).
 final class Cluster: Sendable {
     let storage: [PeerProcess]
@@ -147,7 +147,7 @@ final class Cluster: Sendable {
 
     init(
         directory: String, storageFlags: [String] = [], insertFlags: [String] = [], selectFlags: [String] = [],
-        tlsCAFile: String? = nil
+        tlsCAFile: String? = nil, replicationFactor: Int = 3
     ) throws {
         let ports = try freePorts(5)
         storage = (0..<3).map { index in
@@ -160,7 +160,7 @@ final class Cluster: Sendable {
         }
         let ring = directory + "/ring.yml"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try ("replication_factor: 3\nwrite_quorum: 2\nnodes:\n"
+        try ("replication_factor: \(replicationFactor)\nwrite_quorum: 2\nnodes:\n"
             + storage.map { "  - {name: \($0.name), url: \($0.writeURL)}\n" }.joined()).write(toFile: ring, atomically: true, encoding: .utf8)
         insert = PeerProcess(
             .sluice(["insert", "--config", ring, "--listen", "127.0.0.1:\(ports[3])", "--data-dir", directory + "/insert/data", "--log-level", "warning"] + insertFlags),
