@@ -52,6 +52,9 @@ struct CopyOptions: ParsableArguments {
     @Option(name: .long, help: "Bound the backfill bytes sent per second, over all nodes.")
     var maxBytesPerSecond: Int?
 
+    @Option(name: .long, help: "Largest backfill request, in bytes: a node's missing samples go in requests of about this size.")
+    var maxBackfillBytes: Int = RepairConfiguration(ringFile: "").maxBackfillBytes
+
     @Flag(name: .long, help: "Compare and report; copy nothing.")
     var dryRun = false
 
@@ -71,6 +74,8 @@ struct CopyOptions: ParsableArguments {
         var configuration = RepairConfiguration(ringFile: ringFile)
         if let maxBytesPerSecond, maxBytesPerSecond <= 0 { throw ValidationError("--max-bytes-per-second must be positive") }
         configuration.maxBytesPerSecond = maxBytesPerSecond
+        guard maxBackfillBytes > 0 else { throw ValidationError("--max-backfill-bytes must be positive") }
+        configuration.maxBackfillBytes = maxBackfillBytes
         configuration.dryRun = dryRun
         guard (1...65536).contains(buckets) else { throw ValidationError("--buckets must be 1 to 65536") }
         configuration.buckets = buckets

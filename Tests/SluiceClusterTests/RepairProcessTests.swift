@@ -53,14 +53,14 @@ struct RepairProcessTests {
         #expect(expected.count == series.count)
         #expect(before.values.reduce(0) { $0 + $1.count } < expected.values.reduce(0) { $0 + $1.count }, "nothing was missing")
 
-        // A first pass, slowed to a few kilobytes a second, killed with SIGKILL once the victim has
-        // taken something: the rerun must still end with each sample there once.
+        // A first pass, copying in 4 KiB requests two seconds apart, killed with SIGKILL once the
+        // victim has taken the first: the rerun must still end with each sample there once.
         let backfilled = { () async throws -> Double in
             MetricsText(text: try await TestHTTP.get(victim.baseURL + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
         }
         let slow = Process()
         slow.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
-        slow.arguments = ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--log-level", "error"]
+        slow.arguments = ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--max-backfill-bytes", "4096", "--log-level", "error"]
         slow.standardOutput = FileHandle.nullDevice
         slow.standardError = FileHandle.nullDevice
         try slow.run()
