@@ -233,6 +233,11 @@ struct RepairTests {
         let after = try placement(new)
         let moving = series.filter { after[$0.labels]!.contains("c") }
         try await write(Array(nodes.prefix(2)), placement: try placement(old), cFrom: .max)
+        // One sample of now on c, which holds nothing else: an empty head counts its boundary from
+        // the wall clock, which would move it mid-test whenever a ten-minute window passes.
+        try await nodes[2].write(WriteRequest(timeseries: [TimeSeries(
+            labels: [Label(name: "__name__", value: "anchor")], samples: [Sample(timestamp: Int64(Date().timeIntervalSince1970 * 1000), value: 1)]
+        )]))
         let cut = try await eventually(timeout: .seconds(60)) {
             try await boundaries(Array(nodes.prefix(2)), ring: new).allSatisfy { $0 >= series[0].samples.last!.timestamp - 2 * blockDuration }
         }
