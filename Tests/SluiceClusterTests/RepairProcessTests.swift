@@ -27,7 +27,7 @@ struct RepairProcessTests {
         defer { directory.remove() }
         let cluster = try Cluster(
             directory: directory.path,
-            storageFlags: ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"],
+            storageFlags: Self.storageFlags,
             insertFlags: ["--max-hint-bytes-per-node", "65536"]
         )
         defer { cluster.killAll() }
@@ -72,19 +72,15 @@ struct RepairProcessTests {
         let partial = try await backfilled()
         #expect(partial > 0 && Int(partial) < missing, "copied \(partial) of \(missing) before the kill")
 
-        let pass = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/report.json", "--log-level", "error"])
-        #expect(pass.status == 0, "repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
+        #expect(try await Self.repair(ring, in: directory.path) != nil)
         let after = try await Self.read(victim, from: start, before: boundary)
-        let bits = { (data: [LabelSet: [Int64: Double]]) in data.mapValues { $0.mapValues(\.bitPattern) } }
-        #expect(bits(after) == bits(expected), "\(describeDifference(expected, after))")
+        #expect(Self.bits(after) == Self.bits(expected), "\(describeDifference(expected, after))")
         // Nothing twice: the killed pass's copies and the rerun's together are exactly what was missing.
         #expect(Int(try await backfilled()) == missing)
-        #expect(bits(try await Self.read(cluster.storage[1], from: start, before: boundary)) == bits(expected))
+        #expect(Self.bits(try await Self.read(cluster.storage[1], from: start, before: boundary)) == Self.bits(expected))
 
-        let again = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/again.json", "--log-level", "error"])
-        #expect(again.status == 0)
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory.path + "/again.json"))) as? [String: Any]
-        #expect(report?["samplesCopied"] as? Int == 0, "a second pass copied: \(again.stdout)")
+        let again = try await Self.repair(ring, in: directory.path)
+        #expect(again?["samplesCopied"] as? Int == 0, "a second pass copied: \(again ?? [:])")
     }
 
     /// A node lost its disk at RF 2: killed with SIGKILL, its data directory deleted, started
@@ -94,7 +90,7 @@ struct RepairProcessTests {
         let directory = try TemporaryDirectory("sluice-repair-disk")
         defer { directory.remove() }
         let cluster = try Cluster(
-            directory: directory.path, storageFlags: ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"],
+            directory: directory.path, storageFlags: Self.storageFlags,
             replicationFactor: 2
         )
         defer { cluster.killAll() }
@@ -114,13 +110,11 @@ struct RepairProcessTests {
         let anchor = WriteRequest(timeseries: [TimeSeries(
             labels: [Label(name: "__name__", value: "anchor")], samples: [Sample(timestamp: Int64(Date().timeIntervalSince1970 * 1000), value: 1)]
         )])
-        let anchorBody = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(anchor, appendingTo: out) })
-        #expect(try await TestHTTP.send(.POST, victim.writeURL, headers: TestHTTP.remoteWriteHeaders, body: .bytes(anchorBody)).status == 204)
+        #expect(try await Self.post(anchor, to: victim.writeURL) == 204)
         let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
         #expect(try await Self.read(victim, from: start, before: boundary).isEmpty)
 
-        let pass = try await runSluice(["repair", "--config", ring, "--log-level", "error"])
-        #expect(pass.status == 0, "repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
+        #expect(try await Self.repair(ring, in: directory.path) != nil)
         let after = try await Self.read(victim, from: start, before: boundary)
         var want: [LabelSet: [Int64: Double]] = [:]
         for one in series where owned.contains(one.labels) {
@@ -128,12 +122,9 @@ struct RepairProcessTests {
             labels["tenant_id"] = "default"
             want[labels] = Dictionary(uniqueKeysWithValues: one.samples.filter { $0.timestamp < boundary }.map { ($0.timestamp, $0.value) })
         }
-        let bits = { (data: [LabelSet: [Int64: Double]]) in data.mapValues { $0.mapValues(\.bitPattern) } }
-        #expect(bits(after) == bits(want), "\(describeDifference(want, after))")
-        let again = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/again.json", "--log-level", "error"])
-        #expect(again.status == 0)
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory.path + "/again.json"))) as? [String: Any]
-        #expect(report?["samplesCopied"] as? Int == 0, "a second pass copied: \(again.stdout)")
+        #expect(Self.bits(after) == Self.bits(want), "\(describeDifference(want, after))")
+        let again = try await Self.repair(ring, in: directory.path)
+        #expect(again?["samplesCopied"] as? Int == 0, "a second pass copied: \(again ?? [:])")
     }
 
     /// A fourth node joins at RF 3: insert and select switch to the new ring, and `sluice ring
@@ -144,10 +135,9 @@ struct RepairProcessTests {
     @Test func aNodeJoinsAndRebalanceMovesHistoryWhileReadsStayComplete() async throws {
         let directory = try TemporaryDirectory("sluice-rebalance-join")
         defer { directory.remove() }
-        let flags = ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"]
-        let cluster = try Cluster(directory: directory.path, storageFlags: flags)
+        let cluster = try Cluster(directory: directory.path, storageFlags: Self.storageFlags)
         let joining = PeerProcess(
-            .sluiceStorage(["--log-level=warning"] + flags), name: "storage-4", port: try freePorts(1)[0], directory: directory.path + "/storage-4"
+            .sluiceStorage(["--log-level=warning"] + Self.storageFlags), name: "storage-4", port: try freePorts(1)[0], directory: directory.path + "/storage-4"
         )
         defer {
             cluster.killAll()
@@ -160,15 +150,8 @@ struct RepairProcessTests {
         _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
 
         try await joining.start(timeout: .seconds(120))
-        try FileManager.default.copyItem(atPath: ring, toPath: oldRing)
         let nodes = cluster.storage + [joining]
-        let yaml = "replication_factor: 3\nwrite_quorum: 2\nnodes:\n" + nodes.map { "  - {name: \($0.name), url: \($0.writeURL)}\n" }.joined()
-        try yaml.write(toFile: ring + ".new", atomically: true, encoding: .utf8)
-        _ = rename(ring + ".new", ring)
-        let insertSwitched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-            MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body).value("sluice_ring_nodes") == 4
-        }
-        #expect(insertSwitched, "insert did not load the new ring")
+        #expect(try await Self.switchRing(ring, keeping: oldRing, to: nodes, replicationFactor: 3, insert: cluster.insert), "insert did not load the new ring")
         // Select has switched once a read asks the new node too.
         let selectSwitched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
             _ = try await Self.read(cluster.select, from: start, before: start + Self.step)
@@ -236,7 +219,7 @@ struct RepairProcessTests {
         let directory = try TemporaryDirectory("sluice-rebalance-drain")
         defer { directory.remove() }
         let cluster = try Cluster(
-            directory: directory.path, storageFlags: ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"],
+            directory: directory.path, storageFlags: Self.storageFlags,
             replicationFactor: 2
         )
         defer { cluster.killAll() }
@@ -248,15 +231,8 @@ struct RepairProcessTests {
         let drained = cluster.storage[2]
         #expect(!(try Self.owned(series, by: drained.name, ring: ring)).isEmpty)
 
-        try FileManager.default.copyItem(atPath: ring, toPath: oldRing)
         let staying = Array(cluster.storage.prefix(2))
-        let yaml = "replication_factor: 2\nwrite_quorum: 2\nnodes:\n" + staying.map { "  - {name: \($0.name), url: \($0.writeURL)}\n" }.joined()
-        try yaml.write(toFile: ring + ".new", atomically: true, encoding: .utf8)
-        _ = rename(ring + ".new", ring)
-        let switched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-            MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body).value("sluice_ring_nodes") == 2
-        }
-        #expect(switched, "insert did not load the new ring")
+        #expect(try await Self.switchRing(ring, keeping: oldRing, to: staying, replicationFactor: 2, insert: cluster.insert), "insert did not load the new ring")
         let boundary = try await Self.cutBoundary(cluster.storage, ring: oldRing, last: last, replicationFactor: 2)
 
         let moved = try await runSluice(["ring", "rebalance", "--config", oldRing, "--to", ring, "--delete-moved", "--log-level", "error"])
@@ -281,7 +257,7 @@ struct RepairProcessTests {
         let directory = try TemporaryDirectory("sluice-repair-million")
         defer { directory.remove() }
         let cluster = try Cluster(
-            directory: directory.path, storageFlags: ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"],
+            directory: directory.path, storageFlags: Self.storageFlags,
             replicationFactor: 2
         )
         defer { cluster.killAll() }
@@ -290,13 +266,47 @@ struct RepairProcessTests {
         let (series, _, last) = try await Self.writeHistory(through: cluster.insert, series: 1000, step: 9_000)
         let ring = directory.path + "/ring.yml"
         _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
-        let pass = try await runSluice(["repair", "--config", ring, "--report", directory.path + "/report.json", "--log-level", "error"])
-        #expect(pass.status == 0, "repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
-        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory.path + "/report.json"))) as? [String: Any]
+        let report = try await Self.repair(ring, in: directory.path)
         let compared = report?["bytesCompared"] as? Int ?? 0
         #expect(report?["samplesCopied"] as? Int == 0)
         let wire = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(WriteRequest(timeseries: series), appendingTo: out) }).count
         #expect(compared > 0 && compared * 100 < wire, "digests took \(compared) bytes; the samples are \(wire) bytes on the wire")
+    }
+
+    static let storageFlags = ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"]
+
+    /// Compares by bit pattern: the synthetic series hold NaNs, which equal nothing as doubles.
+    static func bits(_ data: [LabelSet: [Int64: Double]]) -> [LabelSet: [Int64: UInt64]] {
+        data.mapValues { $0.mapValues(\.bitPattern) }
+    }
+
+    /// Remote-writes `request` to `url`; returns the status.
+    static func post(_ request: WriteRequest, to url: String) async throws -> Int {
+        let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(request, appendingTo: out) })
+        return Int(try await TestHTTP.send(.POST, url, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body)).status)
+    }
+
+    /// One `sluice repair` pass: its report, or nil (recorded as an issue) when it did not exit 0.
+    static func repair(_ ring: String, in directory: String) async throws -> [String: Any]? {
+        let path = directory + "/report-\(UUID().uuidString).json"
+        let pass = try await runSluice(["repair", "--config", ring, "--report", path, "--log-level", "error"])
+        guard pass.status == 0 else {
+            Issue.record("repair exited \(pass.status): \(pass.stdout) \(pass.stderr)")
+            return nil
+        }
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+    }
+
+    /// Keeps the ring file as `oldRing`, replaces it (atomically, as an operator would) with a ring
+    /// of `nodes`, and waits until insert has loaded it.
+    static func switchRing(_ ring: String, keeping oldRing: String, to nodes: [PeerProcess], replicationFactor: Int, insert: PeerProcess) async throws -> Bool {
+        try FileManager.default.copyItem(atPath: ring, toPath: oldRing)
+        let yaml = "replication_factor: \(replicationFactor)\nwrite_quorum: 2\nnodes:\n" + nodes.map { "  - {name: \($0.name), url: \($0.writeURL)}\n" }.joined()
+        try yaml.write(toFile: ring + ".new", atomically: true, encoding: .utf8)
+        guard rename(ring + ".new", ring) == 0 else { throw EndToEndError("could not replace \(ring)") }
+        return try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+            MetricsText(text: try await TestHTTP.get(insert.baseURL + "/metrics").body).value("sluice_ring_nodes") == Double(nodes.count)
+        }
     }
 
     /// Writes two and a half hours of `count` series (24 at 15 s unless told) through `insert`, ten
@@ -312,9 +322,7 @@ struct RepairProcessTests {
             let slice = WriteRequest(timeseries: series.map { one in
                 TimeSeries(labels: one.labels, samples: one.samples.filter { $0.timestamp >= from && $0.timestamp < from + Self.blockDuration })
             })
-            let body = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(slice, appendingTo: out) })
-            let answer = try await TestHTTP.send(.POST, insert.writeURL, headers: TestHTTP.remoteWriteHeaders, body: .bytes(body))
-            #expect(answer.status == 204, "\(answer.body)")
+            #expect(try await Self.post(slice, to: insert.writeURL) == 204)
         }
         return (series, start, last)
     }
