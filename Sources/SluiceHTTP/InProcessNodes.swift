@@ -26,10 +26,8 @@ public final class InProcessNodes: Sendable {
         }
     }
 
-    /// Takes one body of `version`, as a node's `POST /api/v1/write` would: snappy-compressed, or
-    /// with `compressed` false the protobuf bytes themselves, which a hop inside one process need not
-    /// compress only to decompress them again.
-    public typealias Writer = @Sendable (_ body: ByteBuffer, _ version: RemoteWriteVersion, _ compressed: Bool) async -> Answer
+    /// Takes one body of `version`, as a node's `POST /api/v1/write` would, in any `NodeBody` form.
+    public typealias Writer = @Sendable (_ body: NodeBody, _ version: RemoteWriteVersion) async -> Answer
 
     /// Answers one remote read as a node's `POST /api/v1/read` would, minus the encoding: per query,
     /// the series that have chunks inside its range, with those chunks; or the failure the handler

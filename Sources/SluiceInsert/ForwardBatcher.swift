@@ -10,8 +10,9 @@ import Synchronization
 /// A part for a node with nothing in flight goes at once, alone. While a forward to the node is in
 /// flight, the parts that arrive wait together, and go as one body when that forward finishes,
 /// when they reach `maxBytes`, or after `maxWait`, whichever comes first. Compressed parts join
-/// without recompressing (`Snappy.elements(of:)`), and 1.0 bodies join by concatenation (every
-/// field of a `WriteRequest` repeats), so the joined body carries each part's series unchanged.
+/// without recompressing (`Snappy.elements(of:)`), 1.0 bodies join by concatenation (every field
+/// of a `WriteRequest` repeats), and scanned series by listing them, so the joined body carries
+/// each part's series unchanged.
 ///
 /// Every part gets the answer its batch got: a 2xx means the node stored the whole body, so every
 /// part in it, and the request the part belongs to still judges its own quorum. A batch the node
@@ -23,7 +24,7 @@ public final class ForwardBatcher: Sendable {
         /// The longest a part waits for its node's forward in flight before it goes anyway; zero
         /// sends every part alone (`--forward-batch-wait`).
         public var maxWait: Duration = .milliseconds(2)
-        /// A batch goes as soon as its parts hold this many bytes as sent (compressed or not).
+        /// A batch goes as soon as its parts hold this many bytes as sent (`NodeBody.sentBytes`).
         public var maxBytes = 4 << 20
         /// ... or this many bytes decoded, so the joined body stays well within a node's decoded
         /// limit (32 MiB by default for Sluice and VictoriaMetrics).
@@ -35,15 +36,28 @@ public final class ForwardBatcher: Sendable {
     /// One node's answer to one part.
     typealias Answer = (outcome: NodeOutcome, written: WriteForwarder.Written?)
 
-    /// Parts that may share a forward: same node, same tenant header, same encoding.
+    /// Parts that may share a forward: same node, same tenant header, same form of body.
     private struct Key: Hashable {
         var url: String
         var tenant: String?
-        var compressed: Bool
+        var form: Form
+    }
+
+    /// `NodeBody`'s cases: only bodies of one form join.
+    enum Form: Hashable {
+        case snappy, protobuf, scanned
+
+        init(_ body: NodeBody) {
+            switch body {
+            case .snappy: self = .snappy
+            case .protobuf: self = .protobuf
+            case .scanned: self = .scanned
+            }
+        }
     }
 
     private struct Waiting {
-        var body: ByteBuffer
+        var body: NodeBody
         var decodedBytes: Int
         var continuation: CheckedContinuation<Answer, Never>
     }
@@ -71,13 +85,11 @@ public final class ForwardBatcher: Sendable {
 
     /// Sends `body` to `url` as `forwarder.send` would, sharing the forward with other parts for the
     /// same node when it is busy; `node` names it in the metrics.
-    func send(
-        _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool, to url: String, node: String, tenant: String?
-    ) async -> Answer {
+    func send(_ body: NodeBody, version: RemoteWriteVersion, to url: String, node: String, tenant: String?) async -> Answer {
         guard version == .v1, configuration.maxWait > .zero else {
-            return await forwarder.send(body, version: version, compressed: compressed, to: url, tenant: tenant)
+            return await forwarder.send(body, version: version, to: url, tenant: tenant)
         }
-        let key = Key(url: url, tenant: tenant, compressed: compressed)
+        let key = Key(url: url, tenant: tenant, form: Form(body))
         let alone = lanes.withLock { lanes -> Bool in
             if lanes[key] == nil {
                 lanes[key] = Lane(inFlight: 1)
@@ -87,11 +99,12 @@ public final class ForwardBatcher: Sendable {
         }
         if alone {
             metrics.forwardBatch(node: node, parts: 1)
-            let answer = await forwarder.send(body, version: .v1, compressed: compressed, to: url, tenant: tenant)
+            let answer = await forwarder.send(body, version: .v1, to: url, tenant: tenant)
             finished(key, node: node)
             return answer
         }
-        let decodedBytes = compressed ? Self.declaredLength(body) ?? body.readableBytes : body.readableBytes
+        let decodedBytes = body.decodedBytes
+        let sentBytes = body.sentBytes
         return await withCheckedContinuation { continuation in
             let waiting = Waiting(body: body, decodedBytes: decodedBytes, continuation: continuation)
             enum Next { case nothing, arm(Int), go([Waiting]) }
@@ -104,7 +117,7 @@ public final class ForwardBatcher: Sendable {
                     return .go([waiting])
                 }
                 lane.waiting.append(waiting)
-                lane.bytes += body.readableBytes
+                lane.bytes += sentBytes
                 lane.decodedBytes += decodedBytes
                 if lane.bytes >= configuration.maxBytes || lane.decodedBytes >= configuration.maxDecodedBytes {
                     return .go(Self.take(&lane))
@@ -163,16 +176,16 @@ public final class ForwardBatcher: Sendable {
     private func forward(_ batch: [Waiting], key: Key, node: String) async {
         metrics.forwardBatch(node: node, parts: batch.count)
         if batch.count == 1 {
-            let answer = await forwarder.send(batch[0].body, version: .v1, compressed: key.compressed, to: key.url, tenant: key.tenant)
+            let answer = await forwarder.send(batch[0].body, version: .v1, to: key.url, tenant: key.tenant)
             batch[0].continuation.resume(returning: answer)
-        } else if let joined = Self.join(batch.map(\.body), compressed: key.compressed) {
-            let answer = await forwarder.send(joined, version: .v1, compressed: key.compressed, to: key.url, tenant: key.tenant)
+        } else if let joined = Self.join(batch.map(\.body)) {
+            let answer = await forwarder.send(joined, version: .v1, to: key.url, tenant: key.tenant)
             if case .rejected = answer.outcome {
                 // Which parts are at fault: each goes again alone.
                 await withTaskGroup(of: Void.self) { group in
                     for part in batch {
                         group.addTask {
-                            let own = await self.forwarder.send(part.body, version: .v1, compressed: key.compressed, to: key.url, tenant: key.tenant)
+                            let own = await self.forwarder.send(part.body, version: .v1, to: key.url, tenant: key.tenant)
                             part.continuation.resume(returning: own)
                         }
                     }
@@ -186,8 +199,7 @@ public final class ForwardBatcher: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for part in batch {
                     group.addTask {
-                        part.continuation.resume(returning: await self.forwarder.send(
-                            part.body, version: .v1, compressed: key.compressed, to: key.url, tenant: key.tenant))
+                        part.continuation.resume(returning: await self.forwarder.send(part.body, version: .v1, to: key.url, tenant: key.tenant))
                     }
                 }
             }
@@ -195,18 +207,33 @@ public final class ForwardBatcher: Sendable {
         finished(key, node: node)
     }
 
-    /// One body carrying `bodies` one after another: raw 1.0 bodies concatenated, snappy blocks
-    /// joined under one length header. Nil if a block has no valid header.
-    static func join(_ bodies: [ByteBuffer], compressed: Bool) -> ByteBuffer? {
-        let bytes = bodies.reduce(0) { $0 + $1.readableBytes }
+    /// One body carrying `bodies`, all of one form, one after another: raw 1.0 bodies concatenated,
+    /// snappy blocks joined under one length header, scanned parts listed. Nil if the forms differ
+    /// or a block has no valid header.
+    static func join(_ bodies: [NodeBody]) -> NodeBody? {
+        guard let first = bodies.first.map(Form.init), bodies.allSatisfy({ Form($0) == first }) else { return nil }
+        var buffers: [ByteBuffer] = []
+        var parts: [ScannedSeries.Part] = []
+        var compressed = false
+        for body in bodies {
+            switch body {
+            case .scanned(let more): parts += more
+            case .protobuf(let buffer): buffers.append(buffer)
+            case .snappy(let buffer):
+                buffers.append(buffer)
+                compressed = true
+            }
+        }
+        if first == .scanned { return .scanned(parts) }
+        let bytes = buffers.reduce(0) { $0 + $1.readableBytes }
         var joined = ByteBufferAllocator().buffer(capacity: bytes + 10)
         guard compressed else {
-            for body in bodies { joined.writeImmutableBuffer(body) }
-            return joined
+            for buffer in buffers { joined.writeImmutableBuffer(buffer) }
+            return .protobuf(joined)
         }
         var total = 0
-        for body in bodies {
-            guard let length = declaredLength(body) else { return nil }
+        for buffer in buffers {
+            guard let length = declaredLength(buffer) else { return nil }
             total += length
         }
         guard total <= Int(UInt32.max) else { return nil }
@@ -216,15 +243,15 @@ public final class ForwardBatcher: Sendable {
             header >>= 7
         }
         joined.writeInteger(UInt8(header))
-        for body in bodies {
-            let ok = body.withUnsafeReadableBytes { raw -> Bool in
+        for buffer in buffers {
+            let ok = buffer.withUnsafeReadableBytes { raw -> Bool in
                 guard let elements = try? Snappy.elements(of: raw).elements else { return false }
                 joined.writeBytes(elements)
                 return true
             }
             guard ok else { return nil }
         }
-        return joined
+        return .snappy(joined)
     }
 
     private static func declaredLength(_ block: ByteBuffer) -> Int? {

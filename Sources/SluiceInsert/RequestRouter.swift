@@ -1,19 +1,19 @@
 import NIOCore
 import SluiceCodec
+import SluiceHTTP
 import SluiceQuery
 import SluiceRelabel
 import SluiceRing
 
-/// One request's parts, ready to send: a compressed remote-write body per storage node, and the
-/// distinct replica sets its series landed on (what the quorum is judged over).
+/// One request's parts, ready to send: a body per storage node (compressed, or as a node in this
+/// process takes it), and the distinct replica sets its series landed on (what the quorum is judged
+/// over).
 public struct RoutedRequest: Sendable {
-    public var parts: [(node: Int, body: ByteBuffer, samples: Int)]
+    public var parts: [(node: Int, body: NodeBody, samples: Int)]
     public var replicaSets: [ReplicaSet]
     public var summary: WriteRequestScanner.Summary
     /// Nodes whose part is a remote-write 2.0 body; every other part is 1.0.
     public var v2Nodes: Set<Int> = []
-    /// Nodes whose part is not compressed: nodes in this process (`RequestRouter.inProcessNodes`).
-    public var rawNodes: Set<Int> = []
 }
 
 /// The replica sets one request's series landed on, by the ring's set numbers: a count per set and
@@ -78,13 +78,17 @@ struct PlacedSets {
 /// Turns a remote-write body into per-node bodies without building messages.
 ///
 /// Each series' original `TimeSeries` bytes are copied into the bodies of its replicas, with the
-/// tenant label spliced in at its sorted place when configured. One router per worker: it reuses
-/// its buffers across requests and is not `Sendable`; `RouterPool` hands them out.
+/// tenant label spliced in at its sorted place when configured. A node in this process
+/// (`inProcessNodes`) gets a 1.0 request's float series as insert scanned them instead
+/// (`ScannedSeries`): each series is parsed and hashed once for all its replicas there, and none
+/// scans it again. One router per worker: it reuses its buffers across requests and is not
+/// `Sendable`; `RouterPool` hands them out.
 public final class RequestRouter {
     /// The decompressed body to route; fill it with `Snappy.decompress(_:into:limit:)`.
     public let decompressed = ByteScratch(capacity: 256 * 1024)
     /// By node index of the ring being routed to: whether the node is in this process
-    /// (`WriteForwarder.isInProcess`), so its part is left uncompressed. Set before `route`.
+    /// (`WriteForwarder.isInProcess`), so its part is scanned series or left uncompressed. Set
+    /// before `route`.
     public var inProcessNodes: [Bool] = []
     let scanner: WriteRequestScanner
     let scannerV2: WriteRequestV2Scanner
@@ -131,9 +135,11 @@ public final class RequestRouter {
         let tenantLabelBytes = Self.rawCopy(tenantLabel ?? "")
         let dropLabelBytes = dropLabel.map { Self.rawCopy($0) }
         let tenantLabelFirst = tenantLabelBytes.first ?? 0
+        let tenantFieldBytes = Self.rawCopy(tenantField)
         defer {
             tenantLabelBytes.deallocate()
             dropLabelBytes?.deallocate()
+            tenantFieldBytes.deallocate()
         }
         // The per-series loop works on locals: each access to a class's stored property is a dynamic
         // exclusivity check, and the loop touches these several times per series.
@@ -149,6 +155,33 @@ public final class RequestRouter {
         // When every series goes to every node (RF equal to the node count), all node bodies are the
         // same: build one, compress it once, and send that buffer to each node.
         let shared = ring.replicationFactor == nodeCount && nodeCount > 1
+        // Nodes in this process take the series scanned while every series is floats only, with
+        // the tenant label spliced into its key as into the bytes. With `shared`, only if every
+        // node is in this process: they then all take every entry.
+        let inProcess = (0..<nodeCount).map { $0 < inProcessNodes.count && inProcessNodes[$0] }
+        var scanning = shared ? inProcess.allSatisfy { $0 } : inProcess.contains(true)
+        var scanned = ScannedSeriesBuilder(expectedBytes: scanning ? body.count : 0)
+        // Per node: the entries it takes, and whether any series went to it at all.
+        var selections = Array(repeating: [Int32](), count: shared ? 0 : nodeCount)
+        var touched = Array(repeating: false, count: nodeCount)
+        if scanning && !shared {
+            // About one series per 100 bytes, spread over the nodes unevenly.
+            let perNode = body.count / 100 * ring.replicationFactor * 3 / (nodeCount * 2)
+            for node in 0..<nodeCount where inProcess[node] { selections[node].reserveCapacity(perNode) }
+        }
+        // A series the scan cannot carry (exemplars, histograms) or metadata ends scanning: what
+        // the nodes in this process took so far becomes bytes in their bodies, and the rest follows.
+        func stopScanning(_ series: ScannedSeries) {
+            scanning = false
+            if shared {
+                for entry in series.entries { series.appendTimeSeries(entry, to: nodeBodies[0]) }
+                return
+            }
+            for node in 0..<nodeCount where inProcess[node] {
+                for index in selections[node] { series.appendTimeSeries(series.entries[Int(index)], to: nodeBodies[node]) }
+                selections[node] = []
+            }
+        }
         // Every key starts with the tenant: hash it once per request.
         var seeded = SeriesKeyHasher()
         tenantBytes.withUnsafeBytes { seeded.start(tenant: $0) }
@@ -182,25 +215,49 @@ public final class RequestRouter {
                 placed.insert(set, samples: series.samples + series.histograms)
                 let replicas = placement.members(ofReplicaSet: set)
 
-                if tenantLabel == nil && dropped == nil {
-                    let message = body.uncheckedSlice(series.message)
-                    if shared {
-                        unretainedBodies[0]._withUnsafeGuaranteedRef { $0.appendLengthDelimited(field: 1, message) }
-                        return
+                let message = series.message
+                let at = insertAt ?? (series.labels.last.map { $0.field.upperBound } ?? message.lowerBound)
+                let spliced = tenantLabel != nil || dropped != nil
+                var entry: Int32 = -1
+                if scanning {
+                    if series.exemplars == 0 && series.histograms == 0 {
+                        // A series without samples stores nothing: only its nodes' parts must exist.
+                        if series.samples > 0 {
+                            entry = Int32(try scanned.add(
+                                series.labels, message: message, in: body, inserting: UnsafeRawBufferPointer(tenantFieldBytes), at: at,
+                                removing: replaced, dropped))
+                        }
+                    } else {
+                        stopScanning(scanned.snapshot())
                     }
-                    for node in replicas {
-                        unretainedBodies[Int(node)]._withUnsafeGuaranteedRef { $0.appendLengthDelimited(field: 1, message) }
+                }
+                if shared {
+                    if scanning { return }
+                } else if scanning {
+                    for node in replicas where inProcess[Int(node)] {
+                        touched[Int(node)] = true
+                        if entry >= 0 { selections[Int(node)].append(entry) }
+                    }
+                }
+                // The nodes that take bytes: the first body only with `shared`.
+                @inline(__always) func byteNodes(_ body: (Int) -> Void) {
+                    if shared { return body(0) }
+                    for node in replicas where !(scanning && inProcess[Int(node)]) { body(Int(node)) }
+                }
+
+                guard spliced else {
+                    let bytes = body.uncheckedSlice(message)
+                    byteNodes { node in
+                        unretainedBodies[node]._withUnsafeGuaranteedRef { $0.appendLengthDelimited(field: 1, bytes) }
                     }
                     return
                 }
                 // Splice: bytes before the insertion point, the tenant label, the rest, minus any
                 // tenant label the series already had and the dropped label.
-                let message = series.message
-                let at = insertAt ?? (series.labels.last.map { $0.field.upperBound } ?? message.lowerBound)
                 let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
                 let length = message.count - removed + tenantField.count
-                for (index, node) in replicas.enumerated() where !shared || index == 0 {
-                    unretainedBodies[shared ? 0 : Int(node)]._withUnsafeGuaranteedRef { out in
+                byteNodes { node in
+                    unretainedBodies[node]._withUnsafeGuaranteedRef { out in
                         // One capacity check for the key, the length and the spliced message.
                         out.reserve(extra: 11 + length)
                         out.appendUnsafe { tail in
@@ -228,7 +285,8 @@ public final class RequestRouter {
         }
 
         if !summary.metadata.isEmpty {
-            // Metadata is per metric family, not per series: every node gets it.
+            // Metadata is per metric family, not per series: every node gets it, as bytes.
+            if scanning { stopScanning(scanned.snapshot()) }
             for node in 0..<(shared ? 1 : nodeCount) {
                 for range in summary.metadata { Self.appendField(3, body[range], to: nodeBodies[node]) }
             }
@@ -236,8 +294,16 @@ public final class RequestRouter {
         }
 
         // `placed` is still the local here: the defer swaps it back after the return value is built.
-        let (parts, raw) = compressedParts(nodeCount, samples: placed.samplesPerNode(ring), shared: shared)
-        return RoutedRequest(parts: parts, replicaSets: placed.replicaSets(ring), summary: summary, rawNodes: raw)
+        let samples = placed.samplesPerNode(ring)
+        guard scanning else {
+            return RoutedRequest(parts: compressedParts(nodeCount, samples: samples, shared: shared), replicaSets: placed.replicaSets(ring), summary: summary)
+        }
+        let series = scanned.finish()
+        var parts = compressedParts(nodeCount, samples: samples, skipping: inProcess)
+        for node in 0..<nodeCount where inProcess[node] && (shared ? summary.series > 0 : touched[node]) {
+            parts.append((node, .scanned([ScannedSeries.Part(series, selection: shared ? nil : selections[node])]), samples[node]))
+        }
+        return RoutedRequest(parts: parts, replicaSets: placed.replicaSets(ring), summary: summary)
     }
 
     /// Empties the per-node bodies, counts and replica sets for a request over `ring`.
@@ -257,27 +323,23 @@ public final class RequestRouter {
         for node in ring.placement.members(ofReplicaSet: set) { replicas.append(Int(node)) }
     }
 
-    /// Every non-empty node body, snappy-compressed, but as it is for a node in this process
-    /// (`inProcessNodes`, listed in the second result). With `shared`, the first body stands for
-    /// every node's: it is built once and the one buffer goes to each, raw only if every node is in
-    /// this process.
+    /// Every non-empty node body, snappy-compressed, but left as protobuf for a node in this
+    /// process (`inProcessNodes`). With `shared`, the first body stands for every node's: it is
+    /// built once and the one buffer goes to each, raw only if every node is in this process.
+    /// Nodes `skipping` marks get no part here.
     func compressedParts(
-        _ nodeCount: Int, samples nodeSamples: [Int], shared: Bool = false
-    ) -> (parts: [(node: Int, body: ByteBuffer, samples: Int)], raw: Set<Int>) {
+        _ nodeCount: Int, samples nodeSamples: [Int], shared: Bool = false, skipping: [Bool] = []
+    ) -> [(node: Int, body: NodeBody, samples: Int)] {
         func isRaw(_ node: Int) -> Bool { node < inProcessNodes.count && inProcessNodes[node] }
-        var parts: [(node: Int, body: ByteBuffer, samples: Int)] = []
-        var raw: Set<Int> = []
-        for node in 0..<(shared ? 1 : nodeCount) where nodeBodies[node].count > 0 {
+        var parts: [(node: Int, body: NodeBody, samples: Int)] = []
+        for node in 0..<(shared ? 1 : nodeCount) where nodeBodies[node].count > 0 && !(node < skipping.count && skipping[node]) {
             let input = nodeBodies[node].bytes
             let keepRaw = shared ? (0..<nodeCount).allSatisfy(isRaw) : isRaw(node)
-            let buffer = keepRaw ? ByteBuffer(bytes: input) : WriteForwarder.compress(input)
-            if shared {
-                return ((0..<nodeCount).map { ($0, buffer, nodeSamples[$0]) }, keepRaw ? Set(0..<nodeCount) : [])
-            }
-            parts.append((node, buffer, nodeSamples[node]))
-            if keepRaw { raw.insert(node) }
+            let body: NodeBody = keepRaw ? .protobuf(ByteBuffer(bytes: input)) : .snappy(NodeBody.compress(input))
+            if shared { return (0..<nodeCount).map { ($0, body, nodeSamples[$0]) } }
+            parts.append((node, body, nodeSamples[node]))
         }
-        return (parts, raw)
+        return parts
     }
 
     /// The encoded `labels` field for `label="tenant"`.
@@ -331,7 +393,11 @@ public final class RequestRouter {
 
     /// `text`'s bytes in memory the caller frees.
     static func rawCopy(_ text: String) -> UnsafeMutableRawBufferPointer {
-        let bytes = Array(text.utf8)
+        rawCopy(Array(text.utf8))
+    }
+
+    /// A copy of `bytes` in memory the caller frees.
+    static func rawCopy(_ bytes: [UInt8]) -> UnsafeMutableRawBufferPointer {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 8)
         bytes.withUnsafeBytes { copy.baseAddress!.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(copy.baseAddress!), byteCount: bytes.count) }
         return UnsafeMutableRawBufferPointer(rebasing: copy[..<bytes.count])

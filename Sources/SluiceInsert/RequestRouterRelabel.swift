@@ -63,8 +63,8 @@ extension RequestRouter {
             }
             placed.allNodes = true
         }
-        let (parts, raw) = compressedParts(nodeCount, samples: self.placed.samplesPerNode(ring))
-        return RoutedRequest(parts: parts, replicaSets: self.placed.replicaSets(ring), summary: summary, rawNodes: raw)
+        let parts = compressedParts(nodeCount, samples: self.placed.samplesPerNode(ring))
+        return RoutedRequest(parts: parts, replicaSets: self.placed.replicaSets(ring), summary: summary)
     }
 
     /// `routeV2` with relabeling, in two passes: the first relabels every series and collects the label

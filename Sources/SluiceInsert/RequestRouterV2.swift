@@ -94,11 +94,10 @@ extension RequestRouter {
 
     /// The routed request: compressed parts, replica sets, and which parts are 2.0.
     func finishV2(_ summary: WriteRequestV2Scanner.Summary, ring: HashRing, v2Nodes: Set<Int>) -> RoutedRequest {
-        let (parts, raw) = compressedParts(ring.nodes.count, samples: placed.samplesPerNode(ring))
+        let parts = compressedParts(ring.nodes.count, samples: placed.samplesPerNode(ring))
         var routed = RoutedRequest(
             parts: parts, replicaSets: placed.replicaSets(ring),
-            summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms),
-            rawNodes: raw
+            summary: .init(series: summary.series, samples: summary.samples, exemplars: summary.exemplars, histograms: summary.histograms)
         )
         routed.v2Nodes = v2Nodes.intersection(routed.parts.map(\.node))
         return routed

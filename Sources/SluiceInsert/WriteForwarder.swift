@@ -62,7 +62,7 @@ public struct WriteForwarder: Sendable {
 
     /// Sends one compressed 1.0 body and classifies the answer. Never throws: every failure is an outcome.
     public func send(_ body: ByteBuffer, to url: String, tenant: String?) async -> NodeOutcome {
-        await send(body, version: .v1, to: url, tenant: tenant).outcome
+        await send(.snappy(body), version: .v1, to: url, tenant: tenant).outcome
     }
 
     /// Whether `url` is a node in this process: its parts need not be compressed.
@@ -71,21 +71,18 @@ public struct WriteForwarder: Sendable {
     }
 
     /// Sends one body of `version` and classifies the answer, with the counts the node reported
-    /// writing when it sent them. The body is snappy-compressed unless `compressed` is false, which
-    /// only a node in this process takes as it is (`isInProcess`). Never throws: every failure is an
-    /// outcome.
+    /// writing when it sent them. A node in this process takes the body in whatever form it has
+    /// (`NodeBody`); over HTTP it goes snappy-compressed. Never throws: every failure is an outcome.
     public func send(
-        _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool = true, to url: String, tenant: String?
+        _ body: NodeBody, version: RemoteWriteVersion, to url: String, tenant: String?
     ) async -> (outcome: NodeOutcome, written: Written?) {
         if let writer = configuration.inProcess?.writer(for: url) {
             // The tenant travels in the labels insert added; a node's writer needs no header.
-            let answer = await writer(body, version, compressed)
+            let answer = await writer(body, version)
             let written = answer.written.map { Written(samples: $0.samples, histograms: $0.histograms, exemplars: $0.exemplars) }
             return (Self.classify(status: answer.status, message: answer.message), written)
         }
-        // Over HTTP a body is always compressed; a raw one (a node that left this process) is
-        // compressed here.
-        let body = compressed ? body : Self.compress(body)
+        let body = body.snappyCompressed
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: version.contentType)
@@ -120,19 +117,6 @@ public struct WriteForwarder: Sendable {
             histograms: count(RemoteWriteVersion.histogramsWrittenHeader) ?? 0,
             exemplars: count(RemoteWriteVersion.exemplarsWrittenHeader) ?? 0
         )
-    }
-
-    /// `body` snappy-compressed.
-    static func compress(_ body: ByteBuffer) -> ByteBuffer {
-        body.withUnsafeReadableBytes { compress($0) }
-    }
-
-    /// `input` snappy-compressed, in a buffer of its own.
-    static func compress(_ input: UnsafeRawBufferPointer) -> ByteBuffer {
-        let bound = Snappy.maxCompressedLength(input.count)
-        var buffer = ByteBufferAllocator().buffer(capacity: bound)
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { output in Snappy.compress(input, into: output) }
-        return buffer
     }
 
     /// 2xx is accepted; a 4xx other than 429 is the data's fault; anything else may pass on retry.

@@ -132,7 +132,7 @@ struct WriteHandler: Sendable {
         let pooled = routers.take(limits: limits.scannerLimits(configuration.limits))
         defer { routers.give(pooled) }
         let router = pooled.router
-        // Parts for nodes in this process go uncompressed (`InProcessNodes`).
+        // Parts for nodes in this process go as scanned series or uncompressed (`InProcessNodes`).
         router.inProcessNodes = membership.nodes.map { forwarder.isInProcess($0.url) }
         let decodedBytes: Int
         do {
@@ -238,7 +238,7 @@ struct WriteHandler: Sendable {
             let translated = try route(routed.v2Nodes.subtracting(refused))
             let resend = RoutedRequest(
                 parts: translated.parts.filter { refused.contains($0.node) }, replicaSets: translated.replicaSets,
-                summary: translated.summary, v2Nodes: [], rawNodes: translated.rawNodes
+                summary: translated.summary, v2Nodes: []
             )
             for (node, answer) in await forward(resend, membership: membership, tenant: tenant) { answers[node] = answer }
             routed = translated
@@ -259,8 +259,7 @@ struct WriteHandler: Sendable {
                 let name = membership.nodes[node].name
                 do {
                     // The queue keeps compressed bodies, whichever way the node is reached.
-                    let body = hintRouted.rawNodes.contains(node) ? WriteForwarder.compress(part.body) : part.body
-                    try await hints.enqueue(node: name, body: body)
+                    try await hints.enqueue(node: name, body: part.body.snappyCompressed)
                     metrics.hints(node: name, event: "queued")
                 } catch {
                     // Quorum was met, so the data is safe; only the extra replica is late.
@@ -323,7 +322,7 @@ struct WriteHandler: Sendable {
                 group.addTask {
                     let start = clock.now
                     let (outcome, written) = await batcher.send(
-                        part.body, version: version, compressed: !routed.rawNodes.contains(part.node), to: node.url,
+                        part.body, version: version, to: node.url,
                         node: node.name, tenant: tenant)
                     let end = clock.now
                     metrics.forwardDuration.record(end - start)

@@ -123,21 +123,30 @@ final class Head: Sendable {
     func append(_ write: ScannedWrite, wal: WAL?) -> AppendOutcome {
         state.withLock { state in
             var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
-            batch.samples.reserveCapacity(write.samples.count)
+            batch.samples.reserveCapacity(write.sampleCount)
             // Three passes: ask for every series' table entry; find every series, asking for its open
             // chunk's cache lines as it is found; then append. The lookups run while those lines
             // arrive, instead of each lookup and append waiting for its own.
-            for series in write.series { state.table.prefetch(series.hash) }
-            var slots: [Int] = []
-            slots.reserveCapacity(write.series.count)
-            for series in write.series {
-                let slot = state.slot(for: write.key(series), hash: series.hash, created: &batch)
-                state.prefetchForAppend(slot)
-                slots.append(slot)
+            for part in write.parts {
+                for n in 0..<part.count { state.table.prefetch(part[n].hash) }
             }
-            write.samples.withUnsafeBufferPointer { samples in
-                for (index, series) in write.series.enumerated() {
-                    for sample in samples[series.samples] { batch.append(sample, slot: slots[index], state: &state) }
+            var slots: [Int] = []
+            slots.reserveCapacity(write.parts.reduce(0) { $0 + $1.count })
+            for part in write.parts {
+                for n in 0..<part.count {
+                    let entry = part[n]
+                    let slot = state.slot(for: part.series.key(entry), hash: entry.hash, created: &batch)
+                    state.prefetchForAppend(slot)
+                    slots.append(slot)
+                }
+            }
+            var index = 0
+            for part in write.parts {
+                part.series.samples.withUnsafeBufferPointer { samples in
+                    for n in 0..<part.count {
+                        for sample in samples[part[n].samples] { batch.append(sample, slot: slots[index], state: &state) }
+                        index += 1
+                    }
                 }
             }
             return batch.finish(wal: wal)

@@ -118,7 +118,7 @@ public struct StorageServer: Sendable {
     /// write URL, for insert's use only.
     public func inProcessWriter() -> InProcessNodes.Writer {
         let write = StorageWriteHandler(configuration: configuration, storage: storage, logger: logger)
-        return { body, version, compressed in await write.answer(body, version: version, compressed: compressed) }
+        return { body, version in await write.answer(body, version: version) }
     }
 
     /// Reads for select in this process (`InProcessNodes`), as `POST /api/v1/read` answers them.

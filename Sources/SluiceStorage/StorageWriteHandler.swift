@@ -49,19 +49,25 @@ struct StorageWriteHandler: Sendable {
     }
 
     /// A write from insert in the same process (`InProcessNodes`): the same steps and answer as
-    /// `handle`, without HTTP.
-    func answer(_ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool) async -> InProcessNodes.Answer {
+    /// `handle`, without HTTP. Series insert scanned go straight to the head.
+    func answer(_ body: NodeBody, version: RemoteWriteVersion) async -> InProcessNodes.Answer {
         var written = Written()
         var answer = InProcessNodes.Answer(status: 204, message: "")
         do throws(HTTPFailure) {
             guard storage.isReady else { throw HTTPFailure(.serviceUnavailable, storage.notReadyReason + "; retry later") }
-            // A raw body is what a compressed one decodes to, so it takes the decoded limit.
-            let limit = compressed ? configuration.maxBodyBytes : configuration.maxDecodedBytes
-            guard body.readableBytes <= limit else {
-                throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(limit) bytes")
+            switch body {
+            case .scanned(let parts):
+                try await append(.scanned(ScannedWrite(parts: parts)), written: &written)
+            case .snappy(let bytes), .protobuf(let bytes):
+                let compressed = if case .snappy = body { true } else { false }
+                // A raw body is what a compressed one decodes to, so it takes the decoded limit.
+                let limit = compressed ? configuration.maxBodyBytes : configuration.maxDecodedBytes
+                guard bytes.readableBytes <= limit else {
+                    throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(limit) bytes")
+                }
+                // Insert in this process checked every label of these bytes with the same rules.
+                try await write(bytes, version: version, compressed: compressed, labelsChecked: true, written: &written)
             }
-            // Insert in this process checked every label of these bytes with the same rules.
-            try await write(body, version: version, compressed: compressed, labelsChecked: true, written: &written)
         } catch {
             log(error)
             answer = InProcessNodes.Answer(status: Int(error.status.code), message: error.message)
@@ -82,8 +88,12 @@ struct StorageWriteHandler: Sendable {
     private func write(
         _ body: ByteBuffer, version: RemoteWriteVersion, compressed: Bool = true, labelsChecked: Bool = false, written: inout Written
     ) async throws(HTTPFailure) {
-        let decoded = try decode(body, version: version, compressed: compressed, labelsChecked: labelsChecked)
+        try await append(decode(body, version: version, compressed: compressed, labelsChecked: labelsChecked), written: &written)
+    }
 
+    /// Appends a decoded or scanned write and reports it: counts in `written`, a 400 naming the
+    /// first sample that broke ordering.
+    private func append(_ decoded: Decoded, written: inout Written) async throws(HTTPFailure) {
         let outcome: AppendOutcome
         do {
             switch decoded {

@@ -126,11 +126,12 @@ func request(_ headers: [(String, String)], body: [UInt8] = []) -> Request {
     @Test func nodesAreFoundByTheirRingURL() async {
         let nodes = InProcessNodes()
         #expect(!nodes.serves("http://a/api/v1/write") && nodes.writer(for: "http://a/api/v1/write") == nil)
-        nodes.register("http://a/api/v1/write") { body, version, compressed in
-            InProcessNodes.Answer(status: compressed ? 400 : 204, message: "\(version.rawValue) \(body.readableBytes)")
+        nodes.register("http://a/api/v1/write") { body, version in
+            guard case .protobuf(let bytes) = body else { return InProcessNodes.Answer(status: 400, message: "") }
+            return InProcessNodes.Answer(status: 204, message: "\(version.rawValue) \(bytes.readableBytes)")
         }
         #expect(nodes.serves("http://a/api/v1/write") && !nodes.serves("http://b/api/v1/write"))
-        let answer = await nodes.writer(for: "http://a/api/v1/write")?(ByteBuffer(bytes: [1, 2]), .v2, false)
+        let answer = await nodes.writer(for: "http://a/api/v1/write")?(.protobuf(ByteBuffer(bytes: [1, 2])), .v2)
         #expect(answer?.status == 204 && answer?.message == "2.0 2")
         #expect(nodes.reader(for: "http://a/api/v1/write") == nil)
     }

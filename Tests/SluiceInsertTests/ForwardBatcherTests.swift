@@ -23,9 +23,13 @@ import Testing
         }
 
         func writer() -> InProcessNodes.Writer {
-            { body, _, compressed in
-                let bytes = Array(body.readableBytesView)
-                let decoded = compressed ? ((try? Snappy.decompress(bytes, limit: 1 << 20)) ?? []) : bytes
+            { body, _ in
+                let decoded: [UInt8]
+                switch body {
+                case .snappy(let buffer): decoded = (try? Snappy.decompress(Array(buffer.readableBytesView), limit: 1 << 20)) ?? []
+                case .protobuf(let buffer): decoded = Array(buffer.readableBytesView)
+                case .scanned: decoded = Array("scanned;".utf8)
+                }
                 let parts = String(decoding: decoded, as: UTF8.self).split(separator: ";").map(String.init)
                 self.received.withLock { $0.append(parts) }
                 if parts.contains("hold") {
@@ -69,14 +73,14 @@ import Testing
         try await forwarder.shutdown()
     }
 
-    static func part(_ text: String, compressed: Bool) -> ByteBuffer {
+    static func part(_ text: String, compressed: Bool) -> NodeBody {
         let bytes = Array("\(text);".utf8)
-        return ByteBuffer(bytes: compressed ? Snappy.compress(bytes) : bytes)
+        return compressed ? .snappy(ByteBuffer(bytes: Snappy.compress(bytes))) : .protobuf(ByteBuffer(bytes: bytes))
     }
 
     func send(_ batcher: ForwardBatcher, _ text: String, compressed: Bool = true, version: RemoteWriteVersion = .v1) async -> NodeOutcome {
         await batcher.send(
-            Self.part(text, compressed: compressed), version: version, compressed: compressed, to: Self.url, node: "fake",
+            Self.part(text, compressed: compressed), version: version, to: Self.url, node: "fake",
             tenant: "t"
         ).outcome
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SluiceCodec
+import SluiceHTTP
 import SluiceQuery
 import SluiceRelabel
 import SluiceRing
@@ -89,7 +90,7 @@ import Testing
     static func placement(_ routed: RoutedRequest) throws -> [Int: Set<TimeSeries>] {
         var out: [Int: Set<TimeSeries>] = [:]
         for part in routed.parts {
-            let raw = try Snappy.decompress(Array(part.body.readableBytesView), limit: 64 << 20)
+            let raw = try Snappy.decompress(Array(part.body.snappyCompressed.readableBytesView), limit: 64 << 20)
             let decoded = routed.v2Nodes.contains(part.node)
                 ? try MessageCodec().decodeWriteRequestV2(raw) : try MessageCodec().decodeWriteRequest(raw)
             out[part.node] = Set(decoded.timeseries)

@@ -1,5 +1,6 @@
 import NIOCore
 import SluiceCodec
+import SluiceHTTP
 import SluiceQuery
 import SluiceRelabel
 import SluiceRing
@@ -47,8 +48,8 @@ import Testing
 
     static let ring = try! HashRing(nodes: (0..<3).map { RingNode(name: "store-\($0)") }, replicationFactor: 2)
 
-    static func decode(_ part: ByteBuffer, v2: Bool) throws -> WriteRequest {
-        let raw = try Snappy.decompress(Array(part.readableBytesView), limit: 64 << 20)
+    static func decode(_ part: NodeBody, v2: Bool) throws -> WriteRequest {
+        let raw = try Snappy.decompress(Array(part.snappyCompressed.readableBytesView), limit: 64 << 20)
         return v2 ? try MessageCodec().decodeWriteRequestV2(raw) : try MessageCodec().decodeWriteRequest(raw)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import SluiceCodec
+import SluiceHTTP
 import SluiceRing
 import SluiceTestSupport
 import Testing
@@ -20,8 +21,8 @@ import Testing
         try HashRing(nodes: (0..<nodes).map { RingNode(name: "store-\($0)") }, replicationFactor: rf)
     }
 
-    static func decode(_ part: ByteBuffer) throws -> WriteRequest {
-        let compressed = Array(part.readableBytesView)
+    static func decode(_ part: NodeBody) throws -> WriteRequest {
+        let compressed = Array(part.snappyCompressed.readableBytesView)
         return try MessageCodec().decodeWriteRequest(try Snappy.decompress(compressed, limit: 64 << 20))
     }
 

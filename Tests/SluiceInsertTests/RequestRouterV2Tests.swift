@@ -1,5 +1,6 @@
 import NIOCore
 import SluiceCodec
+import SluiceHTTP
 import SluiceRing
 import SluiceTestSupport
 import Testing
@@ -39,8 +40,8 @@ import Testing
         return (try router.routeV2(tenant: "team-a", tenantLabel: tenantLabel, ring: ring, v2Nodes: v2Nodes), ring)
     }
 
-    static func decode(_ part: ByteBuffer, v2: Bool) throws -> WriteRequest {
-        let raw = try Snappy.decompress(Array(part.readableBytesView), limit: 64 << 20)
+    static func decode(_ part: NodeBody, v2: Bool) throws -> WriteRequest {
+        let raw = try Snappy.decompress(Array(part.snappyCompressed.readableBytesView), limit: 64 << 20)
         return v2 ? try MessageCodec().decodeWriteRequestV2(raw) : try MessageCodec().decodeWriteRequest(raw)
     }
 

@@ -48,7 +48,7 @@ struct InProcessTransportTests {
                 // Its HTTP server stops first; the storage closes after. Wait for that, so the next
                 // parts find it closed rather than still taking writes.
                 let closed = try await eventually(timeout: readyTimeout, every: .milliseconds(50)) {
-                    await nodes[0].writer(ByteBuffer(), .v1, false).status == 503
+                    await nodes[0].writer(.protobuf(ByteBuffer()), .v1).status == 503
                 }
                 #expect(closed)
                 for request in requests.dropFirst(2) { try await insert.write(request) }

@@ -79,16 +79,15 @@ struct StorageHTTPTests {
             let compressed = Snappy.compress(raw)
             #expect(raw.count > 1024 && raw.count < 64 * 1024 && compressed.count > 1024)
             let writer = node.server.inProcessWriter()
-            func bytes(_ array: [UInt8]) -> ByteBuffer { ByteBuffer(bytes: array) }
-            #expect(await writer(bytes(compressed), .v1, true).status == 413)
-            #expect(await writer(bytes(raw), .v1, false).status == 204)
+            #expect(await writer(.snappy(ByteBuffer(bytes: compressed)), .v1).status == 413)
+            #expect(await writer(.protobuf(ByteBuffer(bytes: raw)), .v1).status == 204)
             var tooLarge = request
             tooLarge.timeseries += (300..<3000).map { index in
                 TimeSeries(labels: [Label(name: "__name__", value: "up"), Label(name: "instance", value: "host-\(index)")], samples: [Sample(timestamp: Self.start, value: 1)])
             }
             let rawTooLarge = MessageCodec().encoded { codec, out in codec.encode(tooLarge, appendingTo: out) }
             #expect(rawTooLarge.count > 64 * 1024)
-            #expect(await writer(bytes(rawTooLarge), .v1, false).status == 413)
+            #expect(await writer(.protobuf(ByteBuffer(bytes: rawTooLarge)), .v1).status == 413)
             #expect(node.storage.head.seriesCount == 300)
         }
     }
