@@ -130,15 +130,11 @@ final class DigestCache: Sendable {
         static func += (a: inout Sum, b: Sum) { a = a + b }
     }
 
-    struct Key: Hashable {
-        var block: String
-        var shape: UInt64
-    }
-
     /// Shapes kept per block at most: one per replica set a repair asks about, and a few more.
     static let shapesPerBlock = 64
 
-    private let entries = Mutex<[Key: [SeriesDigest.Cell: Sum]]>([:])
+    /// By block path, then by request shape.
+    private let entries = Mutex<[String: [UInt64: [SeriesDigest.Cell: Sum]]]>([:])
     /// Blocks whose cells came from here rather than from their chunks. For tests and metrics.
     let hits = Atomic<Int>(0)
 
@@ -151,16 +147,15 @@ final class DigestCache: Sendable {
     }
 
     func cells(of block: Block, shape: UInt64) -> [SeriesDigest.Cell: Sum]? {
-        let found = entries.withLock { $0[Key(block: block.path, shape: shape)] }
+        let found = entries.withLock { $0[block.path]?[shape] }
         if found != nil { hits.add(1, ordering: .relaxed) }
         return found
     }
 
     func store(_ cells: [SeriesDigest.Cell: Sum], of block: Block, shape: UInt64) {
         entries.withLock { entries in
-            let shapes = entries.keys.count { $0.block == block.path }
-            guard shapes < Self.shapesPerBlock else { return }
-            entries[Key(block: block.path, shape: shape)] = cells
+            guard entries[block.path, default: [:]].count < Self.shapesPerBlock else { return }
+            entries[block.path, default: [:]][shape] = cells
         }
     }
 
@@ -168,9 +163,7 @@ final class DigestCache: Sendable {
     func keep(_ blocks: [Block]) {
         let paths = Set(blocks.map(\.path))
         entries.withLock { entries in
-            if entries.keys.contains(where: { !paths.contains($0.block) }) {
-                entries = entries.filter { paths.contains($0.key.block) }
-            }
+            for path in entries.keys where !paths.contains(path) { entries[path] = nil }
         }
     }
 }
