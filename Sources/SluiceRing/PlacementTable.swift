@@ -38,6 +38,9 @@ public final class PlacementTable: @unchecked Sendable {
     @usableFromInline let members: UnsafeMutablePointer<Int32>
     @usableFromInline let memberCount: Int
     public let replicationFactor: Int
+    /// Whether every token starts the same replica set (one node, say): placement is then that set,
+    /// with no bucket to read.
+    @usableFromInline let oneSet: Bool
 
     @usableFromInline static var tokenFlag: UInt32 { 0x8000_0000 }
 
@@ -59,6 +62,7 @@ public final class PlacementTable: @unchecked Sendable {
         self.replicationFactor = replicationFactor
 
         let setCount = Int(setOfToken.max() ?? 0) + 1
+        oneSet = setOfToken.allSatisfy { $0 == setOfToken[0] }
         let width = bucketWidth ?? (setCount < 0xFF ? 1 : setCount < 0xFFFF ? 2 : 4)
         precondition(width == 4 || setCount < (1 << (8 * width)) - 1, "bucket width \(width) cannot hold \(setCount) sets")
         self.bucketWidth = width
@@ -110,6 +114,7 @@ public final class PlacementTable: @unchecked Sendable {
     /// The number of the replica set holding the series whose key hashes to `hash`.
     @inlinable @inline(__always)
     public func replicaSet(for hash: UInt64) -> Int {
+        if oneSet { return Int(entries[0].set) }
         let bucket = Int(truncatingIfNeeded: hash &>> shift)
         var index: Int
         switch bucketWidth {
