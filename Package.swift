@@ -69,6 +69,7 @@ let package = Package(
             name: "SluiceRing",
             dependencies: [
                 "SluiceCodec",
+                "CSluicePrefetch",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,3 +1,5 @@
+import CSluicePrefetch
+
 /// The lookup side of a `HashRing`: from a series key's hash to the number of its replica set, and
 /// from that number to the set's nodes, in one or two memory reads and no allocation.
 ///
@@ -134,6 +136,15 @@ public final class PlacementTable: @unchecked Sendable {
         // Every token of a later bucket is above `hash`: at most one step past this bucket's tokens.
         while index < tokenCount && entries[index].token < hash { index += 1 }
         return Int(entries[index == tokenCount ? 0 : index].set)
+    }
+
+    /// Asks for the cache line `replicaSet(for: hash)` reads first, without waiting for it: the
+    /// bucket read misses the cache for nearly every series, and a caller with other work to do
+    /// first can hide that.
+    @inlinable @inline(__always)
+    public func prefetch(for hash: UInt64) {
+        if oneSet { return }
+        sluice_prefetch_for_write(buckets + Int(truncatingIfNeeded: hash &>> shift) &* bucketWidth)
     }
 
     /// The node indices of replica set `set`, primary first. Valid while the table lives.
