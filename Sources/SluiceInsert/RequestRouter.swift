@@ -171,7 +171,9 @@ public final class RequestRouter {
         }
         // A series the scan cannot carry (exemplars, histograms) or metadata ends scanning: what
         // the nodes in this process took so far becomes bytes in their bodies, and the rest follows.
-        func stopScanning(_ series: ScannedSeries) {
+        // The local functions take what they change as `inout` rather than capturing it: a captured
+        // variable they changed was checked for exclusive access at run time, on every series.
+        func stopScanning(_ series: ScannedSeries, _ scanning: inout Bool, _ selections: inout [[Int32]]) {
             scanning = false
             if shared {
                 for entry in series.entries { series.appendTimeSeries(entry, to: nodeBodies[0]) }
@@ -198,7 +200,9 @@ public final class RequestRouter {
         var pending: Pending? = nil
         /// Places `series` and adds it to its replicas' parts: an entry for a node here while
         /// scanning, bytes (spliced when labels change) for the others.
-        @inline(__always) func place(_ series: Pending) {
+        @inline(__always) func place(
+            _ series: Pending, scanning: Bool, placed: inout PlacedSets, selections: inout [[Int32]], touched: inout [Bool]
+        ) {
             let set = placement.replicaSet(for: series.hash)
             placed.insert(set, samples: series.samples)
             let replicas = placement.members(ofReplicaSet: set)
@@ -286,7 +290,9 @@ public final class RequestRouter {
                 placement.prefetch(for: hash)
                 // The previous series first: `stopScanning` below must see every series before
                 // this one in its nodes' parts.
-                if let previous = pending { place(previous) }
+                if let previous = pending {
+                    place(previous, scanning: scanning, placed: &placed, selections: &selections, touched: &touched)
+                }
 
                 let message = series.message
                 let at = insertAt ?? (series.labels.last.map { $0.field.upperBound } ?? message.lowerBound)
@@ -300,18 +306,18 @@ public final class RequestRouter {
                                 removing: replaced, dropped))
                         }
                     } else {
-                        stopScanning(scanned.snapshot())
+                        stopScanning(scanned.snapshot(), &scanning, &selections)
                     }
                 }
                 pending = Pending(
                     hash: hash, message: message, at: at, replaced: replaced, dropped: dropped,
                     samples: series.samples + series.histograms, entry: entry)
         }
-        if let last = pending { place(last) }
+        if let last = pending { place(last, scanning: scanning, placed: &placed, selections: &selections, touched: &touched) }
 
         if !summary.metadata.isEmpty {
             // Metadata is per metric family, not per series: every node gets it, as bytes.
-            if scanning { stopScanning(scanned.snapshot()) }
+            if scanning { stopScanning(scanned.snapshot(), &scanning, &selections) }
             for node in 0..<(shared ? 1 : nodeCount) {
                 for range in summary.metadata { Self.appendField(3, body[range], to: nodeBodies[node]) }
             }
