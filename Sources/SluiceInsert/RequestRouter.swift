@@ -299,12 +299,11 @@ public final class RequestRouter {
                 var entry: Int32 = -1
                 if scanning {
                     if series.exemplars == 0 && series.histograms == 0 {
-                        // A series without samples stores nothing: only its nodes' parts must exist.
-                        if series.samples > 0 {
-                            entry = Int32(try scanned.add(
-                                series.labels, message: message, in: body, inserting: UnsafeRawBufferPointer(tenantFieldBytes), at: at,
-                                removing: replaced, dropped))
-                        }
+                        // A series without samples is an entry too, which the head skips: its nodes
+                        // must get a part, and bytes if scanning stops.
+                        entry = Int32(try scanned.add(
+                            series.labels, message: message, in: body, inserting: UnsafeRawBufferPointer(tenantFieldBytes), at: at,
+                            removing: replaced, dropped))
                     } else {
                         stopScanning(scanned.snapshot(), &scanning, &selections)
                     }

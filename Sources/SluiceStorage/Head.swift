@@ -135,6 +135,11 @@ final class Head: Sendable {
             for part in write.parts {
                 for n in 0..<part.count {
                     let entry = part[n]
+                    // A series without samples (insert hands those over too) creates nothing.
+                    guard !entry.samples.isEmpty else {
+                        slots.append(-1)
+                        continue
+                    }
                     let slot = state.slot(for: part.series.key(entry), hash: entry.hash, created: &batch)
                     state.prefetchForAppend(slot)
                     slots.append(slot)

@@ -100,14 +100,33 @@ import Testing
     }
 
     /// A series with no samples stores nothing, but its nodes still get a part: the quorum is judged
-    /// over its replica set.
-    @Test func aSeriesWithoutSamplesStillReachesItsNodes() throws {
-        var series = Self.series(1)[0]
-        series.samples = []
-        let routed = try Self.route(WriteRequest(timeseries: [series]), inProcess: [true, true, true], rf: 2)
-        #expect(routed.parts.count == 2 && routed.parts.allSatisfy { Self.isScanned($0.body) && $0.samples == 0 })
-        #expect(routed.replicaSets.count == 1 && routed.replicaSets[0].count == 2)
-        for part in routed.parts { #expect(try RequestRouterTests.decode(part.body).timeseries.isEmpty) }
+    /// over its replica set. So they do when a later series ends scanning.
+    @Test(arguments: [false, true])
+    func aSeriesWithoutSamplesStillReachesItsNodes(thenAnExemplar: Bool) throws {
+        var empty = Self.series(1)[0]
+        empty.samples = []
+        var request = WriteRequest(timeseries: [empty])
+        if thenAnExemplar {
+            // A series on another node, at RF 1: the empty series' node then gets nothing else.
+            func node(_ series: TimeSeries) throws -> Int {
+                try Self.route(WriteRequest(timeseries: [series]), inProcess: [false, false, false], rf: 1).parts[0].node
+            }
+            let emptyNode = try node(empty)
+            var other = try #require(try (1..<200).lazy.map { Self.series(1, from: $0)[0] }.first { try node($0) != emptyNode })
+            other.exemplars = [Exemplar(labels: [Label(name: "trace_id", value: "abc")], value: 1, timestamp: 1_700_000_000_000)]
+            request.timeseries.append(other)
+        }
+        let rf = thenAnExemplar ? 1 : 2
+        let expected = try Self.perNode(try Self.route(request, inProcess: [false, false, false], rf: rf))
+        let routed = try Self.route(request, inProcess: [true, true, true], rf: rf)
+        #expect(routed.parts.allSatisfy { Self.isScanned($0.body) != thenAnExemplar })
+        let got = try Self.perNode(routed)
+        #expect(Set(got.keys) == Set(expected.keys))
+        for (node, part) in got { #expect(part.request == expected[node]!.request && part.samples == expected[node]!.samples) }
+        let decision = QuorumDecision(
+            replicaSets: routed.replicaSets, outcomes: Dictionary(uniqueKeysWithValues: routed.parts.map { ($0.node, NodeOutcome.accepted) }),
+            writeQuorum: 1)
+        #expect(decision.verdict == .acknowledged)
     }
 
     /// Scanned parts for one node join by listing them, and never with bytes.

@@ -314,4 +314,26 @@ struct ScannedWriteTests {
             }
         }
     }
+
+    /// Insert hands a node series without samples too (so their nodes get a part): the head creates
+    /// nothing for them, and appends the rest as usual.
+    @Test func seriesWithoutSamplesCreateNothing() throws {
+        let request = WriteRequest(timeseries: [
+            TimeSeries(labels: [Label(name: "__name__", value: "empty")]),
+            TimeSeries(labels: [Label(name: "__name__", value: "full")], samples: [Sample(timestamp: 1, value: 1)]),
+        ])
+        let bytes = MessageCodec().encoded { $0.encode(request, appendingTo: $1) }
+        var builder = ScannedSeriesBuilder(expectedBytes: bytes.count)
+        try bytes.withUnsafeBytes { body in
+            _ = try WriteRequestScanner().scan(body) { (series) throws(CodecError) in
+                try builder.add(series.labels, message: series.message, in: body)
+            }
+        }
+        let series = builder.finish()
+        #expect(series.entries.count == 2 && series.entries[0].samples.isEmpty)
+        let head = Head()
+        let outcome = head.append(ScannedWrite(parts: [ScannedSeries.Part(series)]), wal: nil)
+        #expect(outcome.createdSeries == 1 && outcome.appended == 1)
+        #expect(head.seriesCount == 1)
+    }
 }
