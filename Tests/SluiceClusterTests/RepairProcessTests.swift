@@ -23,108 +23,95 @@ struct RepairProcessTests {
     /// read alone, it then holds every sample the other two hold below the repair boundary, each
     /// once, and a second pass copies nothing.
     @Test func aNodeWhoseHintsOverflowedGetsEverythingBackFromRepairEvenAfterAKill() async throws {
-        let directory = try TemporaryDirectory("sluice-repair-hints")
-        defer { directory.remove() }
-        let cluster = try Cluster(
-            directory: directory.path,
-            storageFlags: Self.storageFlags,
-            insertFlags: ["--max-hint-bytes-per-node", "65536"]
-        )
-        defer { cluster.killAll() }
-        try await cluster.start()
-        let victim = cluster.storage[2]
-        try await victim.stop()
+        try await Self.withCluster("sluice-repair-hints", insertFlags: ["--max-hint-bytes-per-node", "65536"]) { cluster, directory in
+            let victim = cluster.storage[2]
+            try await victim.stop()
 
-        let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
-        let metrics = { MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body) }
-        let dropped = try await metrics().value("sluice_insert_hints_total", ["node": victim.name, "event": "dropped"]) ?? 0
-        #expect(dropped > 0, "the hint queue held everything: the test would not need repair")
+            let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
+            let metrics = { MetricsText(text: try await TestHTTP.get(cluster.insert.baseURL + "/metrics").body) }
+            let dropped = try await metrics().value("sluice_insert_hints_total", ["node": victim.name, "event": "dropped"]) ?? 0
+            #expect(dropped > 0, "the hint queue held everything: the test would not need repair")
 
-        try await victim.start(timeout: .seconds(120))
-        let drained = try await eventually(timeout: .seconds(120), every: .milliseconds(200)) {
-            try await metrics().value("sluice_insert_hint_queue_bytes", ["node": victim.name]) == 0
+            try await victim.start(timeout: .seconds(120))
+            let drained = try await eventually(timeout: .seconds(120), every: .milliseconds(200)) {
+                try await metrics().value("sluice_insert_hint_queue_bytes", ["node": victim.name]) == 0
+            }
+            #expect(drained, "the hints for \(victim.name) did not drain")
+
+            let ring = directory.path + "/ring.yml"
+            let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
+            let before = try await Self.read(victim, from: start, before: boundary)
+            let expected = try await Self.read(cluster.storage[0], from: start, before: boundary)
+            #expect(expected.count == series.count)
+            #expect(before.values.reduce(0) { $0 + $1.count } < expected.values.reduce(0) { $0 + $1.count }, "nothing was missing")
+
+            // A first pass, copying in 4 KiB requests two seconds apart, killed with SIGKILL once the
+            // victim has taken the first: the rerun must still end with each sample there once.
+            let backfilled = { () async throws -> Double in
+                MetricsText(text: try await TestHTTP.get(victim.baseURL + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
+            }
+            let slow = Process()
+            slow.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
+            slow.arguments = ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--max-backfill-bytes", "4096", "--log-level", "error"]
+            slow.standardOutput = FileHandle.nullDevice
+            slow.standardError = FileHandle.nullDevice
+            try slow.run()
+            let started = try await eventually(timeout: .seconds(60), every: .milliseconds(20)) { try await backfilled() > 0 }
+            kill(slow.processIdentifier, SIGKILL)
+            slow.waitUntilExit()
+            #expect(started)
+            let missing = expected.values.reduce(0) { $0 + $1.count } - before.values.reduce(0) { $0 + $1.count }
+            let partial = try await backfilled()
+            #expect(partial > 0 && Int(partial) < missing, "copied \(partial) of \(missing) before the kill")
+
+            #expect(try await Self.repair(ring, in: directory.path) != nil)
+            let after = try await Self.read(victim, from: start, before: boundary)
+            #expect(Self.bits(after) == Self.bits(expected), "\(describeDifference(expected, after))")
+            // Nothing twice: the killed pass's copies and the rerun's together are exactly what was missing.
+            #expect(Int(try await backfilled()) == missing)
+            #expect(Self.bits(try await Self.read(cluster.storage[1], from: start, before: boundary)) == Self.bits(expected))
+
+            let again = try await Self.repair(ring, in: directory.path)
+            #expect(again?["samplesCopied"] as? Int == 0, "a second pass copied: \(again ?? [:])")
         }
-        #expect(drained, "the hints for \(victim.name) did not drain")
-
-        let ring = directory.path + "/ring.yml"
-        let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
-        let before = try await Self.read(victim, from: start, before: boundary)
-        let expected = try await Self.read(cluster.storage[0], from: start, before: boundary)
-        #expect(expected.count == series.count)
-        #expect(before.values.reduce(0) { $0 + $1.count } < expected.values.reduce(0) { $0 + $1.count }, "nothing was missing")
-
-        // A first pass, copying in 4 KiB requests two seconds apart, killed with SIGKILL once the
-        // victim has taken the first: the rerun must still end with each sample there once.
-        let backfilled = { () async throws -> Double in
-            MetricsText(text: try await TestHTTP.get(victim.baseURL + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
-        }
-        let slow = Process()
-        slow.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
-        slow.arguments = ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--max-backfill-bytes", "4096", "--log-level", "error"]
-        slow.standardOutput = FileHandle.nullDevice
-        slow.standardError = FileHandle.nullDevice
-        try slow.run()
-        let started = try await eventually(timeout: .seconds(60), every: .milliseconds(20)) { try await backfilled() > 0 }
-        kill(slow.processIdentifier, SIGKILL)
-        slow.waitUntilExit()
-        #expect(started)
-        let missing = expected.values.reduce(0) { $0 + $1.count } - before.values.reduce(0) { $0 + $1.count }
-        let partial = try await backfilled()
-        #expect(partial > 0 && Int(partial) < missing, "copied \(partial) of \(missing) before the kill")
-
-        #expect(try await Self.repair(ring, in: directory.path) != nil)
-        let after = try await Self.read(victim, from: start, before: boundary)
-        #expect(Self.bits(after) == Self.bits(expected), "\(describeDifference(expected, after))")
-        // Nothing twice: the killed pass's copies and the rerun's together are exactly what was missing.
-        #expect(Int(try await backfilled()) == missing)
-        #expect(Self.bits(try await Self.read(cluster.storage[1], from: start, before: boundary)) == Self.bits(expected))
-
-        let again = try await Self.repair(ring, in: directory.path)
-        #expect(again?["samplesCopied"] as? Int == 0, "a second pass copied: \(again ?? [:])")
     }
 
     /// A node lost its disk at RF 2: killed with SIGKILL, its data directory deleted, started
     /// empty. One `sluice repair` pass gives it back, read alone, every sample of every series the
     /// ring places on it, none missing and none extra, and a second pass copies nothing.
     @Test func aNodeThatLostItsDiskGetsItsHistoryBack() async throws {
-        let directory = try TemporaryDirectory("sluice-repair-disk")
-        defer { directory.remove() }
-        let cluster = try Cluster(
-            directory: directory.path, storageFlags: Self.storageFlags,
-            replicationFactor: 2
-        )
-        defer { cluster.killAll() }
-        try await cluster.start()
-        let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
-        let ring = directory.path + "/ring.yml"
-        _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
+        try await Self.withCluster("sluice-repair-disk", replicationFactor: 2) { cluster, directory in
+            let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
+            let ring = directory.path + "/ring.yml"
+            _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
 
-        let victim = cluster.storage[1]
-        let owned = try Self.owned(series, by: victim.name, ring: ring)
-        #expect(!owned.isEmpty && owned.count < series.count)
-        victim.kill()
-        try FileManager.default.removeItem(atPath: victim.directory)
-        try await victim.start(timeout: .seconds(120))
-        // One sample of now, so that the empty node's boundary follows its head, not the wall
-        // clock: the two passes below then compare the same windows.
-        let anchor = WriteRequest(timeseries: [TimeSeries(
-            labels: [Label(name: "__name__", value: "anchor")], samples: [Sample(timestamp: Int64(Date().timeIntervalSince1970 * 1000), value: 1)]
-        )])
-        #expect(try await Self.post(anchor, to: victim.writeURL) == 204)
-        let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
-        #expect(try await Self.read(victim, from: start, before: boundary).isEmpty)
+            let victim = cluster.storage[1]
+            let owned = try Self.owned(series, by: victim.name, ring: ring)
+            #expect(!owned.isEmpty && owned.count < series.count)
+            victim.kill()
+            try FileManager.default.removeItem(atPath: victim.directory)
+            try await victim.start(timeout: .seconds(120))
+            // One sample of now, so that the empty node's boundary follows its head, not the wall
+            // clock: the two passes below then compare the same windows.
+            let anchor = WriteRequest(timeseries: [TimeSeries(
+                labels: [Label(name: "__name__", value: "anchor")], samples: [Sample(timestamp: Int64(Date().timeIntervalSince1970 * 1000), value: 1)]
+            )])
+            #expect(try await Self.post(anchor, to: victim.writeURL) == 204)
+            let boundary = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
+            #expect(try await Self.read(victim, from: start, before: boundary).isEmpty)
 
-        #expect(try await Self.repair(ring, in: directory.path) != nil)
-        let after = try await Self.read(victim, from: start, before: boundary)
-        var want: [LabelSet: [Int64: Double]] = [:]
-        for one in series where owned.contains(one.labels) {
-            var labels = Dictionary(uniqueKeysWithValues: one.labels.map { ($0.name, $0.value) })
-            labels["tenant_id"] = "default"
-            want[labels] = Dictionary(uniqueKeysWithValues: one.samples.filter { $0.timestamp < boundary }.map { ($0.timestamp, $0.value) })
+            #expect(try await Self.repair(ring, in: directory.path) != nil)
+            let after = try await Self.read(victim, from: start, before: boundary)
+            var want: [LabelSet: [Int64: Double]] = [:]
+            for one in series where owned.contains(one.labels) {
+                var labels = Dictionary(uniqueKeysWithValues: one.labels.map { ($0.name, $0.value) })
+                labels["tenant_id"] = "default"
+                want[labels] = Dictionary(uniqueKeysWithValues: one.samples.filter { $0.timestamp < boundary }.map { ($0.timestamp, $0.value) })
+            }
+            #expect(Self.bits(after) == Self.bits(want), "\(describeDifference(want, after))")
+            let again = try await Self.repair(ring, in: directory.path)
+            #expect(again?["samplesCopied"] as? Int == 0, "a second pass copied: \(again ?? [:])")
         }
-        #expect(Self.bits(after) == Self.bits(want), "\(describeDifference(want, after))")
-        let again = try await Self.repair(ring, in: directory.path)
-        #expect(again?["samplesCopied"] as? Int == 0, "a second pass copied: \(again ?? [:])")
     }
 
     /// A fourth node joins at RF 3: insert and select switch to the new ring, and `sluice ring
@@ -133,81 +120,76 @@ struct RepairProcessTests {
     /// acknowledged sample, and afterwards each node holds below the boundary exactly the series
     /// the new ring gives it, each whole.
     @Test func aNodeJoinsAndRebalanceMovesHistoryWhileReadsStayComplete() async throws {
-        let directory = try TemporaryDirectory("sluice-rebalance-join")
-        defer { directory.remove() }
-        let cluster = try Cluster(directory: directory.path, storageFlags: Self.storageFlags)
+        try await Self.withCluster("sluice-rebalance-join") { cluster, directory in
         let joining = PeerProcess(
             .sluiceStorage(["--log-level=warning"] + Self.storageFlags), name: "storage-4", port: try freePorts(1)[0], directory: directory.path + "/storage-4"
         )
-        defer {
-            cluster.killAll()
-            joining.kill()
-        }
-        try await cluster.start()
-        let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
-        let ring = directory.path + "/ring.yml"
-        let oldRing = directory.path + "/old.yml"
-        _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
+        defer { joining.kill() }
+            let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
+            let ring = directory.path + "/ring.yml"
+            let oldRing = directory.path + "/old.yml"
+            _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last)
 
-        try await joining.start(timeout: .seconds(120))
-        let nodes = cluster.storage + [joining]
-        #expect(try await Self.switchRing(ring, keeping: oldRing, to: nodes, replicationFactor: 3, insert: cluster.insert), "insert did not load the new ring")
-        // Select has switched once a read asks the new node too.
-        let selectSwitched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
-            _ = try await Self.read(cluster.select, from: start, before: start + Self.step)
-            let metrics = MetricsText(text: try await TestHTTP.get(cluster.select.baseURL + "/metrics").body)
-            return metrics.value("sluice_select_node_requests_total", ["node": joining.name, "result": "ok"]) != nil
-        }
-        #expect(selectSwitched, "select did not load the new ring")
-        let boundary = try await Self.cutBoundary(nodes, ring: ring, last: last)
-        let history = series.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
+            try await joining.start(timeout: .seconds(120))
+            let nodes = cluster.storage + [joining]
+            #expect(try await Self.switchRing(ring, keeping: oldRing, to: nodes, replicationFactor: 3, insert: cluster.insert), "insert did not load the new ring")
+            // Select has switched once a read asks the new node too.
+            let selectSwitched = try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
+                _ = try await Self.read(cluster.select, from: start, before: start + Self.step)
+                let metrics = MetricsText(text: try await TestHTTP.get(cluster.select.baseURL + "/metrics").body)
+                return metrics.value("sluice_select_node_requests_total", ["node": joining.name, "result": "ok"]) != nil
+            }
+            #expect(selectSwitched, "select did not load the new ring")
+            let boundary = try await Self.cutBoundary(nodes, ring: ring, last: last)
+            let history = series.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
 
-        var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "join\(UInt16.random(in: 0...UInt16.max))")
-        configuration.series = 200
-        configuration.metrics = 10
-        configuration.batch = 100
-        configuration.concurrency = 2
-        configuration.pace = .rate(1000)
-        configuration.duration = nil
-        configuration.requests = 60
-        configuration.progress = .none
-        configuration.maxRetryTime = 60
-        let generator = try LoadGenerator(configuration: configuration)
-        async let load = generator.generate()
-        let finished = Finished()
-        let rebalance = Task {
-            defer { finished.value.store(true, ordering: .releasing) }
-            return try await runSluice(["ring", "rebalance", "--config", oldRing, "--to", ring, "--delete-moved", "--log-level", "error"])
-        }
-        // History through select, read again and again while the rebalance copies and deletes.
-        var reads = 0
-        var incomplete: [Int] = []
-        repeat {
-            let held = try await Self.read(cluster.select, from: start, before: boundary)
-            let count = held.values.reduce(0) { $0 + $1.count }
-            reads += 1
-            if count != history { incomplete.append(count) }
-        } while !finished.value.load(ordering: .acquiring) && reads < 200
-        let moved = try await rebalance.value
-        let report = try await load
-        #expect(moved.status == 0, "rebalance exited \(moved.status): \(moved.stdout) \(moved.stderr)")
-        #expect(reads > 0 && incomplete.isEmpty, "\(incomplete.count) of \(reads) reads through select were incomplete: \(incomplete.prefix(5)) of \(history)")
-        #expect(report.requests.failed == 0, "\(report.text)")
-        var verifier = Verifier(
-            url: cluster.select.baseURL + "/api/v1/read", tenant: nil, shape: generator.shape, batch: configuration.batch,
-            outcomes: generator.recorder.outcomes
-        )
-        verifier.ignoredLabels = ["tenant_id"]
-        let verified = try await verifier.verify()
-        #expect(verified.ok && verified.missing == 0, "\(verified.examples)")
+            var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "join\(UInt16.random(in: 0...UInt16.max))")
+            configuration.series = 200
+            configuration.metrics = 10
+            configuration.batch = 100
+            configuration.concurrency = 2
+            configuration.pace = .rate(1000)
+            configuration.duration = nil
+            configuration.requests = 60
+            configuration.progress = .none
+            configuration.maxRetryTime = 60
+            let generator = try LoadGenerator(configuration: configuration)
+            async let load = generator.generate()
+            let finished = Finished()
+            let rebalance = Task {
+                defer { finished.value.store(true, ordering: .releasing) }
+                return try await runSluice(["ring", "rebalance", "--config", oldRing, "--to", ring, "--delete-moved", "--log-level", "error"])
+            }
+            // History through select, read again and again while the rebalance copies and deletes.
+            var reads = 0
+            var incomplete: [Int] = []
+            repeat {
+                let held = try await Self.read(cluster.select, from: start, before: boundary)
+                let count = held.values.reduce(0) { $0 + $1.count }
+                reads += 1
+                if count != history { incomplete.append(count) }
+            } while !finished.value.load(ordering: .acquiring) && reads < 200
+            let moved = try await rebalance.value
+            let report = try await load
+            #expect(moved.status == 0, "rebalance exited \(moved.status): \(moved.stdout) \(moved.stderr)")
+            #expect(reads > 0 && incomplete.isEmpty, "\(incomplete.count) of \(reads) reads through select were incomplete: \(incomplete.prefix(5)) of \(history)")
+            #expect(report.requests.failed == 0, "\(report.text)")
+            var verifier = Verifier(
+                url: cluster.select.baseURL + "/api/v1/read", tenant: nil, shape: generator.shape, batch: configuration.batch,
+                outcomes: generator.recorder.outcomes
+            )
+            verifier.ignoredLabels = ["tenant_id"]
+            let verified = try await verifier.verify()
+            #expect(verified.ok && verified.missing == 0, "\(verified.examples)")
 
-        // Node by node: exactly the series the new ring places there, each with all its history.
-        for node in nodes {
-            let held = try await Self.read(node, from: start, before: boundary)
-            let want = Set(try Self.owned(series, by: node.name, ring: ring).map { Dictionary(uniqueKeysWithValues: $0.map { ($0.name, $0.value) }) })
-            let keys = Set(held.keys.map { $0.filter { $0.key != "tenant_id" } })
-            #expect(keys == want, "\(node.name) holds \(keys.count) series, the ring gives it \(want.count)")
-            #expect(held.values.allSatisfy { $0.count == history / series.count }, "\(node.name) holds a series only in part")
+            // Node by node: exactly the series the new ring places there, each with all its history.
+            for node in nodes {
+                let held = try await Self.read(node, from: start, before: boundary)
+                let want = Set(try Self.owned(series, by: node.name, ring: ring).map { Dictionary(uniqueKeysWithValues: $0.map { ($0.name, $0.value) }) })
+                let keys = Set(held.keys.map { $0.filter { $0.key != "tenant_id" } })
+                #expect(keys == want, "\(node.name) holds \(keys.count) series, the ring gives it \(want.count)")
+                #expect(held.values.allSatisfy { $0.count == history / series.count }, "\(node.name) holds a series only in part")
+            }
         }
     }
 
@@ -216,61 +198,49 @@ struct RepairProcessTests {
     /// hold every series whole below the boundary, select reads all of it, and the drained node
     /// held none of it before it stopped.
     @Test func aDrainedNodeCanBeStoppedLosingNothing() async throws {
-        let directory = try TemporaryDirectory("sluice-rebalance-drain")
-        defer { directory.remove() }
-        let cluster = try Cluster(
-            directory: directory.path, storageFlags: Self.storageFlags,
-            replicationFactor: 2
-        )
-        defer { cluster.killAll() }
-        try await cluster.start()
-        let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
-        let ring = directory.path + "/ring.yml"
-        let oldRing = directory.path + "/old.yml"
-        _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
-        let drained = cluster.storage[2]
-        #expect(!(try Self.owned(series, by: drained.name, ring: ring)).isEmpty)
+        try await Self.withCluster("sluice-rebalance-drain", replicationFactor: 2) { cluster, directory in
+            let (series, start, last) = try await Self.writeHistory(through: cluster.insert)
+            let ring = directory.path + "/ring.yml"
+            let oldRing = directory.path + "/old.yml"
+            _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
+            let drained = cluster.storage[2]
+            #expect(!(try Self.owned(series, by: drained.name, ring: ring)).isEmpty)
 
-        let staying = Array(cluster.storage.prefix(2))
-        #expect(try await Self.switchRing(ring, keeping: oldRing, to: staying, replicationFactor: 2, insert: cluster.insert), "insert did not load the new ring")
-        let boundary = try await Self.cutBoundary(cluster.storage, ring: oldRing, last: last, replicationFactor: 2)
+            let staying = Array(cluster.storage.prefix(2))
+            #expect(try await Self.switchRing(ring, keeping: oldRing, to: staying, replicationFactor: 2, insert: cluster.insert), "insert did not load the new ring")
+            let boundary = try await Self.cutBoundary(cluster.storage, ring: oldRing, last: last, replicationFactor: 2)
 
-        let moved = try await runSluice(["ring", "rebalance", "--config", oldRing, "--to", ring, "--delete-moved", "--log-level", "error"])
-        #expect(moved.status == 0, "rebalance exited \(moved.status): \(moved.stdout) \(moved.stderr)")
-        #expect(try await Self.read(drained, from: start, before: boundary).isEmpty, "the drained node still holds history")
-        try await drained.stop()
+            let moved = try await runSluice(["ring", "rebalance", "--config", oldRing, "--to", ring, "--delete-moved", "--log-level", "error"])
+            #expect(moved.status == 0, "rebalance exited \(moved.status): \(moved.stdout) \(moved.stderr)")
+            #expect(try await Self.read(drained, from: start, before: boundary).isEmpty, "the drained node still holds history")
+            try await drained.stop()
 
-        let history = series.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
-        for node in staying {
-            let held = try await Self.read(node, from: start, before: boundary)
-            #expect(held.count == series.count && held.values.reduce(0) { $0 + $1.count } == history, "\(node.name) holds \(held.count) series")
+            let history = series.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
+            for node in staying {
+                let held = try await Self.read(node, from: start, before: boundary)
+                #expect(held.count == series.count && held.values.reduce(0) { $0 + $1.count } == history, "\(node.name) holds \(held.count) series")
+            }
+            // Select, on the new ring, reads everything from the two left (some read may still find
+            // the stopped node in its health board: it is not in the ring any more).
+            let throughSelect = try await Self.read(cluster.select, from: start, before: boundary)
+            #expect(throughSelect.values.reduce(0) { $0 + $1.count } == history)
         }
-        // Select, on the new ring, reads everything from the two left (some read may still find
-        // the stopped node in its health board: it is not in the ring any more).
-        let throughSelect = try await Self.read(cluster.select, from: start, before: boundary)
-        #expect(throughSelect.values.reduce(0) { $0 + $1.count } == history)
     }
 
     /// A pass over replicas that agree, a million samples at RF 2 written through insert: the
     /// digests it receives are under 1% of the samples' bytes as compressed remote write.
     @Test func aPassOverAMillionEqualSamplesMovesUnderOnePercent() async throws {
-        let directory = try TemporaryDirectory("sluice-repair-million")
-        defer { directory.remove() }
-        let cluster = try Cluster(
-            directory: directory.path, storageFlags: Self.storageFlags,
-            replicationFactor: 2
-        )
-        defer { cluster.killAll() }
-        try await cluster.start()
-        // 1,000 series × 1,000 samples at 9 s: two and a half hours ending about now.
-        let (series, _, last) = try await Self.writeHistory(through: cluster.insert, series: 1000, step: 9_000)
-        let ring = directory.path + "/ring.yml"
-        _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
-        let report = try await Self.repair(ring, in: directory.path)
-        let compared = report?["bytesCompared"] as? Int ?? 0
-        #expect(report?["samplesCopied"] as? Int == 0)
-        let wire = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(WriteRequest(timeseries: series), appendingTo: out) }).count
-        #expect(compared > 0 && compared * 100 < wire, "digests took \(compared) bytes; the samples are \(wire) bytes on the wire")
+        try await Self.withCluster("sluice-repair-million", replicationFactor: 2) { cluster, directory in
+            // 1,000 series × 1,000 samples at 9 s: two and a half hours ending about now.
+            let (series, _, last) = try await Self.writeHistory(through: cluster.insert, series: 1000, step: 9_000)
+            let ring = directory.path + "/ring.yml"
+            _ = try await Self.cutBoundary(cluster.storage, ring: ring, last: last, replicationFactor: 2)
+            let report = try await Self.repair(ring, in: directory.path)
+            let compared = report?["bytesCompared"] as? Int ?? 0
+            #expect(report?["samplesCopied"] as? Int == 0)
+            let wire = Snappy.compress(MessageCodec().encoded { codec, out in codec.encode(WriteRequest(timeseries: series), appendingTo: out) }).count
+            #expect(compared > 0 && compared * 100 < wire, "digests took \(compared) bytes; the samples are \(wire) bytes on the wire")
+        }
     }
 
     static let storageFlags = ["--block-duration", "10m", "--compaction-interval", "100ms", "--retention", "0"]
@@ -307,6 +277,21 @@ struct RepairProcessTests {
         return try await eventually(timeout: .seconds(30), every: .milliseconds(100)) {
             MetricsText(text: try await TestHTTP.get(insert.baseURL + "/metrics").body).value("sluice_ring_nodes") == Double(nodes.count)
         }
+    }
+
+    /// Runs `body` with a started cluster of this suite's storage nodes in a fresh directory named
+    /// after `name`, then kills every process and removes the directory.
+    static func withCluster(
+        _ name: String, replicationFactor: Int = 3, insertFlags: [String] = [],
+        _ body: (Cluster, TemporaryDirectory) async throws -> Void
+    ) async throws {
+        let directory = try TemporaryDirectory(name)
+        defer { directory.remove() }
+        let cluster = try Cluster(
+            directory: directory.path, storageFlags: storageFlags, insertFlags: insertFlags, replicationFactor: replicationFactor)
+        defer { cluster.killAll() }
+        try await cluster.start()
+        try await body(cluster, directory)
     }
 
     /// Writes two and a half hours of `count` series (24 at 15 s unless told) through `insert`, ten
