@@ -50,15 +50,9 @@ struct RepairProcessTests {
             let backfilled = { () async throws -> Double in
                 MetricsText(text: try await TestHTTP.get(victim.baseURL + "/metrics").body).value("sluice_storage_backfilled_samples_total") ?? 0
             }
-            let slow = Process()
-            slow.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
-            slow.arguments = ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--max-backfill-bytes", "4096", "--log-level", "error"]
-            slow.standardOutput = FileHandle.nullDevice
-            slow.standardError = FileHandle.nullDevice
-            try slow.run()
-            let started = try await eventually(timeout: .seconds(60), every: .milliseconds(20)) { try await backfilled() > 0 }
-            kill(slow.processIdentifier, SIGKILL)
-            slow.waitUntilExit()
+            let started = try await killSluice(
+                ["repair", "--config", ring, "--max-bytes-per-second", "2000", "--max-backfill-bytes", "4096", "--log-level", "error"],
+                once: { try await backfilled() > 0 })
             #expect(started)
             let missing = expected.values.reduce(0) { $0 + $1.count } - before.values.reduce(0) { $0 + $1.count }
             let partial = try await backfilled()

@@ -376,15 +376,9 @@ struct RepairTests {
 
             // The CLI, slowed to a few kilobytes a second so the first copy is followed by a wait,
             // killed with SIGKILL as soon as c has taken something.
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
-            process.arguments = ["ring", "rebalance", "--config", oldFile, "--to", newFile, "--max-bytes-per-second", "2000", "--log-level", "error"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let started = try await eventually(timeout: .seconds(60), every: .milliseconds(20)) { try await backfilled() > 0 }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let started = try await killSluice(
+                ["ring", "rebalance", "--config", oldFile, "--to", newFile, "--max-bytes-per-second", "2000", "--log-level", "error"],
+                once: { try await backfilled() > 0 })
             #expect(started)
             let partial = try await backfilled()
             #expect(partial > 0 && Int(partial) < total, "copied \(partial) of \(total) before the kill")

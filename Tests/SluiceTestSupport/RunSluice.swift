@@ -1,8 +1,29 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 
 /// Runs the `sluice` binary to completion (at most `timeout`), capturing its output.
 public func runSluice(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (status: Int32, stdout: String, stderr: String) {
     try await runToCompletion(BuiltProducts.sluice, arguments, timeout: timeout)
+}
+
+/// Starts the `sluice` binary with `arguments`, its output discarded, and kills it with SIGKILL as
+/// soon as `started` holds (polled every 20 ms, at most `timeout`): a command cut off mid-work.
+/// Whether `started` held before the kill.
+public func killSluice(
+    _ arguments: [String], once started: () async throws -> Bool, timeout: Duration = .seconds(60)
+) async throws -> Bool {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: BuiltProducts.sluice)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let held = try await eventually(timeout: timeout, every: .milliseconds(20), started)
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+    return held
 }
 
 /// Runs `executable` to completion (at most `timeout`), capturing stdout and stderr. The output
