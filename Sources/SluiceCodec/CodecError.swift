@@ -3,19 +3,12 @@
 /// Codecs throw this typed error for every malformed or over-limit input, so callers at the edge can
 /// map it to one status code (400 or 413) without inspecting messages. The message is short and safe to
 /// send back to a client: it names the problem, never echoes the input.
-public struct CodecError: CodedError {
-    public typealias Code = ErrorCode<CodecError>
+public typealias CodecError = CodedError<CodecErrorDomain>
 
-    public let code: Code
-    public let message: String
+/// The codes of `CodecError`.
+public enum CodecErrorDomain {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-}
-
-extension ErrorCode where Domain == CodecError {
+extension ErrorCode where Domain == CodecErrorDomain {
     /// The snappy block is malformed.
     public static var snappyCorrupt: Self { Self("snappyCorrupt") }
     /// A declared or decoded size passes the caller's limit. Maps to 413 at the edge.

@@ -1,3 +1,5 @@
+import SluiceCodec
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -47,4 +49,20 @@ public protocol FileErrorRepresentable: Error {
 
 extension FileError: FileErrorRepresentable {
     public init(_ error: FileError) { self = error }
+}
+
+/// A domain of `CodedError`s that a failed system call can end in. It has an `.io` code, and a
+/// `FileError` becomes one of its errors, so `Files<CodedError<ThatDomain>>` throws it directly.
+public protocol SystemErrorDomain {}
+
+extension ErrorCode where Domain: SystemErrorDomain {
+    /// A system call failed; `systemError` holds its errno.
+    public static var io: Self { Self("io") }
+}
+
+extension CodedError: FileErrorRepresentable where Domain: SystemErrorDomain {
+    /// An `.io` error carrying the failed call's message and errno.
+    public init(_ error: FileError) {
+        self.init(.io, error.message, systemError: error.code)
+    }
 }

@@ -27,24 +27,12 @@ import Synchronization
 // so a stale cursor can only cause redelivery, never a skip.
 
 /// Why a hint queue could not do what was asked.
-public struct HintQueueError: CodedError {
-    public typealias Code = ErrorCode<HintQueueError>
+public typealias HintQueueError = CodedError<HintQueueErrorDomain>
 
-    public let code: Code
-    public let message: String
-    /// The errno of a failed system call, or 0.
-    public let systemError: Int32
+/// The codes of `HintQueueError`.
+public enum HintQueueErrorDomain: SystemErrorDomain {}
 
-    public init(_ code: Code, _ message: String, systemError: Int32 = 0) {
-        self.code = code
-        self.message = message
-        self.systemError = systemError
-    }
-}
-
-extension ErrorCode where Domain == HintQueueError {
-    /// A system call failed; `systemError` holds its errno.
-    public static var io: Self { Self("io") }
+extension ErrorCode where Domain == HintQueueErrorDomain {
     /// Another open queue, in this process or another, holds the directory.
     public static var locked: Self { Self("locked") }
     /// The queue was closed.

@@ -445,13 +445,6 @@ extension HintQueue {
 /// The system calls the queue makes, throwing `HintQueueError`s that name the call and path.
 typealias Posix = Files<HintQueueError>
 
-extension HintQueueError: FileErrorRepresentable {
-    /// An `.io` error carrying the failed call's message and errno.
-    public init(_ error: FileError) {
-        self.init(.io, error.message, systemError: error.code)
-    }
-}
-
 extension Files<HintQueueError> {
     /// Deletes a file the queue no longer needs. A failure leaves it to be deleted, or replayed, after
     /// the next open, so it is only logged.

@@ -32,19 +32,12 @@ public struct TenantLimits: Sendable, Hashable {
 }
 
 /// Why an overrides file was not taken.
-public struct OverridesError: CodedError {
-    public typealias Code = ErrorCode<OverridesError>
+public typealias OverridesError = CodedError<OverridesErrorDomain>
 
-    public let code: Code
-    public let message: String
+/// The codes of `OverridesError`.
+public enum OverridesErrorDomain {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-}
-
-extension ErrorCode where Domain == OverridesError {
+extension ErrorCode where Domain == OverridesErrorDomain {
     /// The file could not be read, or is larger than allowed.
     public static var unreadableFile: Self { Self("unreadableFile") }
     /// Not YAML, or not the shape of an overrides file (an unknown or repeated key).

@@ -6,20 +6,12 @@ import SluiceCodec
 /// storage tiers map it to a single status (400, `bad_data`) at the edge without inspecting messages.
 /// The `message` is what goes back to the client in the Prometheus error body: one line, and it names
 /// the position in the input where that helps, as Prometheus' own parse errors do.
-public struct QueryError: CodedError {
-    public typealias Code = ErrorCode<QueryError>
+public typealias QueryError = CodedError<QueryErrorDomain>
 
-    public let code: Code
-    /// Short, single-line, safe to send to the client.
-    public let message: String
+/// The codes of `QueryError`.
+public enum QueryErrorDomain {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-}
-
-extension ErrorCode where Domain == QueryError {
+extension ErrorCode where Domain == QueryErrorDomain {
     /// A label matcher whose type this module does not know, such as a remote-read matcher from a
     /// newer protocol version.
     public static var invalidMatcher: Self { Self("invalidMatcher") }

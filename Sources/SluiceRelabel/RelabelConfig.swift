@@ -7,20 +7,13 @@ import Yams
 // scrape config behaves identically in front of Sluice.
 
 /// Why a relabel file was refused. Only configuration fails: applying valid rules never does.
-public struct RelabelError: CodedError {
-    public typealias Code = ErrorCode<RelabelError>
+/// Its message is one line, naming the rule's index in the file.
+public typealias RelabelError = CodedError<RelabelErrorDomain>
 
-    public let code: Code
-    /// One line, naming the rule's index in the file.
-    public let message: String
+/// The codes of `RelabelError`.
+public enum RelabelErrorDomain {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-}
-
-extension ErrorCode where Domain == RelabelError {
+extension ErrorCode where Domain == RelabelErrorDomain {
     /// The file is not YAML, or not a list of mappings.
     public static var invalidYAML: Self { Self("invalidYAML") }
     /// A rule that Prometheus' `relabel.Config.Validate` would refuse, or whose regex does not compile.

@@ -16,25 +16,19 @@ public struct RingNode: Hashable, Sendable {
 
 /// Why a ring or its file was rejected. The message is short and names the offending field, because
 /// it ends up in a log line an operator reads after a reload was refused.
-public struct RingError: CodedError {
-    public typealias Code = ErrorCode<RingError>
+public typealias RingError = CodedError<RingErrorDomain>
 
-    public let code: Code
-    public let message: String
+/// The codes of `RingError`.
+public enum RingErrorDomain {}
 
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
+extension CodedError where Domain == RingErrorDomain {
+    /// A ring or configuration that breaks a rule (`.invalidConfiguration`).
     public init(_ message: String) {
         self.init(.invalidConfiguration, message)
     }
-
-    public var description: String { message }
 }
 
-extension ErrorCode where Domain == RingError {
+extension ErrorCode where Domain == RingErrorDomain {
     /// The ring or its configuration breaks a rule (RF above the node count, duplicate names, ...).
     public static var invalidConfiguration: Self { Self("invalidConfiguration") }
     /// The text is not YAML, or not the shape of a ring file.

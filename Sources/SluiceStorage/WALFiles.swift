@@ -15,24 +15,12 @@ import SluiceFiles
 // as the insert tier's hint queues are).
 
 /// Why the write-ahead log could not do what was asked.
-struct WALError: CodedError {
-    typealias Code = ErrorCode<WALError>
+typealias WALError = CodedError<WALErrorDomain>
 
-    let code: Code
-    let message: String
-    /// The errno of a failed system call, or 0.
-    let systemError: Int32
+/// The codes of `WALError`. A failed system call is `.io`; ENOSPC lands there.
+enum WALErrorDomain: SystemErrorDomain {}
 
-    init(_ code: Code, _ message: String, systemError: Int32 = 0) {
-        self.code = code
-        self.message = message
-        self.systemError = systemError
-    }
-}
-
-extension ErrorCode where Domain == WALError {
-    /// A system call failed; `systemError` holds its errno. ENOSPC lands here.
-    static var io: Self { Self("io") }
+extension ErrorCode where Domain == WALErrorDomain {
     /// Another WAL, in this process or another, has the directory open for append.
     static var locked: Self { Self("locked") }
     /// The WAL was closed before the record could be written.
@@ -76,12 +64,6 @@ enum WALNames {
 
 /// The system calls the WAL makes, throwing `WALError`s that name the call and path.
 typealias WALFiles = Files<WALError>
-
-extension WALError: FileErrorRepresentable {
-    init(_ error: FileError) {
-        self.init(.io, error.message, systemError: error.code)
-    }
-}
 
 extension Files<WALError> {
     /// Deletes a file the WAL no longer needs. Returns false, after logging, when it is still there.
