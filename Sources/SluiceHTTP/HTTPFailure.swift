@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import SluiceCodec
 
 /// A request that failed, with the status chosen once, at the edge.
@@ -25,6 +26,19 @@ public struct HTTPFailure: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(status.code) \(message)" }
+
+    /// What `body` answers, or the response of the failure it throws. A 5xx failure is logged as a
+    /// warning with `event`: the server's fault, where a 4xx is the client's.
+    public static func answer(
+        logger: Logger, event: Logger.Message, _ body: () async throws(HTTPFailure) -> Response
+    ) async -> Response {
+        do {
+            return try await body()
+        } catch {
+            if error.status.code >= 500 { logger.warning(event, metadata: ["error": "\(error.message)"]) }
+            return error.response
+        }
+    }
 
     public var response: Response {
         var headers = self.headers

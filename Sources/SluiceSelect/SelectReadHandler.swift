@@ -18,12 +18,8 @@ struct SelectReadHandler: Sendable {
     let answerBuffers = ByteScratchPool()
 
     func handle(_ request: Request) async -> Response {
-        let response: Response
-        do {
-            response = try await read(request)
-        } catch {
-            if error.status.code >= 500 { logger.warning("read failed", metadata: ["error": "\(error.message)"]) }
-            response = error.response
+        let response = await HTTPFailure.answer(logger: logger, event: "read failed") { () async throws(HTTPFailure) in
+            try await read(request)
         }
         metrics.request(handler: "read", code: Int(response.status.code))
         return response

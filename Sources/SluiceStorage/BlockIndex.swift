@@ -323,7 +323,11 @@ struct BlockIndex: Sendable {
     let nameRefs: [UInt32]
 
     var seriesCount: Int { labelStarts.count - 1 }
+}
 
+// Decoding lives in an extension so that the struct keeps its memberwise initializer, which
+// `decode` calls once every array is checked.
+extension BlockIndex {
     /// Decodes and validates an index. Every count is checked against the bytes left before anything
     /// is allocated, and every ref, id, time and chunk extent against what it points into, so a
     /// corrupt file throws rather than traps or allocates without bound.
@@ -344,25 +348,6 @@ struct BlockIndex: Sendable {
             }
         }
         self = try result.get()
-    }
-
-    private init(
-        version: UInt8, minTime: Int64, maxTime: Int64, symbols: [String], labelStarts: [Int], labelRefs: [UInt32],
-        chunkStarts: [Int], chunkRefs: [BlockChunkRef], pairKeys: [UInt64], postingStarts: [Int],
-        postingIDs: [UInt32], nameRefs: [UInt32]
-    ) {
-        self.version = version
-        self.minTime = minTime
-        self.maxTime = maxTime
-        self.symbols = symbols
-        self.labelStarts = labelStarts
-        self.labelRefs = labelRefs
-        self.chunkStarts = chunkStarts
-        self.chunkRefs = chunkRefs
-        self.pairKeys = pairKeys
-        self.postingStarts = postingStarts
-        self.postingIDs = postingIDs
-        self.nameRefs = nameRefs
     }
 
     private static func decode(_ whole: UnsafeRawBufferPointer, chunksSize: Int) throws(CodecError) -> BlockIndex {
@@ -506,7 +491,9 @@ struct BlockIndex: Sendable {
     fileprivate static func corrupt(_ message: String) -> CodecError {
         CodecError(.chunkCorrupt, "block index: \(message)")
     }
+}
 
+extension BlockIndex {
     // MARK: Lookups
 
     /// The ref of `symbol`, by binary search over the sorted symbols.

@@ -19,12 +19,8 @@ struct RemoteReadHandler: Sendable {
     let answerBuffers = ByteScratchPool()
 
     func handle(_ request: Request) async -> Response {
-        let response: Response
-        do {
-            response = try await read(request)
-        } catch {
-            if error.status.code >= 500 { logger.warning("read failed", metadata: ["error": "\(error.message)"]) }
-            response = error.response
+        let response = await HTTPFailure.answer(logger: logger, event: "read failed") { () async throws(HTTPFailure) in
+            try await read(request)
         }
         storage.metrics.request(handler: "read", code: Int(response.status.code))
         return response
