@@ -25,6 +25,17 @@ public enum ServerConnections {
     }
 }
 
+/// Where and how a tier's HTTP server listens. Every server tier's configuration has these four,
+/// so the CLI sets them in one place (`ServerOptions.apply`).
+public protocol ServerListening {
+    var host: String { get set }
+    var port: Int { get set }
+    /// Connections that complete no request part for this long are closed (`ServerConnections`).
+    var idleTimeout: Duration { get set }
+    /// Serve HTTPS only, with this certificate (`TLSFiles.server`).
+    var tls: TLSConfiguration? { get set }
+}
+
 /// TLS from PEM files, for the servers (`--tls-cert-file`, `--tls-key-file`) and for the clients
 /// that forward to and read from storage nodes (`--tls-ca-file`).
 public enum TLSFiles {

@@ -3,7 +3,7 @@ import SluiceHTTP
 import SluiceRing
 
 /// Everything `sluice select` needs to know; the CLI maps flags onto it and tests build it directly.
-public struct SelectConfiguration: Sendable {
+public struct SelectConfiguration: ServerListening, Sendable {
     public var host = "127.0.0.1"
     public var port = 9202
     /// Connections that complete no request part for this long are closed (`ServerConnections`).

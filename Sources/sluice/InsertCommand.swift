@@ -91,12 +91,8 @@ struct InsertCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.insert")
-        let (host, port) = try parseListen(listen)
         var configuration = InsertConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.idleTimeout = try server.idleTimeout()
-        configuration.tls = try server.tls()
+        try server.apply(listen: listen, to: &configuration)
         configuration.forwarder.tls = try access.clientTLS()
         configuration.auth = try access.auth()
         configuration.dataDirectory = dataDir
@@ -149,7 +145,7 @@ struct InsertCommand: AsyncParsableCommand {
         }
 
         let server = try InsertServer(configuration: configuration, ringFile: .init(path: config), logger: logger)
-        try await runUntilSignalled([server.service { port in
+        try await runUntilSignalled([server.service { [host = configuration.host] port in
             logger.info("sluice insert listening", metadata: ["address": "\(host):\(port)"])
         }], logger: logger)
     }

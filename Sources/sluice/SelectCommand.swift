@@ -37,12 +37,8 @@ struct SelectCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.select")
-        let (host, port) = try parseListen(listen)
         var configuration = SelectConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.idleTimeout = try server.idleTimeout()
-        configuration.tls = try server.tls()
+        try server.apply(listen: listen, to: &configuration)
         configuration.clientTLS = try access.clientTLS()
         configuration.auth = try access.auth()
         configuration.nodeTimeout = try parsePrometheusDuration(nodeTimeout, flag: "--node-timeout")
@@ -53,7 +49,7 @@ struct SelectCommand: AsyncParsableCommand {
         configuration.readSampleLimit = readSampleLimit
 
         let server = try SelectServer(configuration: configuration, ringFile: .init(path: config), logger: logger)
-        try await runUntilSignalled([server.service { port in
+        try await runUntilSignalled([server.service { [host = configuration.host] port in
             logger.info("sluice select listening", metadata: ["address": "\(host):\(port)"])
         }], logger: logger)
     }

@@ -16,12 +16,11 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
     var tlsKeyFile: String?
 
-    func idleTimeout() throws -> Duration {
-        try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
-    }
-
-    func tls() throws -> TLSConfiguration? {
-        try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
+    /// Sets where (`listen`, the command's `--listen`) and how the tier's server listens.
+    func apply(listen: String, to configuration: inout some ServerListening) throws {
+        (configuration.host, configuration.port) = try parseListen(listen)
+        configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
+        configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)
     }
 }
 

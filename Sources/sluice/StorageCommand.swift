@@ -58,12 +58,8 @@ struct StorageCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.storage")
-        let (host, port) = try parseListen(listen)
         var configuration = StorageConfiguration()
-        configuration.host = host
-        configuration.port = port
-        configuration.idleTimeout = try server.idleTimeout()
-        configuration.tls = try server.tls()
+        try server.apply(listen: listen, to: &configuration)
         configuration.dataDirectory = dataDir
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
@@ -83,7 +79,7 @@ struct StorageCommand: AsyncParsableCommand {
         configuration.compactionInterval = try parsePrometheusDuration(compactionInterval, flag: "--compaction-interval")
 
         let server = try StorageServer(configuration: configuration, logger: logger)
-        try await runUntilSignalled([server.service { port in
+        try await runUntilSignalled([server.service { [host = configuration.host] port in
             logger.info("sluice storage listening", metadata: ["address": "\(host):\(port)", "data_dir": "\(dataDir)"])
         }], logger: logger)
     }
