@@ -124,11 +124,15 @@ final class Head: Sendable {
         state.withLock { state in
             var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
             batch.samples.reserveCapacity(write.sampleCount)
-            // Three passes: ask for every series' table entry; find every series, asking for its open
-            // chunk's cache lines as it is found; then append. The lookups run while those lines
-            // arrive, instead of each lookup and append waiting for its own.
+            // Four passes: ask for every series' table entry; ask for the record its entry names;
+            // find every series, asking for its open chunk's cache lines as it is found; then
+            // append. Each pass works while the lines the one before asked for arrive, instead of
+            // each lookup and append waiting for its own misses in turn.
             for part in write.parts {
                 for n in 0..<part.count { state.table.prefetch(part[n].hash) }
+            }
+            for part in write.parts {
+                for n in 0..<part.count { state.prefetchSeries(part[n].hash) }
             }
             var slots: [Int] = []
             slots.reserveCapacity(write.parts.reduce(0) { $0 + $1.count })
@@ -392,6 +396,20 @@ struct HeadState {
         table.find(hash) { slot in symbols.matches(series[slot].key, key) }
     }
 
+    /// Asks for the record of the series that `hash`'s first table entry names, when that entry's
+    /// hash bits match: the lookup that follows then finds the record's label reference, and the
+    /// open chunk's place, in cache.
+    @inline(__always)
+    func prefetchSeries(_ hash: UInt64) {
+        guard let slot = table.firstCandidate(hash) else { return }
+        series.withUnsafeBufferPointer { series in
+            guard slot < series.count, let base = series.baseAddress else { return }
+            let record = UnsafeRawPointer(base + slot)
+            sluice_prefetch_for_write(record)
+            sluice_prefetch_for_write(record + MemoryLayout<MemorySeries>.stride - 1)
+        }
+    }
+
     /// Asks for the cache lines the next append to the series at `slot` writes in its open XOR chunk
     /// (`XORChunkEncoder.prefetchForAppend`). Mutating only so that the encoder is reached in place:
     /// a copy would retain the chunk's buffer, and the retain waits for the line it asks for.
@@ -607,6 +625,17 @@ struct SeriesTable {
                 position = (position + 1) & mask
             }
             return nil
+        }
+    }
+
+    /// The place in the entry where a lookup of `hash` starts, if that entry's hash bits are
+    /// `hash`'s: almost always the series `find` will confirm. Reads one entry, asks for nothing.
+    @inline(__always)
+    func firstCandidate(_ hash: UInt64) -> Int? {
+        guard count > 0 else { return nil }
+        return entries.withUnsafeBufferPointer { entries in
+            let entry = entries[Int(truncatingIfNeeded: hash) & (entries.count - 1)]
+            return entry != 0 && entry & 0xFFFF_FFFF_0000_0000 == hash << 32 ? Self.slot(entry) : nil
         }
     }
 
