@@ -124,37 +124,34 @@ final class Head: Sendable {
         state.withLock { state in
             var batch = AppendBatch(floor: state.appendableMinTime(chunkRange: configuration.chunkRange), configuration: configuration)
             batch.samples.reserveCapacity(write.sampleCount)
-            // Four passes: ask for every series' table entry; ask for the record its entry names;
-            // find every series, asking for its open chunk's cache lines as it is found; then
-            // append. Each pass works while the lines the one before asked for arrive, instead of
-            // each lookup and append waiting for its own misses in turn.
+            // One walk with three look-aheads: at each step it asks for the table entry of a
+            // series `distance` ahead of the one whose record it asks for, which is `distance`
+            // ahead of the one it finds (asking for its open chunk's lines), which is `distance`
+            // ahead of the one it appends. Each miss then overlaps the work of the steps between,
+            // and the lines asked for are still in cache when they are used.
+            let distance = 8
+            var slots = [Int](repeating: -1, count: write.parts.reduce(0) { max($0, $1.count) })
             for part in write.parts {
-                for n in 0..<part.count { state.table.prefetch(part[n].hash) }
-            }
-            for part in write.parts {
-                for n in 0..<part.count { state.prefetchSeries(part[n].hash) }
-            }
-            var slots: [Int] = []
-            slots.reserveCapacity(write.parts.reduce(0) { $0 + $1.count })
-            for part in write.parts {
-                for n in 0..<part.count {
-                    let entry = part[n]
-                    // A series without samples (insert hands those over too) creates nothing.
-                    guard !entry.samples.isEmpty else {
-                        slots.append(-1)
-                        continue
-                    }
-                    let slot = state.slot(for: part.series.key(entry), hash: entry.hash, created: &batch)
-                    state.prefetchForAppend(slot)
-                    slots.append(slot)
-                }
-            }
-            var index = 0
-            for part in write.parts {
+                let count = part.count
                 part.series.samples.withUnsafeBufferPointer { samples in
-                    for n in 0..<part.count {
-                        for sample in samples[part[n].samples] { batch.append(sample, slot: slots[index], state: &state) }
-                        index += 1
+                    for step in 0..<(count + 3 * distance) {
+                        if step < count { state.table.prefetch(part[step].hash) }
+                        let record = step - distance
+                        if record >= 0, record < count { state.prefetchSeries(part[record].hash) }
+                        let found = record - distance
+                        if found >= 0, found < count {
+                            let entry = part[found]
+                            // A series without samples (insert hands those over too) creates nothing.
+                            if !entry.samples.isEmpty {
+                                let slot = state.slot(for: part.series.key(entry), hash: entry.hash, created: &batch)
+                                state.prefetchForAppend(slot)
+                                slots[found] = slot
+                            }
+                        }
+                        let appended = found - distance
+                        if appended >= 0 {
+                            for sample in samples[part[appended].samples] { batch.append(sample, slot: slots[appended], state: &state) }
+                        }
                     }
                 }
             }
