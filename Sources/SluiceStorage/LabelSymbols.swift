@@ -86,6 +86,10 @@ struct LabelSymbols {
     // MARK: Reading
 
     /// Whether `ref`'s label set is `key` (`LabelSetBytes`), compared without building either.
+    ///
+    /// Every series lookup confirms its find here, so the usual shapes take short paths: lengths
+    /// and ids below 128 are one-byte varints, and a symbol is compared in at most two loads a side
+    /// when shorter than 16 bytes (`equal`).
     @inline(__always)
     func matches(_ ref: Ref, _ key: UnsafeRawBufferPointer) -> Bool {
         ids.withUnsafeBytes { ids in
@@ -95,22 +99,14 @@ struct LabelSymbols {
                     let end = position + Int(ref.count)
                     var offset = 0
                     while position < end {
+                        // Each label: 0x0A and the pair's length, then the name's field (1, 0x0A)
+                        // and the value's (2, 0x12).
                         guard offset < key.count, key[offset] == 0x0A else { return false }
                         offset += 1
-                        _ = Self.varint(key, &offset)
-                        for tag: UInt8 in 0x0A...0x0B {
-                            // The name's field is 1 (0x0A), the value's 2 (0x12).
-                            // The tag and at least one byte of length.
-                            guard offset + 1 < key.count, key[offset] == (tag == 0x0A ? 0x0A : 0x12) else { return false }
-                            offset += 1
-                            guard let length = Self.varint(key, &offset).map(Int.init), let id = Self.varint(ids, &position).map(Int.init) else {
-                                return false
-                            }
-                            let symbolStart = starts[id]
-                            guard starts[id + 1] - symbolStart == length, offset + length <= key.count else { return false }
-                            guard length == 0 || Self.equal(key.baseAddress! + offset, symbols.baseAddress! + symbolStart, length) else { return false }
-                            offset += length
-                        }
+                        guard Self.smallVarint(key, &offset) != nil,
+                              Self.symbolMatches(tag: 0x0A, key, &offset, ids, &position, starts, symbols),
+                              Self.symbolMatches(tag: 0x12, key, &offset, ids, &position, starts, symbols)
+                        else { return false }
                     }
                     return offset == key.count
                 }
@@ -118,22 +114,58 @@ struct LabelSymbols {
         }
     }
 
-    /// Whether `count` bytes at `a` and `b` are equal: a word at a time, inline, since most symbols
-    /// are a few bytes long and a call to `memcmp` per symbol costs more than the comparison.
+    /// Whether the key's field with `tag` at `offset` holds the symbol whose id is at `position`
+    /// in `ids`; both move past what they compared. Everything it changes is a parameter, not a
+    /// captured variable: a captured one is checked for exclusive access at run time on every call.
+    @inline(__always)
+    private static func symbolMatches(
+        tag: UInt8, _ key: UnsafeRawBufferPointer, _ offset: inout Int, _ ids: UnsafeRawBufferPointer, _ position: inout Int,
+        _ starts: UnsafeBufferPointer<Int>, _ symbols: UnsafeRawBufferPointer
+    ) -> Bool {
+        // The tag and at least one byte of length.
+        guard offset + 1 < key.count, key[offset] == tag else { return false }
+        offset += 1
+        guard let length = smallVarint(key, &offset), let id = smallVarint(ids, &position), id + 1 < starts.count else { return false }
+        let symbolStart = starts[id]
+        guard starts[id + 1] - symbolStart == length, offset + length <= key.count else { return false }
+        guard equal(key.baseAddress! + offset, symbols.baseAddress! + symbolStart, length) else { return false }
+        offset += length
+        return true
+    }
+
+    /// A varint at `offset` as an `Int`, which moves past it: one byte inline, longer ones by
+    /// `Varint.read`. Nil when the bytes end first, it is malformed, or it passes `Int.max`.
+    @inline(__always)
+    private static func smallVarint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> Int? {
+        if offset < bytes.count {
+            let byte = bytes[offset]
+            if byte < 0x80 {
+                offset += 1
+                return Int(byte)
+            }
+        }
+        return varint(bytes, &offset).flatMap { Int(exactly: $0) }
+    }
+
+    /// Whether `count` bytes at `a` and `b` are equal, inline: most symbols are a few bytes long,
+    /// and a call to `memcmp` per symbol costs more than the comparison. Words of eight, four, two
+    /// or one byte, the last overlapping the one before, so nothing is read outside the `count` bytes.
     @inline(__always)
     private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
-        var offset = 0
-        while offset + 8 <= count {
-            if a.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != b.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
-                return false
+        @inline(__always) func same<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> Bool {
+            a.loadUnaligned(fromByteOffset: offset, as: T.self) == b.loadUnaligned(fromByteOffset: offset, as: T.self)
+        }
+        if count >= 8 {
+            var offset = 0
+            while offset + 8 < count {
+                if !same(UInt64.self, at: offset) { return false }
+                offset += 8
             }
-            offset += 8
+            return same(UInt64.self, at: count - 8)
         }
-        while offset < count {
-            if a.load(fromByteOffset: offset, as: UInt8.self) != b.load(fromByteOffset: offset, as: UInt8.self) { return false }
-            offset += 1
-        }
-        return true
+        if count >= 4 { return same(UInt32.self, at: 0) && same(UInt32.self, at: count - 4) }
+        if count >= 2 { return same(UInt16.self, at: 0) && same(UInt16.self, at: count - 2) }
+        return count == 0 || same(UInt8.self, at: 0)
     }
 
     /// `ref`'s labels.

@@ -45,6 +45,25 @@ struct LabelSymbolsTests {
         keys[0].withUnsafeBytes { #expect(!symbols.matches(empty, $0)) }
     }
 
+    /// `matches` compares a symbol in words of eight, four, two or one bytes, overlapping at the end:
+    /// a change at any byte of a name or value of any length must still be seen.
+    @Test func aChangeAtAnyByteOfAnySymbolIsSeen() {
+        var symbols = LabelSymbols()
+        for length in 1...40 {
+            let value = String((0..<length).map { Character(UnicodeScalar(UInt8(0x61 + $0 % 26))) })
+            let key = LabelSetBytes.bytes([Label(name: "__name__", value: "m"), Label(name: "v\(length)", value: value)])
+            let ref = key.withUnsafeBytes { symbols.add($0) }
+            key.withUnsafeBytes { #expect(symbols.matches(ref, $0)) }
+            // The value is the last `length` bytes of the key; the name `v<length>` comes before it.
+            let valueStart = key.count - length
+            for position in (valueStart - 2 - String(length).count)..<key.count where position != valueStart - 1 {
+                var changed = key
+                changed[position] ^= 0x01
+                changed.withUnsafeBytes { #expect(!symbols.matches(ref, $0), "length \(length), byte \(position)") }
+            }
+        }
+    }
+
     @Test func compactionKeepsTheLiveSetsAndDropsTheRest() {
         var symbols = LabelSymbols()
         let keys = Self.sets.map(LabelSetBytes.bytes)
