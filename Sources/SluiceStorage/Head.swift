@@ -625,7 +625,7 @@ struct SeriesTable {
         }
     }
 
-    /// The place in the entry where a lookup of `hash` starts, if that entry's hash bits are
+    /// The place named by the entry where a lookup of `hash` starts, if that entry's hash bits are
     /// `hash`'s: almost always the series `find` will confirm. Reads one entry, asks for nothing.
     @inline(__always)
     func firstCandidate(_ hash: UInt64) -> Int? {
