@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCodec
+import SluiceLoadgen
 import SluiceTestSupport
 
 #if canImport(Glibc)
@@ -185,5 +186,27 @@ extension PromQL {
         let answer = try JSONDecoder().decode(Answer.self, from: Data(result.body.utf8))
         guard let series = answer.data.result.first, series.value.count == 2, case .text(let text) = series.value[1] else { return nil }
         return Double(text)
+    }
+}
+
+extension LoadgenConfiguration {
+    /// A load bounded by its request count, as the cluster tests send it: `requests` requests of
+    /// 100 samples over `series` series, no progress output, and a run id of `run` and a random
+    /// number, so runs against one cluster stay apart.
+    static func bounded(
+        url: String, run: String, series: Int, metrics: Int = 10, requests: Int, concurrency: Int, pace: Pace,
+        maxRetryTime: Double
+    ) -> LoadgenConfiguration {
+        var configuration = LoadgenConfiguration(url: url, runID: "\(run)\(UInt16.random(in: 0...UInt16.max))")
+        configuration.series = series
+        configuration.metrics = metrics
+        configuration.batch = 100
+        configuration.concurrency = concurrency
+        configuration.pace = pace
+        configuration.duration = nil
+        configuration.requests = requests
+        configuration.progress = .none
+        configuration.maxRetryTime = maxRetryTime
+        return configuration
     }
 }

@@ -22,17 +22,9 @@ struct FaultTests {
 
     /// A paced run of about 12 s: 500 series in 5 batches, 2,000 samples/s.
     private func load(_ cluster: Cluster) throws -> LoadGenerator {
-        var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "fault\(UInt16.random(in: 0...UInt16.max))")
-        configuration.series = 500
-        configuration.metrics = 10
-        configuration.batch = 100
-        configuration.concurrency = 5
+        var configuration = LoadgenConfiguration.bounded(
+            url: cluster.insert.writeURL, run: "fault", series: 500, requests: 240, concurrency: 5, pace: .rate(2000), maxRetryTime: 90)
         configuration.intervalMs = 1000
-        configuration.pace = .rate(2000)
-        configuration.duration = nil
-        configuration.requests = 240
-        configuration.progress = .none
-        configuration.maxRetryTime = 90
         return try LoadGenerator(configuration: configuration)
     }
 
@@ -105,15 +97,10 @@ struct OverloadTests {
         defer { cluster.killAll() }
         try await cluster.start()
 
-        var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "overload\(UInt16.random(in: 0...UInt16.max))")
-        configuration.series = 2000
-        configuration.metrics = 20
-        configuration.batch = 100
-        configuration.concurrency = 20  // 20 requests in flight against a limit of 2
-        configuration.pace = .max
-        configuration.requests = 60
-        configuration.progress = .none
-        configuration.maxRetryTime = 120
+        // 20 requests in flight against a limit of 2.
+        let configuration = LoadgenConfiguration.bounded(
+            url: cluster.insert.writeURL, run: "overload", series: 2000, metrics: 20, requests: 60, concurrency: 20, pace: .max,
+            maxRetryTime: 120)
         let generator = try LoadGenerator(configuration: configuration)
         let report = try await generator.generate()
         #expect(report.requests.acknowledged == 60 && report.requests.failed == 0, "\(report.text)")
@@ -188,15 +175,8 @@ final class Cluster: Sendable {
 @Suite("Out of disk", .serialized, .enabled(if: PeerProcess.Kind.sluice([]).isInstalled && SmallDisk.canMount, "needs the sluice binary and tmpfs mounts (root)"))
 struct OutOfDiskTests {
     private func run(_ url: String, series: Int = 200, requests: Int, maxRetryTime: Double = 60) async throws -> LoadGenerator {
-        var configuration = LoadgenConfiguration(url: url, runID: "disk\(UInt16.random(in: 0...UInt16.max))")
-        configuration.series = series
-        configuration.metrics = 10
-        configuration.batch = 100
-        configuration.concurrency = 2
-        configuration.pace = .max
-        configuration.requests = requests
-        configuration.progress = .none
-        configuration.maxRetryTime = maxRetryTime
+        var configuration = LoadgenConfiguration.bounded(
+            url: url, run: "disk", series: series, requests: requests, concurrency: 2, pace: .max, maxRetryTime: maxRetryTime)
         configuration.maxBackoff = 0.1
         let generator = try LoadGenerator(configuration: configuration)
         try await generator.generate()

@@ -137,16 +137,8 @@ struct RepairProcessTests {
             let boundary = try await Self.cutBoundary(nodes, ring: ring, last: last)
             let history = series.reduce(0) { $0 + $1.samples.filter { $0.timestamp < boundary }.count }
 
-            var configuration = LoadgenConfiguration(url: cluster.insert.writeURL, runID: "join\(UInt16.random(in: 0...UInt16.max))")
-            configuration.series = 200
-            configuration.metrics = 10
-            configuration.batch = 100
-            configuration.concurrency = 2
-            configuration.pace = .rate(1000)
-            configuration.duration = nil
-            configuration.requests = 60
-            configuration.progress = .none
-            configuration.maxRetryTime = 60
+            let configuration = LoadgenConfiguration.bounded(
+                url: cluster.insert.writeURL, run: "join", series: 200, requests: 60, concurrency: 2, pace: .rate(1000), maxRetryTime: 60)
             let generator = try LoadGenerator(configuration: configuration)
             async let load = generator.generate()
             let finished = Finished()
