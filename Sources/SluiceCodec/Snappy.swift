@@ -20,6 +20,17 @@ public enum Snappy {
         return length
     }
 
+    /// The declared length, checked against `limit` before anything is allocated for it.
+    ///
+    /// - Throws: `.sizeLimitExceeded` above `limit`, `.snappyCorrupt` without a valid header.
+    public static func declaredLength(_ block: UnsafeRawBufferPointer, limit: Int) throws(CodecError) -> Int {
+        let length = try declaredLength(block)
+        guard length <= limit else {
+            throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(limit) bytes")
+        }
+        return length
+    }
+
     /// Decompresses `block` into `output`, replacing its contents.
     ///
     /// - Throws: `.sizeLimitExceeded` when the declared length passes `limit` (checked before
@@ -29,10 +40,7 @@ public enum Snappy {
         into output: ByteScratch,
         limit: Int
     ) throws(CodecError) {
-        let length = try declaredLength(block)
-        guard length <= limit else {
-            throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(limit) bytes")
-        }
+        let length = try declaredLength(block, limit: limit)
         output.reset(minimumCapacity: length)
         guard length > 0 else { return }
         var written = length

@@ -12,13 +12,9 @@ public enum RemoteReadHTTP {
     public static func decodeRequest(_ body: ByteBuffer, maxDecodedBytes: Int) throws(HTTPFailure) -> ReadRequest {
         do {
             return try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> ReadRequest in
-                let length = try Snappy.declaredLength(raw)
-                guard length <= maxDecodedBytes else {
-                    throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(maxDecodedBytes) bytes")
-                }
-                let scratch = ByteScratch(capacity: max(length, 64))
+                let scratch = ByteScratch(capacity: 64)
                 try Snappy.decompress(raw, into: scratch, limit: maxDecodedBytes)
-                return try MessageCodec(memoryLimit: max(1 << 20, length * MessageCodec.expansionFactor)).decodeReadRequest(scratch.bytes)
+                return try MessageCodec(memoryLimit: max(1 << 20, scratch.count * MessageCodec.expansionFactor)).decodeReadRequest(scratch.bytes)
             }
         } catch {
             throw HTTPFailure(error)

@@ -112,20 +112,10 @@ struct WriteHandler: Sendable {
     /// 204 once stored; 202 for a request from an HA replica that is not the elected one, which is
     /// dropped.
     private func write(_ request: Request, tenant: String, result: inout WriteResult) async throws(HTTPFailure) -> HTTPResponse.Status {
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > configuration.maxBodyBytes {
-            throw HTTPFailure(.contentTooLarge, "body of \(length) bytes exceeds the limit of \(configuration.maxBodyBytes) bytes")
-        }
+        try BoundedBody.checkContentLength(request, limit: configuration.maxBodyBytes)
         guard limiter.acquireRequest() else { throw tooManyRequests("too many requests in flight") }
         defer { limiter.releaseRequest() }
-
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: configuration.maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw HTTPFailure(.contentTooLarge, "body exceeds the limit of \(configuration.maxBodyBytes) bytes")
-        } catch {
-            throw HTTPFailure(.badRequest, "could not read the body: \(error)")
-        }
+        let body = try await BoundedBody.collect(request, limit: configuration.maxBodyBytes)
 
         let membership = membership()
         let limits = tenantLimits.limits(for: tenant)
@@ -136,12 +126,11 @@ struct WriteHandler: Sendable {
         router.inProcessNodes = membership.nodes.map { forwarder.isInProcess($0.url) }
         let decodedBytes: Int
         do {
-            decodedBytes = try body.withUnsafeReadableBytes { (raw) throws(CodecError) in try Snappy.declaredLength(raw) }
+            decodedBytes = try body.withUnsafeReadableBytes { (raw) throws(CodecError) in
+                try Snappy.declaredLength(raw, limit: configuration.maxDecodedBytes)
+            }
         } catch {
             throw HTTPFailure(error)
-        }
-        guard decodedBytes <= configuration.maxDecodedBytes else {
-            throw HTTPFailure(.contentTooLarge, "decoded body of \(decodedBytes) bytes exceeds the limit of \(configuration.maxDecodedBytes) bytes")
         }
         guard limiter.acquireBytes(decodedBytes) else { throw tooManyRequests("too many bytes in flight") }
         defer { limiter.releaseBytes(decodedBytes) }

@@ -126,16 +126,16 @@ struct StorageWriteHandler: Sendable {
     /// `body` decoded (snappy unless `compressed` is false), within `maxDecodedBytes`.
     private func decompressed(_ body: ByteBuffer, compressed: Bool) throws(CodecError) -> ByteScratch {
         try body.withUnsafeReadableBytes { (raw) throws(CodecError) -> ByteScratch in
-            let length = compressed ? try Snappy.declaredLength(raw) : raw.count
-            guard length <= configuration.maxDecodedBytes else {
-                throw CodecError(.sizeLimitExceeded, "decoded body of \(length) bytes exceeds the limit of \(configuration.maxDecodedBytes) bytes")
-            }
-            let scratch = ByteScratch(capacity: compressed ? 64 * 1024 : raw.count)
             if compressed {
+                let scratch = ByteScratch(capacity: 64 * 1024)
                 try Snappy.decompress(raw, into: scratch, limit: configuration.maxDecodedBytes)
-            } else {
-                scratch.append(raw)
+                return scratch
             }
+            guard raw.count <= configuration.maxDecodedBytes else {
+                throw CodecError(.sizeLimitExceeded, "decoded body of \(raw.count) bytes exceeds the limit of \(configuration.maxDecodedBytes) bytes")
+            }
+            let scratch = ByteScratch(capacity: raw.count)
+            scratch.append(raw)
             return scratch
         }
     }
