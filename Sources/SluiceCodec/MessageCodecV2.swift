@@ -53,16 +53,10 @@ extension MessageCodec {
 extension Histogram {
     fileprivate init(_ c: UnsafePointer<Io__Prometheus__Write__V2__Histogram>) {
         let h = c.pointee
-        let count: Count? = switch h.count_case {
-        case IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_INT: .int(h.count_int)
-        case IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_FLOAT: .float(h.count_float)
-        default: nil
-        }
-        let zeroCount: Count? = switch h.zero_count_case {
-        case IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_INT: .int(h.zero_count_int)
-        case IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT: .float(h.zero_count_float)
-        default: nil
-        }
+        let count = Count(h.count_case, int: (IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_INT, h.count_int), float: (IO__PROMETHEUS__WRITE__V2__HISTOGRAM__COUNT_COUNT_FLOAT, h.count_float))
+        let zeroCount = Count(
+            h.zero_count_case, int: (IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_INT, h.zero_count_int),
+            float: (IO__PROMETHEUS__WRITE__V2__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT, h.zero_count_float))
         func spans(_ n: Int, _ p: UnsafeMutablePointer<UnsafeMutablePointer<Io__Prometheus__Write__V2__BucketSpan>?>?) -> [BucketSpan] {
             Unpacked.messages(n, p) { BucketSpan(offset: $0.pointee.offset, length: $0.pointee.length) }
         }

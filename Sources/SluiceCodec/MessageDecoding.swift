@@ -26,6 +26,18 @@ enum Unpacked {
     }
 }
 
+extension Histogram.Count {
+    /// A histogram's count oneof as libprotobuf-c unpacks it: the arm `selected` names, nil for
+    /// neither. Shared by the 1.0 and 2.0 decoders, whose C enums differ.
+    init?<Case: Equatable>(_ selected: Case, int: (Case, UInt64), float: (Case, Double)) {
+        switch selected {
+        case int.0: self = .int(int.1)
+        case float.0: self = .float(float.1)
+        default: return nil
+        }
+    }
+}
+
 extension Label {
     fileprivate init(_ c: UnsafePointer<Prometheus__Label>) {
         self.init(name: Unpacked.string(c.pointee.name), value: Unpacked.string(c.pointee.value))
@@ -41,16 +53,10 @@ extension BucketSpan {
 extension Histogram {
     fileprivate init(_ c: UnsafePointer<Prometheus__Histogram>) {
         let h = c.pointee
-        let count: Count? = switch h.count_case {
-        case PROMETHEUS__HISTOGRAM__COUNT_COUNT_INT: .int(h.count_int)
-        case PROMETHEUS__HISTOGRAM__COUNT_COUNT_FLOAT: .float(h.count_float)
-        default: nil
-        }
-        let zeroCount: Count? = switch h.zero_count_case {
-        case PROMETHEUS__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_INT: .int(h.zero_count_int)
-        case PROMETHEUS__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT: .float(h.zero_count_float)
-        default: nil
-        }
+        let count = Count(h.count_case, int: (PROMETHEUS__HISTOGRAM__COUNT_COUNT_INT, h.count_int), float: (PROMETHEUS__HISTOGRAM__COUNT_COUNT_FLOAT, h.count_float))
+        let zeroCount = Count(
+            h.zero_count_case, int: (PROMETHEUS__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_INT, h.zero_count_int),
+            float: (PROMETHEUS__HISTOGRAM__ZERO_COUNT_ZERO_COUNT_FLOAT, h.zero_count_float))
         self.init(
             count: count, sum: h.sum, schema: h.schema, zeroThreshold: h.zero_threshold, zeroCount: zeroCount,
             negativeSpans: Unpacked.messages(h.n_negative_spans, h.negative_spans, BucketSpan.init),

@@ -11,15 +11,7 @@ import Darwin
 public struct LabelMatcher: Hashable, Sendable, CustomStringConvertible {
     /// Kept open so an unknown matcher type from a newer client reaches validation instead of being
     /// silently read as `=`.
-    public struct Kind: RawRepresentable, Hashable, Sendable {
-        public var rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
-
-        public static let equal = Kind(rawValue: 0)
-        public static let notEqual = Kind(rawValue: 1)
-        public static let regex = Kind(rawValue: 2)
-        public static let notRegex = Kind(rawValue: 3)
-    }
+    public typealias Kind = ProtoEnum<LabelMatcherKinds>
 
     public var kind: Kind
     public var name: String
@@ -81,13 +73,7 @@ public struct Query: Hashable, Sendable {
 }
 
 public struct ReadRequest: Hashable, Sendable {
-    public struct ResponseType: RawRepresentable, Hashable, Sendable {
-        public var rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
-
-        public static let samples = ResponseType(rawValue: 0)
-        public static let streamedXORChunks = ResponseType(rawValue: 1)
-    }
+    public typealias ResponseType = ProtoEnum<ReadResponseTypes>
 
     public var queries: [Query]
     /// In the client's order of preference. Empty means SAMPLES.
@@ -119,15 +105,7 @@ public struct ReadResponse: Hashable, Sendable {
 
 /// A TSDB chunk as remote read carries it. The time range is inclusive.
 public struct Chunk: Hashable, Sendable {
-    public struct Encoding: RawRepresentable, Hashable, Sendable {
-        public var rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
-
-        public static let unknown = Encoding(rawValue: 0)
-        public static let xor = Encoding(rawValue: 1)
-        public static let histogram = Encoding(rawValue: 2)
-        public static let floatHistogram = Encoding(rawValue: 3)
-    }
+    public typealias Encoding = ProtoEnum<ChunkEncodings>
 
     public var minTimeMs: Int64
     public var maxTimeMs: Int64
@@ -178,4 +156,32 @@ public struct ChunkedReadResponse: Hashable, Sendable {
         self.chunkedSeries = chunkedSeries
         self.queryIndex = queryIndex
     }
+}
+
+/// The known values of `LabelMatcher.Kind`.
+public enum LabelMatcherKinds {}
+
+extension ProtoEnum where Values == LabelMatcherKinds {
+    public static var equal: Self { Self(rawValue: 0) }
+    public static var notEqual: Self { Self(rawValue: 1) }
+    public static var regex: Self { Self(rawValue: 2) }
+    public static var notRegex: Self { Self(rawValue: 3) }
+}
+
+/// The known values of `ReadRequest.ResponseType`.
+public enum ReadResponseTypes {}
+
+extension ProtoEnum where Values == ReadResponseTypes {
+    public static var samples: Self { Self(rawValue: 0) }
+    public static var streamedXORChunks: Self { Self(rawValue: 1) }
+}
+
+/// The known values of `Chunk.Encoding`.
+public enum ChunkEncodings {}
+
+extension ProtoEnum where Values == ChunkEncodings {
+    public static var unknown: Self { Self(rawValue: 0) }
+    public static var xor: Self { Self(rawValue: 1) }
+    public static var histogram: Self { Self(rawValue: 2) }
+    public static var floatHistogram: Self { Self(rawValue: 3) }
 }

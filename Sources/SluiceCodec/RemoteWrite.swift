@@ -197,19 +197,7 @@ public struct TimeSeries: Hashable, Sendable {
 
 public struct MetricMetadata: Hashable, Sendable {
     /// Prometheus' metric types. Kept open: an unknown number from a newer sender is preserved.
-    public struct MetricType: RawRepresentable, Hashable, Sendable {
-        public var rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
-
-        public static let unknown = MetricType(rawValue: 0)
-        public static let counter = MetricType(rawValue: 1)
-        public static let gauge = MetricType(rawValue: 2)
-        public static let histogram = MetricType(rawValue: 3)
-        public static let gaugeHistogram = MetricType(rawValue: 4)
-        public static let summary = MetricType(rawValue: 5)
-        public static let info = MetricType(rawValue: 6)
-        public static let stateset = MetricType(rawValue: 7)
-    }
+    public typealias MetricType = ProtoEnum<MetricTypes>
 
     public var type: MetricType
     public var metricFamilyName: String
@@ -237,4 +225,18 @@ public struct WriteRequest: Hashable, Sendable {
     public var sampleCount: Int { timeseries.reduce(0) { $0 + $1.samples.count } }
     public var histogramCount: Int { timeseries.reduce(0) { $0 + $1.histograms.count } }
     public var exemplarCount: Int { timeseries.reduce(0) { $0 + $1.exemplars.count } }
+}
+
+/// The known values of `MetricMetadata.MetricType`.
+public enum MetricTypes {}
+
+extension ProtoEnum where Values == MetricTypes {
+    public static var unknown: Self { Self(rawValue: 0) }
+    public static var counter: Self { Self(rawValue: 1) }
+    public static var gauge: Self { Self(rawValue: 2) }
+    public static var histogram: Self { Self(rawValue: 3) }
+    public static var gaugeHistogram: Self { Self(rawValue: 4) }
+    public static var summary: Self { Self(rawValue: 5) }
+    public static var info: Self { Self(rawValue: 6) }
+    public static var stateset: Self { Self(rawValue: 7) }
 }
