@@ -28,6 +28,8 @@ public enum ServerConnections {
 /// Where and how a tier's HTTP server listens. Every server tier's configuration has these four,
 /// so the CLI sets them in one place (`ServerOptions.apply`).
 public protocol ServerListening {
+    /// The tier's defaults, its default address among them.
+    init()
     var host: String { get set }
     var port: Int { get set }
     /// Connections that complete no request part for this long are closed (`ServerConnections`).

@@ -15,9 +15,6 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The ring file (YAML). Reloaded when it changes and on SIGHUP.")
     var config: String
 
-    @Option(name: .long, help: "Address to listen on, host:port.")
-    var listen: String = "127.0.0.1:9201"
-
     @Option(name: .long, help: "Directory for the hinted-handoff queues.")
     var dataDir: String = "./data/insert"
 
@@ -83,7 +80,7 @@ struct InsertCommand: AsyncParsableCommand {
 
     @OptionGroup var tenancy: TenancyOptions
 
-    @OptionGroup var server: ServerOptions
+    @OptionGroup var server: ServerOptions<InsertConfiguration>
 
     @OptionGroup var access: AccessOptions
 
@@ -92,7 +89,7 @@ struct InsertCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.insert")
         var configuration = InsertConfiguration()
-        try server.apply(listen: listen, to: &configuration)
+        try server.apply(to: &configuration)
         configuration.forwarder.tls = try access.clientTLS()
         configuration.auth = try access.auth()
         configuration.dataDirectory = dataDir

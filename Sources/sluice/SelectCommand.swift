@@ -15,9 +15,6 @@ struct SelectCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The ring file (YAML). Reloaded when it changes and on SIGHUP.")
     var config: String
 
-    @Option(name: .long, help: "Address to listen on, host:port.")
-    var listen: String = "127.0.0.1:9202"
-
     @Option(name: .long, help: "Timeout for one storage node to answer one request (Prometheus duration).")
     var nodeTimeout: String = "30s"
 
@@ -29,7 +26,7 @@ struct SelectCommand: AsyncParsableCommand {
 
     @OptionGroup var tenancy: TenancyOptions
 
-    @OptionGroup var server: ServerOptions
+    @OptionGroup var server: ServerOptions<SelectConfiguration>
 
     @OptionGroup var access: AccessOptions
 
@@ -38,7 +35,7 @@ struct SelectCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.select")
         var configuration = SelectConfiguration()
-        try server.apply(listen: listen, to: &configuration)
+        try server.apply(to: &configuration)
         configuration.clientTLS = try access.clientTLS()
         configuration.auth = try access.auth()
         configuration.nodeTimeout = try parsePrometheusDuration(nodeTimeout, flag: "--node-timeout")

@@ -5,8 +5,12 @@ import Logging
 import SluiceHTTP
 import SluiceInsert
 
-/// The connection flags every server tier shares: `--http-idle-timeout` and HTTPS.
-struct ServerOptions: ParsableArguments {
+/// The connection flags every server tier shares: `--listen`, `--http-idle-timeout` and HTTPS.
+/// `--listen` defaults to the address of the tier's `Configuration`.
+struct ServerOptions<Configuration: ServerListening>: ParsableArguments {
+    @Option(name: .long, help: "Address to listen on, host:port.")
+    var listen: String = "\(Configuration().host):\(Configuration().port)"
+
     @Option(name: .long, help: "Close connections that complete no request part (headers, a body chunk) for this long: idle keep-alives and slowloris clients.")
     var httpIdleTimeout: String = "1m"
 
@@ -16,8 +20,8 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .long, help: "The PEM private key of --tls-cert-file.")
     var tlsKeyFile: String?
 
-    /// Sets where (`listen`, the command's `--listen`) and how the tier's server listens.
-    func apply(listen: String, to configuration: inout some ServerListening) throws {
+    /// Sets where and how the tier's server listens.
+    func apply(to configuration: inout Configuration) throws {
         (configuration.host, configuration.port) = try parseListen(listen)
         configuration.idleTimeout = try parsePositiveDuration(httpIdleTimeout, flag: "--http-idle-timeout")
         configuration.tls = try parseServerTLS(certificate: tlsCertFile, key: tlsKeyFile)

@@ -13,9 +13,6 @@ struct StorageCommand: AsyncParsableCommand {
         abstract: "Store remote-write data on local disk (WAL, XOR chunks, blocks) and serve remote read."
     )
 
-    @Option(name: .long, help: "Address to listen on, host:port.")
-    var listen: String = "127.0.0.1:9301"
-
     @Option(name: .long, help: "Directory for the WAL and blocks.")
     var dataDir: String = "./data/storage"
 
@@ -52,14 +49,14 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How often to check for a block to cut and for retention (Prometheus duration).")
     var compactionInterval: String = "5s"
 
-    @OptionGroup var server: ServerOptions
+    @OptionGroup var server: ServerOptions<StorageConfiguration>
 
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.storage")
         var configuration = StorageConfiguration()
-        try server.apply(listen: listen, to: &configuration)
+        try server.apply(to: &configuration)
         configuration.dataDirectory = dataDir
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
