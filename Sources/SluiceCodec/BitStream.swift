@@ -58,6 +58,27 @@ struct BitWriter: Sendable {
     /// Bytes written: `ceil(bitCount / 8)`.
     var byteCount: Int { (bitCount &+ 7) &>> 3 }
 
+    /// Bytes the stream holds before it must grow.
+    var reservedBytes: Int { storage.count &- Self.slack }
+
+    /// `bytes` rounded up so that the buffer holding them, with its slack and the array's 32-byte
+    /// header, is a whole number of 64-byte lines. Streams of about the same size then take the
+    /// same malloc size, and a buffer one frees is reused by the next instead of leaving a gap that
+    /// no other fits.
+    private static func lineRounded(_ bytes: Int) -> Int { ((32 &+ bytes &+ slack &+ 63) & ~63) &- 32 &- slack }
+
+    /// Grows the storage to hold at least `bytes` bytes (`lineRounded`) before it must grow again,
+    /// in one new buffer, not by doubling; nothing when it already does.
+    mutating func reserve(bytes: Int) {
+        guard bytes > reservedBytes else { return }
+        precondition(bytes < 1 << 29, "bit stream beyond 512 MiB")
+        var grown = [UInt8](repeating: 0, count: Self.lineRounded(bytes) + Self.slack)
+        grown.withUnsafeMutableBytes { target in
+            storage.withUnsafeBytes { target.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        storage = grown
+    }
+
     /// A copy of the stream, exactly `byteCount` bytes long.
     var bytes: [UInt8] { Array(storage[..<byteCount]) }
 

@@ -47,6 +47,12 @@ public struct XORChunkEncoder: Sendable {
     /// Samples appended so far.
     public var count: Int { Int(storedCount) }
 
+    /// Bytes written so far, the two-byte header included: what `bytes` returns.
+    var byteCount: Int { writer.byteCount }
+
+    /// Bytes the buffer holds before it must grow.
+    var reservedBytes: Int { writer.reservedBytes }
+
     /// The smallest timestamp appended, or `Int64.max` while the chunk is empty, so that `min` over
     /// several chunks needs no special case.
     public private(set) var minTime: Int64 = .max
@@ -74,6 +80,39 @@ public struct XORChunkEncoder: Sendable {
     /// (whose retain would wait for the very line asked for).
     @inline(__always)
     public mutating func prefetchForAppend() { writer.prefetchForWrite() }
+
+    /// The most one `append` writes: a 64-bit delta of delta with its prefix (68 bits) and a value
+    /// with a new window (77 bits).
+    static let largestAppend = 19
+
+    /// Before an `append` that may need more room: grows the buffer once, toward what `samples`
+    /// samples in all would take at this chunk's rate so far, and an eighth more.
+    ///
+    /// `append` alone doubles the buffer, so a chunk of 120 samples passes through four buffers, each
+    /// a new place in memory, and the last is often half empty. Grown to its projected size, a chunk
+    /// stays where it is. The first sample (its timestamp as a varint, its value whole) is left out
+    /// of the rate, and a chunk of fewer than two samples is left to `append`: one rate from a
+    /// single delta would be a guess. A step grows the buffer at most fourfold, so a rate taken
+    /// from the first few samples cannot reserve a whole chunk's worth on its own.
+    @inline(__always)
+    public mutating func growIfNearlyFull(toHold samples: Int) {
+        if count >= 2, writer.byteCount &+ Self.largestAppend > writer.reservedBytes { grow(toHold: samples) }
+    }
+
+    /// `bytes` and an eighth more, never less than room for two more samples, so that a chunk
+    /// grown to its projected size does not grow again near its end.
+    private static func room(for bytes: Int) -> Int { bytes + Swift.max(bytes / 8, 2 * largestAppend) }
+
+    @inline(never)
+    private mutating func grow(toHold samples: Int) {
+        let written = writer.byteCount
+        let first = 2 &+ Varint.size(Self.zigzag(minTime)) &+ 8
+        var projected = written
+        if samples > count, written > first {
+            projected = first + (written - first) * (samples - 1) / (count - 1)
+        }
+        writer.reserve(bytes: Swift.max(Swift.min(Self.room(for: projected), 4 * writer.reservedBytes), Self.room(for: written)))
+    }
 
     /// The whole chunk, header included, as Prometheus would store it.
     public var bytes: [UInt8] {
@@ -103,9 +142,7 @@ public struct XORChunkEncoder: Sendable {
         let valueBits = value.bitPattern
         switch count {
         case 0:
-            // Zig-zag, as Go's PutVarint.
-            let zigzag = UInt64(bitPattern: timestamp &<< 1) ^ UInt64(bitPattern: timestamp &>> 63)
-            writeUvarint(zigzag)
+            writeUvarint(Self.zigzag(timestamp))
             writer.writeBits(valueBits, count: 64)
         case 1:
             let delta = UInt64(bitPattern: timestamp &- lastTimestamp)
@@ -139,6 +176,10 @@ public struct XORChunkEncoder: Sendable {
         minTime = Swift.min(minTime, timestamp)
         maxTime = Swift.max(maxTime, timestamp)
     }
+
+    /// Zig-zag, as Go's PutVarint: the first timestamp's encoding.
+    @inline(__always)
+    static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: value &<< 1) ^ UInt64(bitPattern: value &>> 63) }
 
     /// Go's `bitRange`: whether `x` fits the `bits`-wide bucket. The range is asymmetric,
     /// `-(2^(bits-1) - 1) ... 2^(bits-1)`, and the decoder's sign extension mirrors it.

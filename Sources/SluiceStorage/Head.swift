@@ -809,12 +809,16 @@ struct MemorySeries {
         let isRepeat = if case .float(let bits) = newest { bits == sample.value.bitPattern } else { false }
         if let result = check(t, floor: floor, isRepeat: isRepeat) { return result }
         if openXOR == nil || openXOR!.count >= configuration.samplesPerChunk || t >= openEnd || openXOR!.isFull {
+            // Room for a sample or two, not Prometheus' 128 bytes: every active series holds an
+            // open chunk, and a just-created one may get no more. From its third sample on, the
+            // chunk grows to the size its rate projects for a whole chunk (`growIfNearlyFull`).
+            // Starting a chunk at its predecessor's size was measured too: no faster, and every
+            // series then holds a full-size buffer from its cut on: 9% more peak RSS in 20 s runs.
             closeOpenChunk(ifBefore: .max)
-            // Room for a few samples, not Prometheus' 128 bytes: every active series holds an open
-            // chunk, a just-created one holds a sample or two, and the buffer doubles as it fills.
             openXOR = XORChunkEncoder(capacity: Self.openChunkCapacity)
             openEnd = alignDown(t, configuration.chunkRange) + configuration.chunkRange
         }
+        openXOR!.growIfNearlyFull(toHold: configuration.samplesPerChunk)
         openXOR!.append(timestamp: t, value: sample.value)
         lastTimestamp = t
         newest = .float(bits: sample.value.bitPattern)

@@ -551,3 +551,52 @@ private func gauge(count: Int, seed: UInt64) -> [ChunkSample] {
         try data.withUnsafeBytes { raw in try CRC32C.verify(raw, expected: 0xE306_9283) }
     }
 }
+
+// MARK: Growth
+
+@Suite struct XORChunkGrowthTests {
+    /// Appends `samples` as the head does: a small first buffer, `growIfNearlyFull` before each
+    /// append. Returns the encoder and how many times its buffer moved.
+    private func headStyle(_ samples: [ChunkSample], capacity: Int = 24) -> (XORChunkEncoder, moves: Int) {
+        var encoder = XORChunkEncoder(capacity: capacity)
+        var moves = 0
+        for sample in samples {
+            let before = encoder.reservedBytes
+            encoder.growIfNearlyFull(toHold: 120)
+            encoder.append(timestamp: sample.timestamp, value: Double(bitPattern: sample.bits))
+            if encoder.reservedBytes != before { moves += 1 }
+        }
+        return (encoder, moves)
+    }
+
+    @Test func growingAheadWritesTheSameBytes() throws {
+        var rng = SplitMix64(seed: 41)
+        let shapes: [[ChunkSample]] = [
+            gauge(count: 120, seed: 3),
+            (0..<120).map { i in ChunkSample(1_700_000_000_000 + Int64(i) * 15_000, Double(i * 7)) },
+            (0..<200).map { _ in ChunkSample(Int64(bitPattern: rng.next()), bits: rng.next()) },
+            [ChunkSample(1000, 1.0), ChunkSample(1015, 2.0), ChunkSample(1030, 2.0)],
+        ]
+        for samples in shapes {
+            let (grown, _) = headStyle(samples)
+            #expect(grown.bytes == encode(samples).bytes)
+            #expect(try decode(grown.bytes) == samples)
+        }
+    }
+
+    @Test func aRegularChunkGrowsTwiceAndEndsNearItsSize() {
+        // A counter scraped every 15 s: the buffer that doubling would take through 40, 80, 160 and
+        // 320 bytes grows twice, the last time to the projected size.
+        let samples = (0..<120).map { i in ChunkSample(1_700_000_000_000 + Int64(i) * 15_000, Double(1000 + i * 13)) }
+        let (encoder, moves) = headStyle(samples)
+        #expect(moves <= 2)
+        #expect(encoder.reservedBytes >= encoder.byteCount)
+        #expect(encoder.reservedBytes <= encoder.byteCount + encoder.byteCount / 2)
+    }
+
+    @Test func oneOrTwoSamplesKeepTheirSmallBuffer() {
+        // The head's footprint per new series: no growth ahead of the first two samples.
+        let (encoder, moves) = headStyle([ChunkSample(1_700_000_000_000, 1.0), ChunkSample(1_700_000_015_000, 2.0)])
+        #expect(moves == 0 && encoder.reservedBytes == 24)
+    }
+}
