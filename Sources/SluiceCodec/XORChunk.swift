@@ -91,9 +91,9 @@ public struct XORChunkEncoder: Sendable {
     /// `append` alone doubles the buffer, so a chunk of 120 samples passes through four buffers, each
     /// a new place in memory, and the last is often half empty. Grown to its projected size, a chunk
     /// stays where it is. The first sample (its timestamp as a varint, its value whole) is left out
-    /// of the rate, and a chunk of fewer than two samples is left to `append`: one rate from a
-    /// single delta would be a guess. A step grows the buffer at most fourfold, so a rate taken
-    /// from the first few samples cannot reserve a whole chunk's worth on its own.
+    /// of the rate. A chunk of fewer than two samples is left to `append`, so a new series' first
+    /// two samples stay in the head's small first buffer. A step grows the buffer at most fourfold,
+    /// so a rate taken from the first few samples cannot reserve a whole chunk's worth on its own.
     @inline(__always)
     public mutating func growIfNearlyFull(toHold samples: Int) {
         if count >= 2, writer.byteCount &+ Self.largestAppend > writer.reservedBytes { grow(toHold: samples) }
