@@ -36,8 +36,8 @@ struct LabelSymbolsTests {
             changed[changed.count - 1] ^= 0x01
             changed.withUnsafeBytes { #expect(!symbols.matches(ref, $0)) }
         }
-        // Names and shared values once each: far fewer symbols than labels.
-        #expect(symbols.symbolCount < Self.sets.reduce(0) { $0 + 2 * $1.count } / 3)
+        // Each distinct label once: far fewer symbols than labels.
+        #expect(symbols.symbolCount < Self.sets.reduce(0) { $0 + $1.count } / 3)
         // The empty label set.
         let empty = [UInt8]().withUnsafeBytes { symbols.add($0) }
         #expect(symbols.labels(empty).isEmpty)
@@ -45,8 +45,8 @@ struct LabelSymbolsTests {
         keys[0].withUnsafeBytes { #expect(!symbols.matches(empty, $0)) }
     }
 
-    /// `matches` compares a symbol in words of eight, four, two or one bytes, overlapping at the end:
-    /// a change at any byte of a name or value of any length must still be seen.
+    /// `matches` compares a label in words of eight bytes, overlapping at the end: a change at any
+    /// byte of a name or value of any length must still be seen.
     @Test func aChangeAtAnyByteOfAnySymbolIsSeen() {
         var symbols = LabelSymbols()
         for length in 1...40 {
@@ -61,6 +61,19 @@ struct LabelSymbolsTests {
                 changed[position] ^= 0x01
                 changed.withUnsafeBytes { #expect(!symbols.matches(ref, $0), "length \(length), byte \(position)") }
             }
+        }
+    }
+
+    /// Bytes that are not `LabelSetBytes` (a length past the end) come back as they went in, and
+    /// match only themselves.
+    @Test func bytesThatAreNotALabelSetComeBackWhole() {
+        var symbols = LabelSymbols()
+        let good = LabelSetBytes.bytes([Label(name: "__name__", value: "up")])
+        for key in [good + [0x0A, 0x05, 0x01], [0x0A, 0xFF], good + [0x12]] {
+            let ref = key.withUnsafeBytes { symbols.add($0) }
+            #expect(symbols.key(ref) == key)
+            key.withUnsafeBytes { #expect(symbols.matches(ref, $0)) }
+            good.withUnsafeBytes { #expect(!symbols.matches(ref, $0)) }
         }
     }
 
