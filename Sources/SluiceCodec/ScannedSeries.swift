@@ -170,11 +170,19 @@ public struct ScannedSeriesBuilder {
             let start = keyBytes.count
             if edited {
                 // Label fields are whole and in order: copy around the removed ones, with the
-                // inserted one at its place.
+                // inserted one at its place. The cuts are ordered without an array: this runs for
+                // every series when insert adds its tenant label.
+                var first = removed
+                var second = alsoRemoved
+                if first == nil || (second != nil && second!.lowerBound < first!.lowerBound) { swap(&first, &second) }
                 var from = key.lowerBound
-                for cut in [removed, alsoRemoved].compactMap({ $0 }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
-                    copy(bytes, from..<cut.lowerBound, inserting: inserted, at: insertAt)
-                    from = cut.upperBound
+                if let first {
+                    copy(bytes, from..<first.lowerBound, inserting: inserted, at: insertAt)
+                    from = first.upperBound
+                }
+                if let second {
+                    copy(bytes, from..<second.lowerBound, inserting: inserted, at: insertAt)
+                    from = second.upperBound
                 }
                 copy(bytes, from..<key.upperBound, inserting: inserted, at: insertAt)
                 if insertAt >= key.upperBound { keyBytes.append(inserted) }
