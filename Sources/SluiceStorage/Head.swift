@@ -219,13 +219,19 @@ final class Head: Sendable {
         state.withLock { state in
             let rank = state.labelOrder()
             let slots = state.index.select(matchers).sorted { rank[$0] < rank[$1] }
-            var result: [SeriesChunks] = []
-            result.reserveCapacity(slots.count)
-            for slot in slots {
-                let chunks = state.series[slot].chunks(overlapping: minTime, maxTime)
-                if !chunks.isEmpty { result.append(SeriesChunks(labels: state.labels(of: slot), chunks: chunks)) }
+            // Through a buffer pointer: the array's subscript copied each series (a retain and
+            // release of every buffer it holds) to ask it for its chunks. The closure captures
+            // nothing it changes, so no access is checked at run time per series.
+            let symbols = state.symbols
+            return state.series.withUnsafeBufferPointer { series in
+                var result: [SeriesChunks] = []
+                result.reserveCapacity(slots.count)
+                for slot in slots {
+                    let chunks = series[slot].chunks(overlapping: minTime, maxTime)
+                    if !chunks.isEmpty { result.append(SeriesChunks(labels: symbols.labels(series[slot].key), chunks: chunks)) }
+                }
+                return result
             }
-            return result
         }
     }
 

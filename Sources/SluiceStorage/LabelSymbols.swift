@@ -157,9 +157,25 @@ struct LabelSymbols {
         return count == 0 || same(UInt8.self, at: 0)
     }
 
-    /// `ref`'s labels.
+    /// `ref`'s labels, each read from its symbol in place: queries ask for every series' labels.
     func labels(_ ref: Ref) -> [Label] {
-        key(ref).withUnsafeBytes { LabelSetBytes.labels($0) }
+        var labels: [Label] = []
+        labels.reserveCapacity(Int(ref.count))
+        forEachSymbol(ref) { field in
+            // 0x0A and the pair's length, then the name's field (0x0A) and the value's (0x12).
+            var offset = 1
+            _ = Self.varint(field, &offset)
+            @inline(__always) func text() -> String {
+                offset += 1
+                let length = Self.varint(field, &offset).flatMap { Int(exactly: $0) } ?? 0
+                let end = min(field.count, offset + length)
+                defer { offset = end }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: field[min(offset, end)..<end]), as: UTF8.self)
+            }
+            let name = text()
+            labels.append(Label(name: name, value: text()))
+        }
+        return labels
     }
 
     /// `ref`'s label set as `LabelSetBytes`.
