@@ -139,8 +139,12 @@ public enum RemoteReadHTTP {
             let pending = ByteScratch(capacity: 128 << 10)
             for index in 0..<queries {
                 for one in try series(index) {
-                    for part in frames(of: one.chunks, labels: one.labels, maxBytes: maxFrameBytes) {
-                        ChunkedFrame.appendSeries(labels: one.labels, chunks: part, queryIndex: Int64(index), to: pending)
+                    let labelBytes = frameLabelBytes(one.labels)
+                    var start = one.chunks.startIndex
+                    while start < one.chunks.endIndex {
+                        let end = frameEnd(of: one.chunks, from: start, labelBytes: labelBytes, maxBytes: maxFrameBytes)
+                        ChunkedFrame.appendSeries(labels: one.labels, chunks: one.chunks[start..<end], queryIndex: Int64(index), to: pending)
+                        start = end
                         if pending.count >= 64 << 10 {
                             try await writer.write(ByteBuffer(bytes: pending.bytes))
                             pending.removeAll()
@@ -156,23 +160,24 @@ public enum RemoteReadHTTP {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    /// Splits one series' chunks so that each frame's message stays under `maxBytes`, counting the
-    /// labels in every frame and a generous per-chunk overhead for the protobuf framing.
-    static func frames(of chunks: [Chunk], labels: [Label], maxBytes: Int) -> [ArraySlice<Chunk>] {
-        let labelBytes = labels.reduce(16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 }
-        var frames: [ArraySlice<Chunk>] = []
-        var start = chunks.startIndex
+    /// What one series' labels count toward a frame's size, in every frame it takes.
+    static func frameLabelBytes(_ labels: [Label]) -> Int {
+        labels.reduce(16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 }
+    }
+
+    /// The end of the frame that starts at chunk `start`: as many chunks as keep the frame's message
+    /// under `maxBytes`, counting the labels (`frameLabelBytes`) and a generous per-chunk overhead
+    /// for the protobuf framing, and at least one. A series' frames are found one after another
+    /// with no array of them: nearly every series takes one.
+    static func frameEnd(of chunks: [Chunk], from start: Int, labelBytes: Int, maxBytes: Int) -> Int {
         var size = labelBytes
-        for index in chunks.indices {
+        var index = start
+        while index < chunks.endIndex {
             let chunkBytes = chunks[index].data.count + 40
-            if index > start && size + chunkBytes > maxBytes {
-                frames.append(chunks[start..<index])
-                start = index
-                size = labelBytes
-            }
+            if index > start && size + chunkBytes > maxBytes { break }
             size += chunkBytes
+            index += 1
         }
-        if start < chunks.endIndex { frames.append(chunks[start...]) }
-        return frames
+        return index
     }
 }

@@ -68,7 +68,8 @@ enum SeriesMerger {
                 }
             }
             var labels = first.labels
-            if let strippedLabel, labels.contains(where: { $0.name == strippedLabel }) { labels.removeAll { $0.name == strippedLabel } }
+            // Names in a label set are unique: one pass finds the one to strip.
+            if let strippedLabel, let at = labels.firstIndex(where: { $0.name == strippedLabel }) { labels.remove(at: at) }
             groups.append(Group(labels: labels, parts: parts))
         }
         return groups

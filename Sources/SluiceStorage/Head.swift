@@ -936,8 +936,12 @@ struct MemorySeries {
     }
 
     func chunks(overlapping minTime: Int64, _ maxTime: Int64) -> [StoredChunk] {
-        var out = chunks.filter { $0.minTime <= maxTime && $0.maxTime >= minTime }
-        if let chunk = openChunk, chunk.minTime <= maxTime, chunk.maxTime >= minTime { out.append(chunk) }
+        // One allocation, with room for the open chunk: `filter` sized it exactly, and appending
+        // the open chunk then moved the whole array.
+        var out: [StoredChunk] = []
+        out.reserveCapacity(chunks.count + 1)
+        for chunk in chunks where chunk.minTime <= maxTime && chunk.maxTime >= minTime { out.append(chunk) }
+        if let range = openRange, range.minTime <= maxTime, range.maxTime >= minTime, let chunk = openChunk { out.append(chunk) }
         return out
     }
 }
