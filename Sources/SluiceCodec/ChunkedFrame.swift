@@ -76,21 +76,19 @@ extension ChunkedFrame {
     /// the streamed read path writes thousands of these per answer, and building the message through
     /// libprotobuf-c first cost an allocation per label and per chunk.
     ///
-    /// The bytes are what protoc's encoders produce for the same message (fields in number order,
-    /// proto3 defaults omitted), so any remote-read client decodes them.
-    public static func appendSeries(labels: [Label], chunks: ArraySlice<Chunk>, queryIndex: Int64, to output: ByteScratch) {
+    /// `labelBytes` are the series' labels as `LabelSetBytes`: already the message's `labels`
+    /// fields, copied in one piece. The bytes are what protoc's encoders produce for the same
+    /// message (fields in number order, proto3 defaults omitted) for every label set the storage
+    /// holds, whose names and values are never empty; any remote-read client decodes them.
+    public static func appendSeries(labelBytes: UnsafeRawBufferPointer, chunks: ArraySlice<Chunk>, queryIndex: Int64, to output: ByteScratch) {
         func fieldSize(_ length: Int) -> Int { 1 + Varint.size(UInt64(length)) + length }
-        func labelSize(_ label: Label) -> Int {
-            (label.name.utf8.isEmpty ? 0 : fieldSize(label.name.utf8.count)) + (label.value.utf8.isEmpty ? 0 : fieldSize(label.value.utf8.count))
-        }
         func chunkSize(_ chunk: Chunk) -> Int {
             (chunk.minTimeMs == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: chunk.minTimeMs)))
                 + (chunk.maxTimeMs == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: chunk.maxTimeMs)))
                 + (chunk.encoding.rawValue == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: Int64(chunk.encoding.rawValue))))
                 + (chunk.data.isEmpty ? 0 : fieldSize(chunk.data.count))
         }
-        var seriesSize = 0
-        for label in labels { seriesSize += fieldSize(labelSize(label)) }
+        var seriesSize = labelBytes.count
         for chunk in chunks { seriesSize += fieldSize(chunkSize(chunk)) }
         let messageSize = fieldSize(seriesSize) + (queryIndex == 0 ? 0 : 1 + Varint.size(UInt64(bitPattern: queryIndex)))
 
@@ -107,10 +105,6 @@ extension ChunkedFrame {
             Varint.append(UInt64(bytes.count), to: output)
             output.append(bytes)
         }
-        func stringField(_ field: UInt8, _ text: String) {
-            var text = text
-            text.withUTF8 { bytesField(field, UnsafeRawBufferPointer($0)) }
-        }
         func varintField(_ field: UInt8, _ value: Int64) {
             guard value != 0 else { return }
             key(field, 0)
@@ -119,12 +113,7 @@ extension ChunkedFrame {
 
         key(1, 2)
         Varint.append(UInt64(seriesSize), to: output)
-        for label in labels {
-            key(1, 2)
-            Varint.append(UInt64(labelSize(label)), to: output)
-            stringField(1, label.name)
-            stringField(2, label.value)
-        }
+        output.append(labelBytes)
         for chunk in chunks {
             key(2, 2)
             Varint.append(UInt64(chunkSize(chunk)), to: output)

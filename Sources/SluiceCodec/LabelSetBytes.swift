@@ -92,6 +92,89 @@ public enum LabelSetBytes {
         bytes.withUnsafeBytes { labels($0) }
     }
 
+    // MARK: Label-set order, on the bytes
+
+    /// The label at `offset` of `bytes`: where its name and value are, and where the next label
+    /// starts. Nil at the end. Meant for bytes built by this type (both fields, in order); on any
+    /// other bytes the ranges are wrong but stay inside `bytes`, and each label moves forward.
+    @inline(__always)
+    static func label(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (name: Range<Int>, value: Range<Int>, end: Int)? {
+        let count = bytes.count
+        guard offset < count else { return nil }
+        @inline(__always) func length(_ cursor: inout Int) -> Int {
+            guard let value = try? Varint.read(bytes, at: &cursor), value < UInt64(count) else { return count }
+            return Int(value)
+        }
+        var cursor = offset + 1
+        let inner = length(&cursor)
+        let end = min(count, cursor + inner)
+        cursor += 1
+        let nameLength = length(&cursor)
+        let nameStart = min(cursor, end)
+        let name = nameStart..<min(end, nameStart + nameLength)
+        cursor = name.upperBound + 1
+        let valueLength = length(&cursor)
+        let valueStart = min(cursor, end)
+        let value = valueStart..<min(end, valueStart + valueLength)
+        return (name, value, max(end, offset + 1))
+    }
+
+    /// The order of two label sets' bytes, as `compareLabelSets` orders their labels: by name, then
+    /// value, label by label, each compared as UTF-8 bytes (Prometheus' and Go's string order), a
+    /// set that is a prefix of the other first. With `ignoring`, a label of that name in either set
+    /// is left out. Select merges the nodes' answers by this order without turning a label into a
+    /// `String`.
+    public static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, ignoring: UnsafeRawBufferPointer? = nil) -> Int {
+        // Replicas hold the same label sets: equal bytes are equal sets, whatever is ignored.
+        if a.count == b.count, WriteRequestScanner.compare(a, b) == 0 { return 0 }
+        @inline(__always) func next(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> (name: Range<Int>, value: Range<Int>)? {
+            while let label = label(bytes, at: offset) {
+                offset = label.end
+                if let ignoring, WriteRequestScanner.compare(bytes.uncheckedSlice(label.name), ignoring) == 0 { continue }
+                return (label.name, label.value)
+            }
+            return nil
+        }
+        var i = 0
+        var j = 0
+        while true {
+            let left = next(a, &i)
+            let right = next(b, &j)
+            guard let left, let right else { return left == nil ? (right == nil ? 0 : -1) : 1 }
+            let byName = WriteRequestScanner.compare(a.uncheckedSlice(left.name), b.uncheckedSlice(right.name))
+            if byName != 0 { return byName }
+            let byValue = WriteRequestScanner.compare(a.uncheckedSlice(left.value), b.uncheckedSlice(right.value))
+            if byValue != 0 { return byValue }
+        }
+    }
+
+    public static func compare(_ a: [UInt8], _ b: [UInt8], ignoring: [UInt8]? = nil) -> Int {
+        a.withUnsafeBytes { a in
+            b.withUnsafeBytes { b in
+                guard let ignoring else { return compare(a, b) }
+                return ignoring.withUnsafeBytes { compare(a, b, ignoring: $0) }
+            }
+        }
+    }
+
+    /// `bytes` without the label named `name`; `bytes` itself when it has none.
+    public static func removing(_ name: [UInt8], from bytes: [UInt8]) -> [UInt8] {
+        let cut: Range<Int>? = bytes.withUnsafeBytes { raw in
+            name.withUnsafeBytes { name in
+                var offset = 0
+                while let label = label(raw, at: offset) {
+                    if WriteRequestScanner.compare(raw.uncheckedSlice(label.name), name) == 0 { return offset..<label.end }
+                    offset = label.end
+                }
+                return nil
+            }
+        }
+        guard let cut else { return bytes }
+        var out = bytes
+        out.removeSubrange(cut)
+        return out
+    }
+
     /// The bytes of a `Label` message holding a name and a value of these lengths.
     private static func innerSize(name: Int, value: Int) -> Int {
         2 + varintSize(name) + name + varintSize(value) + value

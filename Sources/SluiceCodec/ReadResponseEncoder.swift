@@ -30,17 +30,13 @@ public enum ReadResponseEncoder {
     /// Float samples are written here. A series with native histograms (a dozen fields each, and a
     /// small share of most answers) goes through libprotobuf-c, whose encoding of the model
     /// `Histogram` the codec tests check, rather than a second hand-written encoder.
-    public static func appendSeries(labels: [Label], samples: [Sample], histograms: [Histogram] = [], to output: ByteScratch) {
+    public static func appendSeries(labelBytes: UnsafeRawBufferPointer, samples: [Sample], histograms: [Histogram] = [], to output: ByteScratch) {
         guard histograms.isEmpty else {
-            appendThroughLibprotobufC(TimeSeries(labels: labels, samples: samples, histograms: histograms), to: output)
+            appendThroughLibprotobufC(TimeSeries(labels: LabelSetBytes.labels(labelBytes), samples: samples, histograms: histograms), to: output)
             return
         }
         func fieldSize(_ length: Int) -> Int { 1 + Varint.size(UInt64(length)) + length }
-        func labelSize(_ label: Label) -> Int {
-            (label.name.utf8.isEmpty ? 0 : fieldSize(label.name.utf8.count)) + (label.value.utf8.isEmpty ? 0 : fieldSize(label.value.utf8.count))
-        }
-        var size = 0
-        for label in labels { size += fieldSize(labelSize(label)) }
+        var size = labelBytes.count
         for sample in samples {
             let time = UInt64(bitPattern: sample.timestamp)
             size += 2 + (sample.value.bitPattern == 0 ? 0 : 9) + (time == 0 ? 0 : 1 + Varint.size(time))
@@ -48,19 +44,8 @@ public enum ReadResponseEncoder {
         output.reserve(extra: fieldSize(size))
         output.append(0x0A)
         Varint.append(UInt64(size), to: output)
-        func string(_ field: UInt8, _ text: String) {
-            guard !text.utf8.isEmpty else { return }
-            output.append(field << 3 | 2)
-            Varint.append(UInt64(text.utf8.count), to: output)
-            var text = text
-            text.withUTF8 { output.append(UnsafeRawBufferPointer($0)) }
-        }
-        for label in labels {
-            output.append(0x0A)
-            Varint.append(UInt64(labelSize(label)), to: output)
-            string(1, label.name)
-            string(2, label.value)
-        }
+        // The labels as `LabelSetBytes`: already the `TimeSeries`' `labels` fields.
+        output.append(labelBytes)
         appendSamples(samples, to: output)
     }
 

@@ -60,14 +60,15 @@ public enum RemoteReadHTTP {
         /// Appends one series of the open result; a series with no points is left out. Throws a 400
         /// once the answer passes the sample limit (a histogram counts as one sample, as in
         /// Prometheus).
-        public mutating func append(labels: [Label], samples: [Sample], histograms: [Histogram]) throws(HTTPFailure) {
+        /// Adds one series; `labelBytes` are its labels as `LabelSetBytes`.
+        public mutating func append(labelBytes: [UInt8], samples: [Sample], histograms: [Histogram]) throws(HTTPFailure) {
             precondition(resultStart != nil, "no SAMPLES result is open")
             guard !samples.isEmpty || !histograms.isEmpty else { return }
             self.samples += samples.count + histograms.count
             if sampleLimit > 0, self.samples > sampleLimit {
                 throw HTTPFailure(.badRequest, "exceeded sample limit (\(sampleLimit))")
             }
-            ReadResponseEncoder.appendSeries(labels: labels, samples: samples, histograms: histograms, to: encoded)
+            labelBytes.withUnsafeBytes { ReadResponseEncoder.appendSeries(labelBytes: $0, samples: samples, histograms: histograms, to: encoded) }
         }
 
         /// Closes the open result.
@@ -114,10 +115,12 @@ public enum RemoteReadHTTP {
 
     /// One series of a STREAMED_XOR_CHUNKS answer.
     public struct StreamedSeries: Sendable {
-        public var labels: [Label]
+        /// The series' labels as `LabelSetBytes`: compared, merged and written into frames as they
+        /// are, never turned into `String`s on the way.
+        public var labelBytes: [UInt8]
         public var chunks: [Chunk]
-        public init(labels: [Label], chunks: [Chunk]) {
-            self.labels = labels
+        public init(labelBytes: [UInt8], chunks: [Chunk]) {
+            self.labelBytes = labelBytes
             self.chunks = chunks
         }
     }
@@ -139,11 +142,12 @@ public enum RemoteReadHTTP {
             let pending = ByteScratch(capacity: 128 << 10)
             for index in 0..<queries {
                 for one in try series(index) {
-                    let labelBytes = frameLabelBytes(one.labels)
                     var start = one.chunks.startIndex
                     while start < one.chunks.endIndex {
-                        let end = frameEnd(of: one.chunks, from: start, labelBytes: labelBytes, maxBytes: maxFrameBytes)
-                        ChunkedFrame.appendSeries(labels: one.labels, chunks: one.chunks[start..<end], queryIndex: Int64(index), to: pending)
+                        let end = frameEnd(of: one.chunks, from: start, labelBytes: one.labelBytes.count + 16, maxBytes: maxFrameBytes)
+                        one.labelBytes.withUnsafeBytes { labels in
+                            ChunkedFrame.appendSeries(labelBytes: labels, chunks: one.chunks[start..<end], queryIndex: Int64(index), to: pending)
+                        }
                         start = end
                         if pending.count >= 64 << 10 {
                             try await writer.write(ByteBuffer(bytes: pending.bytes))
@@ -160,13 +164,8 @@ public enum RemoteReadHTTP {
         return Response(status: .ok, headers: headers, body: body)
     }
 
-    /// What one series' labels count toward a frame's size, in every frame it takes.
-    static func frameLabelBytes(_ labels: [Label]) -> Int {
-        labels.reduce(16) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 }
-    }
-
     /// The end of the frame that starts at chunk `start`: as many chunks as keep the frame's message
-    /// under `maxBytes`, counting the labels (`frameLabelBytes`) and a generous per-chunk overhead
+    /// under `maxBytes`, counting the labels (`labelBytes`, in every frame) and a generous per-chunk overhead
     /// for the protobuf framing, and at least one. A series' frames are found one after another
     /// with no array of them: nearly every series takes one.
     static func frameEnd(of chunks: [Chunk], from start: Int, labelBytes: Int, maxBytes: Int) -> Int {

@@ -7,7 +7,9 @@ import SluiceRing
 
 /// One series as one node answered it: chunks (streamed answers) or samples (SAMPLES answers).
 struct NodeSeries: Sendable {
-    var labels: [Label]
+    /// The labels as `LabelSetBytes`: the merge orders and joins series by these bytes and writes
+    /// them into its answer as they are.
+    var labelBytes: [UInt8]
     var chunks: [Chunk] = []
     var samples: [Sample] = []
 }
@@ -56,7 +58,7 @@ struct NodeReader: Sendable {
         if let reader = inProcess?.reader(for: node.url) {
             switch await reader(queries) {
             case .success(let perQuery):
-                return .answered(perQuery.map { series in series.map { NodeSeries(labels: $0.labels, chunks: $0.chunks) } })
+                return .answered(perQuery.map { series in series.map { NodeSeries(labelBytes: $0.labelBytes, chunks: $0.chunks) } })
             case .failure(let failure):
                 let status = Int(failure.status.code)
                 return (400..<500).contains(status)
@@ -121,11 +123,12 @@ struct NodeReader: Sendable {
                     let index = Int(message.queryIndex)
                     guard results.indices.contains(index) else { throw CodecError(.protobufInvalid, "query index \(index) out of range") }
                     for series in message.chunkedSeries {
+                        let labelBytes = LabelSetBytes.bytes(series.labels)
                         // A series too big for one frame comes in several; join them.
-                        if let last = results[index].last, last.labels == series.labels {
+                        if let last = results[index].last, last.labelBytes == labelBytes {
                             results[index][results[index].count - 1].chunks += series.chunks
                         } else {
-                            results[index].append(NodeSeries(labels: series.labels, chunks: series.chunks))
+                            results[index].append(NodeSeries(labelBytes: labelBytes, chunks: series.chunks))
                         }
                     }
                 }
@@ -137,7 +140,7 @@ struct NodeReader: Sendable {
                 throw CodecError(.protobufInvalid, "\(response.results.count) results for \(queries) queries")
             }
             for (index, result) in response.results.enumerated() {
-                results[index] = result.timeseries.map { NodeSeries(labels: $0.labels, samples: $0.samples) }
+                results[index] = result.timeseries.map { NodeSeries(labelBytes: LabelSetBytes.bytes($0.labels), samples: $0.samples) }
             }
         }
         return results

@@ -91,7 +91,7 @@ struct SelectReadHandler: Sendable {
                     } catch {
                         throw HTTPFailure(.internalServerError, "a storage node sent a corrupt chunk: \(error)")
                     }
-                    try answer.append(labels: group.labels, samples: samples, histograms: histograms)
+                    try answer.append(labelBytes: group.labelBytes, samples: samples, histograms: histograms)
                 }
                 answer.endResult()
             }
@@ -101,7 +101,7 @@ struct SelectReadHandler: Sendable {
         return RemoteReadHTTP.streamedResponse(queries: queries.count, maxFrameBytes: configuration.readMaxBytesInFrame, headers: headers) { index in
             try groups[index].compactMap { group in
                 let chunks = try SeriesMerger.chunks(group.parts)
-                return chunks.isEmpty ? nil : RemoteReadHTTP.StreamedSeries(labels: group.labels, chunks: chunks)
+                return chunks.isEmpty ? nil : RemoteReadHTTP.StreamedSeries(labelBytes: group.labelBytes, chunks: chunks)
             }
         }
     }

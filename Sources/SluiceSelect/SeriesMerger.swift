@@ -10,7 +10,8 @@ import SluiceQuery
 enum SeriesMerger {
     /// One series of the merged answer with every node's part of it.
     struct Group {
-        var labels: [Label]
+        /// `LabelSetBytes`, without the stripped label.
+        var labelBytes: [UInt8]
         var parts: [NodeSeries]
     }
 
@@ -23,7 +24,8 @@ enum SeriesMerger {
     /// tenant_id}`, but `{a}` before `{a, b}`): a node's list is checked in one pass and sorted only
     /// then. A node that lists a label set more than once has every copy joined to the same group.
     static func group(_ answers: [[NodeSeries]], strippedLabel: String?) -> [Group] {
-        func order(_ a: NodeSeries, _ b: NodeSeries) -> Int { compareLabelSets(a.labels, b.labels, ignoring: strippedLabel) }
+        let stripped = strippedLabel.map { Array($0.utf8) }
+        func order(_ a: NodeSeries, _ b: NodeSeries) -> Int { LabelSetBytes.compare(a.labelBytes, b.labelBytes, ignoring: stripped) }
         var lists = answers
         // Whether a node's list may hold one label set twice; a strictly ascending list cannot.
         var repeats = Array(repeating: false, count: lists.count)
@@ -67,10 +69,7 @@ enum SeriesMerger {
                     next[node] += 1
                 }
             }
-            var labels = first.labels
-            // Names in a label set are unique: one pass finds the one to strip.
-            if let strippedLabel, let at = labels.firstIndex(where: { $0.name == strippedLabel }) { labels.remove(at: at) }
-            groups.append(Group(labels: labels, parts: parts))
+            groups.append(Group(labelBytes: stripped.map { LabelSetBytes.removing($0, from: first.labelBytes) } ?? first.labelBytes, parts: parts))
         }
         return groups
     }

@@ -1,4 +1,5 @@
 import SluiceCodec
+import SluiceQuery
 
 /// Merges adjacent blocks into larger ones, in Prometheus' steps: each range three times the one
 /// before it (2 h, 6 h, 18 h, 54 h, …), the largest a tenth of the retention and at most 31 days.
@@ -79,6 +80,8 @@ enum Compaction {
     struct SourceSeries: LabeledChunks {
         var labels: [Label]
         var chunks: [SourceChunk]
+
+        func compareLabels(to other: SourceSeries) -> Int { compareLabelSets(labels, other.labels) }
     }
 
     /// A chunk of a source block, read (and its CRC checked) only when the merged block is written.

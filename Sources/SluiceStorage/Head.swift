@@ -60,8 +60,21 @@ struct AppendOutcome: Sendable {
 
 /// One series' data in a time range, as queries see it: chunks sorted by time.
 struct SeriesChunks: Sendable {
-    var labels: [Label]
+    /// The labels as `LabelSetBytes`: remote read writes them into its answers as they are.
+    var labelBytes: [UInt8]
     var chunks: [StoredChunk]
+
+    init(labelBytes: [UInt8], chunks: [StoredChunk]) {
+        self.labelBytes = labelBytes
+        self.chunks = chunks
+    }
+
+    init(labels: [Label], chunks: [StoredChunk]) {
+        self.init(labelBytes: LabelSetBytes.bytes(labels), chunks: chunks)
+    }
+
+    /// The labels as strings, decoded each time: for tests and messages, not for a read's walk.
+    var labels: [Label] { LabelSetBytes.labels(labelBytes) }
 }
 
 /// The newest data, in memory: one open chunk per series (XOR, or a histogram chunk while native
@@ -221,14 +234,15 @@ final class Head: Sendable {
             let slots = state.index.select(matchers).sorted { rank[$0] < rank[$1] }
             // Through a buffer pointer: the array's subscript copied each series (a retain and
             // release of every buffer it holds) to ask it for its chunks. The closure captures
-            // nothing it changes, so no access is checked at run time per series.
+            // nothing it changes, so no access is checked at run time per series. Labels leave as
+            // their bytes, rebuilt from the symbols: no `String` per label.
             let symbols = state.symbols
             return state.series.withUnsafeBufferPointer { series in
                 var result: [SeriesChunks] = []
                 result.reserveCapacity(slots.count)
                 for slot in slots {
                     let chunks = series[slot].chunks(overlapping: minTime, maxTime)
-                    if !chunks.isEmpty { result.append(SeriesChunks(labels: symbols.labels(series[slot].key), chunks: chunks)) }
+                    if !chunks.isEmpty { result.append(SeriesChunks(labelBytes: symbols.key(series[slot].key), chunks: chunks)) }
                 }
                 return result
             }

@@ -73,7 +73,7 @@ struct RemoteReadHandler: Sendable {
             } catch {
                 throw HTTPFailure(.internalServerError, "stored chunk is corrupt: \(error)")
             }
-            if !chunks.isEmpty { out.append(RemoteReadHTTP.StreamedSeries(labels: one.labels, chunks: chunks)) }
+            if !chunks.isEmpty { out.append(RemoteReadHTTP.StreamedSeries(labelBytes: one.labelBytes, chunks: chunks)) }
         }
         return out
     }
@@ -124,7 +124,7 @@ struct RemoteReadHandler: Sendable {
                         throw HTTPFailure(.internalServerError, "stored chunk is corrupt: \(error)")
                     }
                 }
-                try answer.append(labels: one.labels, samples: samples, histograms: histograms)
+                try answer.append(labelBytes: one.labelBytes, samples: samples, histograms: histograms)
             }
             answer.endResult()
         }

@@ -584,21 +584,24 @@ func mergeSources(_ sources: [[SeriesChunks]]) -> [SeriesChunks] {
 /// (compaction).
 protocol LabeledChunks {
     associatedtype ChunkType: BlockChunk
-    var labels: [Label] { get }
     var chunks: [ChunkType] { get set }
+    /// The order of the two label sets (`compareLabelSets`), in whatever form this type holds them.
+    func compareLabels(to other: Self) -> Int
 }
 
-extension SeriesChunks: LabeledChunks {}
+extension SeriesChunks: LabeledChunks {
+    func compareLabels(to other: SeriesChunks) -> Int { LabelSetBytes.compare(labelBytes, other.labelBytes) }
+}
 
 /// Sorts `all` by label set and joins the chunks of equal label sets, in time order. The parts never
 /// overlap in time: they come from blocks of disjoint ranges and a head that starts where they end.
 func joinByLabelSet<S: LabeledChunks>(_ all: [S]) -> [S] {
     var all = all
-    all.sort { compareLabelSets($0.labels, $1.labels) < 0 }
+    all.sort { $0.compareLabels(to: $1) < 0 }
     var joined: [S] = []
     joined.reserveCapacity(all.count)
     for series in all {
-        if let last = joined.last, last.labels == series.labels {
+        if let last = joined.last, last.compareLabels(to: series) == 0 {
             joined[joined.count - 1].chunks += series.chunks
         } else {
             joined.append(series)

@@ -67,3 +67,44 @@ import SluiceQuery
         }
     }
 }
+
+/// `LabelSetBytes.compare`, which select's merge orders series by, must agree with
+/// `compareLabelSets` on every pair of label sets, with and without a label left out.
+@Suite struct LabelSetBytesOrderTests {
+    @Test func bytesOrderAsTheLabelsDo() {
+        let names = ["__name__", "a", "ab", "job", "tenant_id", "z", "é", String(repeating: "n", count: 130)]
+        let values = ["", "a", "ab", "abc", "Z", "é", "e\u{301}", "\u{FFFF}", "😀", String(repeating: "v", count: 200)]
+        var generator = SplitMix64(seed: 42)
+        var sets: [[Label]] = [[]]
+        for _ in 0..<300 {
+            let chosen = names.filter { _ in Bool.random(using: &generator) }.sorted { compareLabelSets([Label(name: $0, value: "")], [Label(name: $1, value: "")]) < 0 }
+            sets.append(chosen.map { Label(name: $0, value: values.randomElement(using: &generator)!) })
+        }
+        // Near neighbours too: one value changed, one label dropped.
+        for set in sets.prefix(100) where !set.isEmpty {
+            var changed = set
+            changed[changed.count - 1].value += "x"
+            sets.append(changed)
+            sets.append(Array(set.dropLast()))
+        }
+        let bytes = sets.map(LabelSetBytes.bytes)
+        func sign(_ value: Int) -> Int { value < 0 ? -1 : (value > 0 ? 1 : 0) }
+        for (i, a) in sets.enumerated() {
+            for (j, b) in sets.enumerated() {
+                #expect(sign(LabelSetBytes.compare(bytes[i], bytes[j])) == sign(compareLabelSets(a, b)), "\(a) vs \(b)")
+                #expect(
+                    sign(LabelSetBytes.compare(bytes[i], bytes[j], ignoring: Array("tenant_id".utf8)))
+                        == sign(compareLabelSets(a, b, ignoring: "tenant_id")), "\(a) vs \(b) without tenant_id")
+            }
+        }
+    }
+
+    @Test func removingALabelLeavesTheRest() {
+        let set = [Label(name: "__name__", value: "up"), Label(name: "job", value: "a"), Label(name: "tenant_id", value: "t")]
+        let bytes = LabelSetBytes.bytes(set)
+        #expect(LabelSetBytes.labels(LabelSetBytes.removing(Array("tenant_id".utf8), from: bytes)) == Array(set.prefix(2)))
+        #expect(LabelSetBytes.labels(LabelSetBytes.removing(Array("job".utf8), from: bytes)) == [set[0], set[2]])
+        #expect(LabelSetBytes.removing(Array("jo".utf8), from: bytes) == bytes)
+        #expect(LabelSetBytes.removing(Array("x".utf8), from: []) == [])
+    }
+}

@@ -221,3 +221,16 @@ struct SeriesMergerTests {
         #expect(plain.map(\.parts.count) == [1, 2, 1])
     }
 }
+
+/// Tests build a node's series from labels, and read a group's labels back, as strings.
+extension NodeSeries {
+    init(labels: [Label], chunks: [Chunk] = [], samples: [Sample] = []) {
+        self.init(labelBytes: LabelSetBytes.bytes(labels), chunks: chunks, samples: samples)
+    }
+
+    var labels: [Label] { LabelSetBytes.labels(labelBytes) }
+}
+
+extension SeriesMerger.Group {
+    var labels: [Label] { LabelSetBytes.labels(labelBytes) }
+}
