@@ -23,3 +23,12 @@ public enum BoundedBody {
         }
     }
 }
+
+/// A tier that takes remote-write bodies (insert, storage): how large one may be, compressed
+/// (`BoundedBody`) and decoded (`Snappy.declaredLength(_:limit:)`).
+public protocol WriteBodyLimits {
+    /// The tier's defaults.
+    init()
+    var maxBodyBytes: Int { get set }
+    var maxDecodedBytes: Int { get set }
+}

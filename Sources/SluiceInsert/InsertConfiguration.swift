@@ -7,7 +7,7 @@ import SluiceRelabel
 import SluiceRing
 
 /// Everything `sluice insert` can be told; the CLI maps flags onto it, tests build it directly.
-public struct InsertConfiguration: ServerListening, Sendable {
+public struct InsertConfiguration: ServerListening, WriteBodyLimits, Sendable {
     public var host = "127.0.0.1"
     public var port = 9201
     /// Connections that complete no request part for this long are closed (`ServerConnections`).

@@ -8,7 +8,7 @@ import SluiceCodec
 import SluiceHTTP
 
 /// Everything `sluice storage` needs to know; the CLI maps flags onto it and tests build it directly.
-public struct StorageConfiguration: ServerListening, Sendable {
+public struct StorageConfiguration: ServerListening, WriteBodyLimits, Sendable {
     public enum WALFsync: String, Sendable, CaseIterable {
         /// fsync before every acknowledgement; concurrent writes share one fsync.
         case always

@@ -18,12 +18,6 @@ struct InsertCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the hinted-handoff queues.")
     var dataDir: String = "./data/insert"
 
-    @Option(name: .long, help: "Largest decoded (uncompressed) request body, in bytes.")
-    var maxDecodedBytes: Int = InsertConfiguration().maxDecodedBytes
-
-    @Option(name: .long, help: "Largest compressed request body, in bytes.")
-    var maxBodyBytes: Int = InsertConfiguration().maxBodyBytes
-
     @Option(name: .long, help: "Requests handled at once before answering 429.")
     var maxInflightRequests: Int = InsertConfiguration().maxInflightRequests
 
@@ -82,6 +76,8 @@ struct InsertCommand: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions<InsertConfiguration>
 
+    @OptionGroup var bodyLimits: BodyLimitOptions<InsertConfiguration>
+
     @OptionGroup var access: AccessOptions
 
     @OptionGroup var log: LogOptions
@@ -90,11 +86,10 @@ struct InsertCommand: AsyncParsableCommand {
         let logger = try log.bootstrap(label: "sluice.insert")
         var configuration = InsertConfiguration()
         try server.apply(to: &configuration)
+        bodyLimits.apply(to: &configuration)
         configuration.forwarder.tls = try access.clientTLS()
         configuration.auth = try access.auth()
         configuration.dataDirectory = dataDir
-        configuration.maxDecodedBytes = maxDecodedBytes
-        configuration.maxBodyBytes = maxBodyBytes
         configuration.maxInflightRequests = maxInflightRequests
         configuration.maxInflightBytes = maxInflightBytes
         configuration.limits.maxLabelNamesPerSeries = maxLabelNamesPerSeries

@@ -28,6 +28,21 @@ struct ServerOptions<Configuration: ServerListening>: ParsableArguments {
     }
 }
 
+/// The body-size flags of the tiers that take remote writes (insert, storage), defaulting to the
+/// tier's `Configuration`.
+struct BodyLimitOptions<Configuration: WriteBodyLimits>: ParsableArguments {
+    @Option(name: .long, help: "Largest compressed request body, in bytes.")
+    var maxBodyBytes: Int = Configuration().maxBodyBytes
+
+    @Option(name: .long, help: "Largest decoded (uncompressed) request body, in bytes.")
+    var maxDecodedBytes: Int = Configuration().maxDecodedBytes
+
+    func apply(to configuration: inout Configuration) {
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.maxDecodedBytes = maxDecodedBytes
+    }
+}
+
 /// The flags of the tiers that face clients and talk to storage nodes (insert, select): who may
 /// call them, and which CA to trust for https:// nodes.
 struct AccessOptions: ParsableArguments {

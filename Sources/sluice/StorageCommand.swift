@@ -37,12 +37,6 @@ struct StorageCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Largest frame of a streamed remote-read response, in bytes.")
     var readMaxBytesInFrame: Int = StorageConfiguration().readMaxBytesInFrame
 
-    @Option(name: .long, help: "Largest compressed request body, in bytes.")
-    var maxBodyBytes: Int = StorageConfiguration().maxBodyBytes
-
-    @Option(name: .long, help: "Largest decoded (uncompressed) request body, in bytes.")
-    var maxDecodedBytes: Int = StorageConfiguration().maxDecodedBytes
-
     @Option(name: .long, help: "Most exemplars kept across all series, as Prometheus' max_exemplars; 0 keeps none.")
     var maxExemplars: Int = StorageConfiguration().maxExemplars
 
@@ -51,12 +45,15 @@ struct StorageCommand: AsyncParsableCommand {
 
     @OptionGroup var server: ServerOptions<StorageConfiguration>
 
+    @OptionGroup var bodyLimits: BodyLimitOptions<StorageConfiguration>
+
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         let logger = try log.bootstrap(label: "sluice.storage")
         var configuration = StorageConfiguration()
         try server.apply(to: &configuration)
+        bodyLimits.apply(to: &configuration)
         configuration.dataDirectory = dataDir
         configuration.retention = try parsePrometheusDuration(retention, flag: "--retention")
         configuration.blockDuration = try parsePrometheusDuration(blockDuration, flag: "--block-duration")
@@ -69,8 +66,6 @@ struct StorageCommand: AsyncParsableCommand {
         configuration.walFsyncInterval = try parsePrometheusDuration(walFsyncInterval, flag: "--wal-fsync-interval")
         configuration.readSampleLimit = readSampleLimit
         configuration.readMaxBytesInFrame = readMaxBytesInFrame
-        configuration.maxBodyBytes = maxBodyBytes
-        configuration.maxDecodedBytes = maxDecodedBytes
         guard maxExemplars >= 0 else { throw ValidationError("--max-exemplars must not be negative") }
         configuration.maxExemplars = maxExemplars
         configuration.compactionInterval = try parsePrometheusDuration(compactionInterval, flag: "--compaction-interval")
