@@ -98,7 +98,7 @@ public enum LabelSetBytes {
     /// starts. Nil at the end. Meant for bytes built by this type (both fields, in order); on any
     /// other bytes the ranges are wrong but stay inside `bytes`, and each label moves forward.
     @inline(__always)
-    static func label(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (name: Range<Int>, value: Range<Int>, end: Int)? {
+    public static func label(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (name: Range<Int>, value: Range<Int>, end: Int)? {
         let count = bytes.count
         guard offset < count else { return nil }
         @inline(__always) func length(_ cursor: inout Int) -> Int {

@@ -162,18 +162,11 @@ struct LabelSymbols {
         var labels: [Label] = []
         labels.reserveCapacity(Int(ref.count))
         forEachSymbol(ref) { field in
-            // 0x0A and the pair's length, then the name's field (0x0A) and the value's (0x12).
-            var offset = 1
-            _ = Self.varint(field, &offset)
-            @inline(__always) func text() -> String {
-                offset += 1
-                let length = Self.varint(field, &offset).flatMap { Int(exactly: $0) } ?? 0
-                let end = min(field.count, offset + length)
-                defer { offset = end }
-                return String(decoding: UnsafeRawBufferPointer(rebasing: field[min(offset, end)..<end]), as: UTF8.self)
+            guard let label = LabelSetBytes.label(field, at: 0) else { return }
+            @inline(__always) func text(_ range: Range<Int>) -> String {
+                String(decoding: UnsafeRawBufferPointer(rebasing: field[range]), as: UTF8.self)
             }
-            let name = text()
-            labels.append(Label(name: name, value: text()))
+            labels.append(Label(name: text(label.name), value: text(label.value)))
         }
         return labels
     }
