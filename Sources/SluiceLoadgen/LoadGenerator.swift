@@ -77,10 +77,17 @@ public final class LoadGenerator: Service, Sendable {
             // a sample, and would otherwise weigh on a short run's figures.
             await withTaskGroup(of: Void.self) { group in
                 for worker in 0..<workers {
-                    group.addTask { await self.work(worker: worker, from: 0, to: self.configuration.warmupTicks, started: clock.now, counted: false) }
+                    group.addTask {
+                        await self.work(
+                            worker: worker, templates: self.templates(worker: worker), from: 0, to: self.configuration.warmupTicks,
+                            started: clock.now, counted: false)
+                    }
                 }
             }
         }
+        // Built before the clock starts: for 100,000 series that takes about 0.2 s, and a paced run
+        // whose clock started first began that far behind and sent its first requests all at once.
+        let templates = (0..<workers).map { self.templates(worker: $0) }
         let started = clock.now
         let startedAtSeconds = wallClockSeconds()
         let progress = ProgressPrinter(configuration: configuration, recorder: recorder, started: started)
@@ -95,7 +102,11 @@ public final class LoadGenerator: Service, Sendable {
         let printer = Task { await progress.run() }
         await withTaskGroup(of: Void.self) { group in
             for worker in 0..<workers {
-                group.addTask { await self.work(worker: worker, from: self.configuration.warmupTicks, to: nil, started: started, counted: true) }
+                group.addTask {
+                    await self.work(
+                        worker: worker, templates: templates[worker], from: self.configuration.warmupTicks, to: nil,
+                        started: started, counted: true)
+                }
             }
         }
         timer?.cancel()
@@ -113,18 +124,32 @@ public final class LoadGenerator: Service, Sendable {
         return report
     }
 
-    /// Sends ticks `from..<to` of worker's batches. Uncounted requests (the warm-up) are kept for
-    /// `--verify` but left out of the totals, and are neither paced nor limited.
-    private func work(worker: Int, from firstTick: Int, to endTick: Int?, started: ContinuousClock.Instant, counted: Bool) async {
-        let batchesPerTick = configuration.batchesPerTick
+    /// The batches worker `worker` owns: `batch % workers == worker`.
+    private func batches(worker: Int) -> StrideTo<Int> {
+        stride(from: worker, to: configuration.batchesPerTick, by: workers)
+    }
+
+    /// A template for each of worker `worker`'s batches, in `batches(worker:)` order.
+    private func templates(worker: Int) -> [RequestTemplate] {
         let batch = configuration.batch
-        let mine = Array(stride(from: worker, to: batchesPerTick, by: workers))
-        var templates = mine.map { index in
+        return batches(worker: worker).map { index in
             RequestTemplate(
                 shape: shape, slots: index * batch..<min(shape.series, (index + 1) * batch), tick: 0,
                 remoteWriteVersion: configuration.remoteWriteVersion
             )
         }
+    }
+
+    /// Sends ticks `from..<to` of worker's batches, from `templates(worker:)`. Uncounted requests (the
+    /// warm-up) are kept for `--verify` but left out of the totals, and are neither paced nor limited.
+    private func work(
+        worker: Int, templates: [RequestTemplate], from firstTick: Int, to endTick: Int?, started: ContinuousClock.Instant,
+        counted: Bool
+    ) async {
+        let batchesPerTick = configuration.batchesPerTick
+        let batch = configuration.batch
+        let mine = Array(batches(worker: worker))
+        var templates = templates
         let allocator = ByteBufferAllocator()
         let rate = counted ? configuration.targetRate : nil
         let limit = counted ? configuration.requests.map { $0 + firstTick * batchesPerTick } : nil
