@@ -1,10 +1,18 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 
 @main
 enum Entry {
     static func main() async {
         EventLoops.matchCPUAffinity()
+        // Tasks run on the event loops rather than on Swift's own pool: a request is read, routed,
+        // forwarded and answered on one thread, with no hop between threads that share a core.
+        // Blocking work (WAL fsync, block writes, hint files) stays on `NIOThreadPool`s. Under
+        // `taskset -c 0`, insert RF=1 went from 1.50/1.65 to 1.69/1.73 M samples/s (alternating runs),
+        // and a loadgen on one core lost its 200 ms stalls (max latency into a NullSink 194 → 4 ms).
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         await Sluice.main()
     }
 }
