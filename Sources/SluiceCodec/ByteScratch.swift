@@ -86,14 +86,7 @@ public final class ByteScratch {
         var out = storage + count
         out.storeBytes(of: field << 3 | 2, as: UInt8.self)
         out += 1
-        var length = UInt64(bytes.count)
-        while length >= 0x80 {
-            out.storeBytes(of: UInt8(truncatingIfNeeded: length) | 0x80, as: UInt8.self)
-            length >>= 7
-            out += 1
-        }
-        out.storeBytes(of: UInt8(length), as: UInt8.self)
-        out += 1
+        Varint.store(UInt64(bytes.count), at: &out)
         if let base = bytes.baseAddress {
             out.copyMemory(from: base, byteCount: bytes.count)
             out += bytes.count

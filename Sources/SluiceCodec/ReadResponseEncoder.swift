@@ -73,12 +73,7 @@ public enum ReadResponseEncoder {
                 }
                 if time != 0 {
                     byte(0x10)
-                    var v = time
-                    while v >= 0x80 {
-                        byte(UInt8(truncatingIfNeeded: v) | 0x80)
-                        v >>= 7
-                    }
-                    byte(UInt8(v))
+                    Varint.store(time, at: &cursor)
                 }
             }
             return cursor - tail.baseAddress!

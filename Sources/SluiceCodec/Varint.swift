@@ -24,6 +24,19 @@ public enum Varint {
         }
     }
 
+    /// Stores `value` as a uvarint at `cursor`, which has room for `size(value)` bytes, and advances it.
+    @inlinable @inline(__always)
+    public static func store(_ value: UInt64, at cursor: inout UnsafeMutableRawPointer) {
+        var v = value
+        while v >= 0x80 {
+            cursor.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
+            cursor += 1
+            v >>= 7
+        }
+        cursor.storeBytes(of: UInt8(v), as: UInt8.self)
+        cursor += 1
+    }
+
     /// Appends `value` as a uvarint to an array.
     @inlinable
     public static func append(_ value: UInt64, to output: inout [UInt8]) {

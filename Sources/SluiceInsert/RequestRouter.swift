@@ -240,14 +240,7 @@ public final class RequestRouter {
                         var cursor = tail.baseAddress!
                         cursor.storeBytes(of: 0x0A, as: UInt8.self)
                         cursor += 1
-                        var v = UInt64(length)
-                        while v >= 0x80 {
-                            cursor.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, as: UInt8.self)
-                            cursor += 1
-                            v >>= 7
-                        }
-                        cursor.storeBytes(of: UInt8(v), as: UInt8.self)
-                        cursor += 1
+                        Varint.store(UInt64(length), at: &cursor)
                         Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor)
                         cursor.copyMemory(from: tenantFieldBytes.baseAddress!, byteCount: tenantFieldBytes.count)
                         cursor += tenantFieldBytes.count

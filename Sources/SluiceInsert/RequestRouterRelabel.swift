@@ -172,23 +172,14 @@ extension RequestRouter {
             let value = label.value.utf8
             let inner = 1 + Varint.size(UInt64(name.count)) + name.count + 1 + Varint.size(UInt64(value.count)) + value.count
             out.append(field << 3 | 2)
-            appendLabelVarint(UInt64(inner), to: &out)
+            Varint.append(UInt64(inner), to: &out)
             out.append(0x0A)
-            appendLabelVarint(UInt64(name.count), to: &out)
+            Varint.append(UInt64(name.count), to: &out)
             out.append(contentsOf: name)
             out.append(0x12)
-            appendLabelVarint(UInt64(value.count), to: &out)
+            Varint.append(UInt64(value.count), to: &out)
             out.append(contentsOf: value)
         }
-    }
-
-    private static func appendLabelVarint(_ value: UInt64, to out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
     }
 
     private static func string(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
