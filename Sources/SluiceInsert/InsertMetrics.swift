@@ -6,16 +6,14 @@ struct InsertMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let inflightRequests: Gauge
     let inflightBytes: Gauge
-    let ringNodes: Gauge
-    let ringHealthyNodes: Gauge
+    let ring: RingGauges
     let forwardDuration: DurationHistogram
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         inflightRequests = registry.makeGauge(descriptor: metricDescriptor("sluice_insert_inflight_requests", "Write requests being handled."))
         inflightBytes = registry.makeGauge(descriptor: metricDescriptor("sluice_insert_inflight_bytes", "Decoded bytes of the write requests being handled."))
-        ringNodes = registry.makeGauge(descriptor: metricDescriptor("sluice_ring_nodes", "Storage nodes in the ring."))
-        ringHealthyNodes = registry.makeGauge(descriptor: metricDescriptor("sluice_ring_healthy_nodes", "Storage nodes not backing off."))
+        ring = RingGauges(registry: registry)
         forwardDuration = registry.makeDurationHistogram(
             descriptor: metricDescriptor("sluice_insert_forward_duration_seconds", "Time to forward one request to one storage node."),
             buckets: [.milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -78,5 +76,21 @@ struct InsertMetrics: Sendable {
 
     func ringReload(result: String) {
         registry.makeCounter(descriptor: metricDescriptor("sluice_ring_config_reloads_total", "Ring file reloads, by result."), labels: [("result", result)]).increment()
+    }
+}
+
+/// The ring's gauges, set together whenever the ring or a node's health changes.
+struct RingGauges: Sendable {
+    let nodes: Gauge
+    let healthyNodes: Gauge
+
+    init(registry: PrometheusCollectorRegistry) {
+        nodes = registry.makeGauge(descriptor: metricDescriptor("sluice_ring_nodes", "Storage nodes in the ring."))
+        healthyNodes = registry.makeGauge(descriptor: metricDescriptor("sluice_ring_healthy_nodes", "Storage nodes not backing off."))
+    }
+
+    func record(nodes count: Int, healthy: Int) {
+        nodes.set(Double(count))
+        healthyNodes.set(Double(healthy))
     }
 }

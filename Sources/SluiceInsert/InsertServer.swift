@@ -95,8 +95,7 @@ public struct InsertServer: Sendable {
 
     func updateRingGauges() {
         let membership = nodes.membership(for: ring.snapshot)
-        metrics.ringNodes.set(Double(membership.nodes.count))
-        metrics.ringHealthyNodes.set(Double(membership.nodes.filter(\.isHealthy).count))
+        metrics.ring.record(nodes: membership.nodes.count, healthy: membership.nodes.filter(\.isHealthy).count)
     }
 
     /// The HTTP application. `onServerRunning` receives the bound port (useful with port 0).

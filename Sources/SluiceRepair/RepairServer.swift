@@ -7,14 +7,19 @@ import SluiceHTTP
 
 /// What `/metrics` shows of repair run as a service.
 public struct RepairMetrics: Sendable {
+    /// The counters a pass adds to, each with the figure of its report it adds.
+    static let counted: [(name: String, help: String, figure: KeyPath<RepairReport, Int> & Sendable)] = [
+        ("sluice_repair_cells_compared_total", "Block windows x buckets compared.", \.cellsCompared),
+        ("sluice_repair_cells_differing_total", "Cells the replicas disagreed on.", \.cellsDiffering),
+        ("sluice_repair_series_copied_total", "Series some replica got samples of.", \.seriesCopied),
+        ("sluice_repair_samples_copied_total", "Samples the replicas took by backfill.", \.samplesCopied),
+        ("sluice_repair_bytes_copied_total", "Compressed backfill bytes sent.", \.bytesCopied),
+    ]
     let registry: PrometheusCollectorRegistry
     let passes: Counter
     let failedPasses: Counter
-    let cellsCompared: Counter
-    let cellsDiffering: Counter
-    let seriesCopied: Counter
-    let samplesCopied: Counter
-    let bytesCopied: Counter
+    /// In `counted` order.
+    let counters: [Counter]
     let cellsConflicting: Gauge
     let agreed: Gauge
     let lastPass: Gauge
@@ -24,11 +29,7 @@ public struct RepairMetrics: Sendable {
         let passesDescriptor = metricDescriptor("sluice_repair_passes_total", "Repair passes, by whether the replicas agreed at the end.")
         passes = registry.makeCounter(descriptor: passesDescriptor, labels: [("result", "agreed")])
         failedPasses = registry.makeCounter(descriptor: passesDescriptor, labels: [("result", "disagreed")])
-        cellsCompared = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_cells_compared_total", "Block windows x buckets compared."))
-        cellsDiffering = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_cells_differing_total", "Cells the replicas disagreed on."))
-        seriesCopied = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_series_copied_total", "Series some replica got samples of."))
-        samplesCopied = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_samples_copied_total", "Samples the replicas took by backfill."))
-        bytesCopied = registry.makeCounter(descriptor: metricDescriptor("sluice_repair_bytes_copied_total", "Compressed backfill bytes sent."))
+        counters = Self.counted.map { registry.makeCounter(descriptor: metricDescriptor($0.name, $0.help)) }
         cellsConflicting = registry.makeGauge(descriptor: metricDescriptor("sluice_repair_cells_conflicting", "Cells still differing after the last pass: different values at one timestamp."))
         agreed = registry.makeGauge(descriptor: metricDescriptor("sluice_repair_replicas_agree", "1 when the last pass ended with every replica set agreeing."))
         lastPass = registry.makeGauge(descriptor: metricDescriptor("sluice_repair_last_pass_timestamp_seconds", "When the last pass ended, in seconds since the epoch."))
@@ -36,11 +37,7 @@ public struct RepairMetrics: Sendable {
 
     func record(_ report: RepairReport) {
         (report.agreed ? passes : failedPasses).increment()
-        cellsCompared.increment(by: Int64(report.cellsCompared))
-        cellsDiffering.increment(by: Int64(report.cellsDiffering))
-        seriesCopied.increment(by: Int64(report.seriesCopied))
-        samplesCopied.increment(by: Int64(report.samplesCopied))
-        bytesCopied.increment(by: Int64(report.bytesCopied))
+        for (counter, counted) in zip(counters, Self.counted) { counter.increment(by: Int64(report[keyPath: counted.figure])) }
         cellsConflicting.set(Double(report.cellsConflicting) as Double)
         agreed.set((report.agreed ? 1 : 0) as Double)
         lastPass.set(Date().timeIntervalSince1970 as Double)

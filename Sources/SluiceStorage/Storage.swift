@@ -564,10 +564,7 @@ final class Storage: Sendable {
         let current = blocks.withLock { $0 }
         let bytes = current.reduce(0) { $0 + $1.sizeBytes }
         let samples = current.reduce(0) { $0 + $1.meta.numSamples }
-        metrics.blocks.set(Double(current.count))
-        metrics.blockBytes.set(Double(bytes))
-        metrics.blockSamples.set(Double(samples))
-        metrics.bytesPerSample.set(samples == 0 ? 0 : Double(bytes) / Double(samples))
+        metrics.blocks.record(blocks: current.count, bytes: bytes, samples: samples)
     }
 }
 

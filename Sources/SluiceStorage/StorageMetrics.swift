@@ -15,10 +15,7 @@ struct StorageMetrics: Sendable {
     let exemplarsInStorage: Gauge
     let walFsyncDuration: DurationHistogram
     let walCorruptions: Counter
-    let blocks: Gauge
-    let blockBytes: Gauge
-    let blockSamples: Gauge
-    let bytesPerSample: Gauge
+    let blocks: BlockGauges
     let blocksDeleted: Counter
     let backfilledSamples: Counter
 
@@ -40,10 +37,7 @@ struct StorageMetrics: Sendable {
                       .milliseconds(250), .milliseconds(500), .seconds(1)]
         )
         walCorruptions = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_wal_corruptions_total", "Torn or corrupt WAL tails truncated at replay."))
-        blocks = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_blocks", "Blocks on disk."))
-        blockBytes = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_bytes", "Bytes of all blocks on disk."))
-        blockSamples = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_samples", "Samples in all blocks on disk."))
-        bytesPerSample = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_bytes_per_sample", "Block bytes on disk per sample they hold."))
+        blocks = BlockGauges(registry: registry)
         blocksDeleted = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_blocks_deleted_total", "Blocks deleted by retention."))
         backfilledSamples = registry.makeCounter(
             descriptor: metricDescriptor("sluice_storage_backfilled_samples_total", "Samples written into blocks by backfill (repair, rebalance) that the node did not hold.")
@@ -78,5 +72,27 @@ struct StorageMetrics: Sendable {
             descriptor: metricDescriptor("sluice_storage_requests_total", "HTTP requests, by handler and status code."),
             labels: [("handler", handler), ("code", String(code))]
         ).increment()
+    }
+}
+
+/// The gauges of the blocks on disk, set together whenever the set of blocks changes.
+struct BlockGauges: Sendable {
+    let count: Gauge
+    let bytes: Gauge
+    let samples: Gauge
+    let bytesPerSample: Gauge
+
+    init(registry: PrometheusCollectorRegistry) {
+        count = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_blocks", "Blocks on disk."))
+        bytes = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_bytes", "Bytes of all blocks on disk."))
+        samples = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_samples", "Samples in all blocks on disk."))
+        bytesPerSample = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_block_bytes_per_sample", "Block bytes on disk per sample they hold."))
+    }
+
+    func record(blocks: Int, bytes byteCount: Int, samples sampleCount: Int) {
+        count.set(Double(blocks))
+        bytes.set(Double(byteCount))
+        samples.set(Double(sampleCount))
+        bytesPerSample.set(sampleCount == 0 ? 0 : Double(byteCount) / Double(sampleCount))
     }
 }

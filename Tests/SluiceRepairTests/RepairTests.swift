@@ -1,10 +1,11 @@
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import Prometheus
 import ServiceLifecycle
 import SluiceCodec
 import SluiceHTTP
-import SluiceRepair
+@testable import SluiceRepair
 import SluiceRing
 import SluiceStorage
 import SluiceTestSupport
@@ -415,8 +416,31 @@ struct RepairTests {
                 let text = MetricsText(text: try await TestHTTP.get(url).body)
                 #expect(text.value("sluice_repair_replicas_agree") == 1)
                 #expect(text.value("sluice_repair_passes_total", ["result": "disagreed"]) == 0)
+                // Every counter a pass adds to is shown from the first pass.
+                for counted in RepairMetrics.counted { #expect(text.value(counted.name) != nil, "\(counted.name) not in /metrics") }
             }
         }
+    }
+
+    @Test func eachPassAddsItsFiguresToTheCounters() {
+        let registry = PrometheusCollectorRegistry()
+        let metrics = RepairMetrics(registry: registry)
+        var report = RepairReport()
+        report.cellsCompared = 7
+        report.cellsDiffering = 2
+        report.seriesCopied = 3
+        report.samplesCopied = 40
+        report.bytesCopied = 500
+        metrics.record(report)
+        metrics.record(report)
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        let text = MetricsText(text: String(decoding: bytes, as: UTF8.self))
+        #expect(text.value("sluice_repair_cells_compared_total") == 14)
+        #expect(text.value("sluice_repair_cells_differing_total") == 4)
+        #expect(text.value("sluice_repair_series_copied_total") == 6)
+        #expect(text.value("sluice_repair_samples_copied_total") == 80)
+        #expect(text.value("sluice_repair_bytes_copied_total") == 1000)
     }
 
     @Test func aNodeThatDoesNotAnswerFailsThePass() async throws {
