@@ -17,31 +17,10 @@ if [ $# -gt 0 ]; then inflight=("$@"); else inflight=(16 4 2); fi
 root=$PWD
 
 command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
-quiet() { local log; log=$("$@" 2>&1) || { echo "$log" | tail -n 30 >&2; echo "failed: $*" >&2; exit 1; }; }
+. Benchmarks/common.sh
 if [ -z "${SLUICE_BIN:-}" ]; then quiet swift build -c release --product sluice; fi
 quiet swift build --package-path Benchmarks -c release --product NullSink
 sluice=${SLUICE_BIN:-$root/.build/release/sluice}
-
-tmp=$(mktemp -d)
-server=""
-sinks=""
-stop() { # pid: SIGTERM, then SIGKILL after 30 s
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 300); do [ -e "/proc/$1" ] || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-cleanup() {
-  [ -z "$server" ] || stop "$server"
-  [ -z "$sinks" ] || stop "$sinks"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-wait_ready() { # url
-  for _ in $(seq 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
-  echo "not ready: $1" >&2; exit 1
-}
 
 taskset -c 1 "$root/Benchmarks/.build/release/NullSink" 127.0.0.1:18431 127.0.0.1:18432 127.0.0.1:18433 2>"$tmp/nullsink.log" &
 sinks=$!

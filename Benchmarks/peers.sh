@@ -27,7 +27,7 @@ root=$PWD
 
 command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
 scripts/setup.sh --test
-quiet() { local log; log=$("$@" 2>&1) || { echo "$log" | tail -n 30 >&2; echo "failed: $*" >&2; exit 1; }; }
+. Benchmarks/common.sh
 if [ -z "${SLUICE_BIN:-}" ]; then quiet swift build -c release --product sluice; fi
 quiet swift build --package-path Benchmarks -c release --product NullSink
 sluice=${SLUICE_BIN:-$root/.build/release/sluice}
@@ -39,27 +39,6 @@ series=100000
 loadgen=(--max --series "$series" --metrics 100 --interval 10s --batch 2000 --concurrency 16
          --warmup-ticks 1 --duration "${seconds}s" --progress none)
 
-tmp=$(mktemp -d)
-server=""
-sinks=""
-stop() { # pid: SIGTERM, then SIGKILL after 30 s
-  kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 300); do [ -e "/proc/$1" ] || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-cleanup() {
-  [ -z "$server" ] || stop "$server"
-  [ -z "$sinks" ] || stop "$sinks"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_ready() { # url
-  for _ in $(seq 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done
-  echo "not ready: $1" >&2; exit 1
-}
 port_free() { # url: nothing may answer there before we start our server
   if curl -s -o /dev/null --max-time 1 "$1"; then echo "something already listens at $1" >&2; exit 1; fi
 }
