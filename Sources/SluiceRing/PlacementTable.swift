@@ -13,10 +13,16 @@ import CSluicePrefetch
 /// The bucket read misses the cache for nearly every series (hashes are random), so the buckets are
 /// as narrow as the ring allows: one byte each while the ring has fewer than 255 replica sets (every
 /// ring of up to seven nodes at RF 3: at most 7 × 6 × 5 ordered sets), two below 65,535, with
-/// the widest value marking a mixed bucket, whose first token is then in `firstToken`. One-byte
-/// buckets come eight per token, so about 12% are mixed; the table for 3 nodes × 8192 tokens is 256
-/// KiB instead of 512. Rings with more sets keep four-byte buckets, four per token, that hold either
-/// a set or `tokenFlag` and the index of the first token.
+/// the widest value marking a mixed bucket. One-byte buckets come eight per token, so about 12% are
+/// mixed; the table for 3 nodes × 8192 tokens is 256 KiB instead of 512. Rings with more sets keep
+/// four-byte buckets, four per token, that hold either a set or `tokenFlag` and the index of the
+/// first token.
+///
+/// A mixed one- or two-byte bucket is resolved from `mixed`, a parallel array read at the same index:
+/// nearly every mixed bucket holds a single token, and its entry holds the 32 bits of that token below
+/// the bucket's bits and the sets on either side of it. Both reads depend on the hash alone, so
+/// `prefetch(for:)` asks for both lines at once and a mixed bucket costs no extra wait; following an
+/// index into `entries` would be a second, dependent miss.
 public final class PlacementTable: @unchecked Sendable {
     /// A token and its replica set, side by side so that finding one reads the other.
     @usableFromInline
@@ -32,8 +38,22 @@ public final class PlacementTable: @unchecked Sendable {
     @usableFromInline let bucketWidth: Int
     @usableFromInline let bucketCount: Int
     @usableFromInline let shift: UInt64
-    /// For one- and two-byte buckets: the index of each mixed bucket's first token.
-    @usableFromInline let firstToken: UnsafeMutablePointer<UInt32>?
+    /// A mixed bucket's way to its set. With one token in the bucket: `key`, the 32 bits of the token
+    /// after the bucket's bits, and the sets of that token (`setAt`) and of the next (`setAfter`).
+    /// With more: `setAfter` is `manyTokens` and `key` the index of the bucket's first token.
+    @usableFromInline
+    struct MixedBucket {
+        @usableFromInline var key: UInt32 = 0
+        @usableFromInline var setAt: UInt16 = 0
+        @usableFromInline var setAfter: UInt16 = 0
+    }
+
+    @usableFromInline static var manyTokens: UInt16 { 0xFFFF }
+
+    /// For one- and two-byte buckets: per bucket, read only for a mixed one.
+    @usableFromInline let mixed: UnsafeMutablePointer<MixedBucket>?
+    /// 64 − `shift`: shifting a hash left by it drops the bucket's bits.
+    @usableFromInline let bucketBits: UInt64
     @usableFromInline let entries: UnsafeMutablePointer<Entry>
     @usableFromInline let tokenCount: Int
     /// The members of set `s`, primary first, at `s * replicationFactor ..< (s + 1) * replicationFactor`.
@@ -72,15 +92,19 @@ public final class PlacementTable: @unchecked Sendable {
         let perToken = width == 1 ? 8 : 4
         let bits = max(1, min(20, Int.bitWidth - (perToken * tokens.count - 1).leadingZeroBitCount))
         shift = UInt64(64 - bits)
+        bucketBits = UInt64(bits)
         bucketCount = 1 << bits
         buckets = .allocate(byteCount: bucketCount * width, alignment: 4)
-        firstToken = width == 4 ? nil : .allocate(capacity: bucketCount)
+        let mixedBuckets: UnsafeMutablePointer<MixedBucket>? = width == 4 ? nil : .allocate(capacity: bucketCount)
+        mixedBuckets?.initialize(repeating: MixedBucket(), count: bucketCount)
+        mixed = mixedBuckets
         let mixed: UInt32 = width == 1 ? 0xFF : width == 2 ? 0xFFFF : 0
         // Walk the buckets from the last down, carrying the first token at or after each bucket's start.
         var next = tokens.count  // the first token in a later bucket; tokens.count wraps to token 0
         var index = tokens.count - 1
         for bucket in stride(from: bucketCount - 1, through: 0, by: -1) {
             var first = -1
+            let last = index
             while index >= 0, Int(tokens[index] >> shift) == bucket {
                 first = index
                 index -= 1
@@ -88,15 +112,21 @@ public final class PlacementTable: @unchecked Sendable {
             let value: UInt32
             if first >= 0 {
                 next = first
-                if let firstToken {
-                    firstToken[bucket] = UInt32(first)
+                if let mixedBuckets {
+                    if last == first {
+                        let after = first + 1 == tokens.count ? 0 : first + 1
+                        mixedBuckets[bucket] = MixedBucket(
+                            key: Self.key(tokens[first], bucketBits: UInt64(bits)),
+                            setAt: UInt16(setOfToken[first]), setAfter: UInt16(setOfToken[after]))
+                    } else {
+                        mixedBuckets[bucket] = MixedBucket(key: UInt32(first), setAfter: Self.manyTokens)
+                    }
                     value = mixed
                 } else {
                     value = Self.tokenFlag | UInt32(first)
                 }
             } else {
                 value = setOfToken[next == tokens.count ? 0 : next]
-                firstToken?[bucket] = 0
             }
             switch width {
             case 1: buckets.storeBytes(of: UInt8(value), toByteOffset: bucket, as: UInt8.self)
@@ -108,7 +138,7 @@ public final class PlacementTable: @unchecked Sendable {
 
     deinit {
         buckets.deallocate()
-        firstToken?.deallocate()
+        mixed?.deallocate()
         entries.deallocate()
         members.deallocate()
     }
@@ -120,14 +150,21 @@ public final class PlacementTable: @unchecked Sendable {
         let bucket = Int(truncatingIfNeeded: hash &>> shift)
         var index: Int
         switch bucketWidth {
-        case 1:
-            let value = buckets.load(fromByteOffset: bucket, as: UInt8.self)
-            if value != 0xFF { return Int(value) }
-            index = Int(firstToken.unsafelyUnwrapped[bucket])
-        case 2:
-            let value = buckets.load(fromByteOffset: bucket &* 2, as: UInt16.self)
-            if value != 0xFFFF { return Int(value) }
-            index = Int(firstToken.unsafelyUnwrapped[bucket])
+        case 1, 2:
+            let value = bucketWidth == 1
+                ? UInt32(buckets.load(fromByteOffset: bucket, as: UInt8.self))
+                : UInt32(buckets.load(fromByteOffset: bucket &* 2, as: UInt16.self))
+            if value != (bucketWidth == 1 ? 0xFF : 0xFFFF) { return Int(value) }
+            let entry = mixed.unsafelyUnwrapped[bucket]
+            if entry.setAfter == Self.manyTokens {
+                index = Int(entry.key)
+            } else {
+                let key = Self.key(hash, bucketBits: bucketBits)
+                if key < entry.key { return Int(entry.setAt) }
+                if key > entry.key { return Int(entry.setAfter) }
+                // The same 32 bits as the token (about one hash in 2^32): find it among the entries.
+                index = firstEntry(atOrAbove: hash & ~(UInt64.max &>> bucketBits))
+            }
         default:
             let value = buckets.load(fromByteOffset: bucket &* 4, as: UInt32.self)
             if value & Self.tokenFlag == 0 { return Int(value) }
@@ -144,7 +181,27 @@ public final class PlacementTable: @unchecked Sendable {
     @inlinable @inline(__always)
     public func prefetch(for hash: UInt64) {
         if oneSet { return }
-        sluice_prefetch_for_write(buckets + Int(truncatingIfNeeded: hash &>> shift) &* bucketWidth)
+        let bucket = Int(truncatingIfNeeded: hash &>> shift)
+        sluice_prefetch_for_write(buckets + bucket &* bucketWidth)
+        if let mixed { sluice_prefetch_for_write(mixed + bucket) }
+    }
+
+    /// The 32 bits of `value` after the bucket's `bucketBits`.
+    @inlinable @inline(__always)
+    static func key(_ value: UInt64, bucketBits: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: (value &<< bucketBits) &>> 32)
+    }
+
+    /// The index of the first token at or above `value`, or `tokenCount`: a binary search.
+    @usableFromInline
+    func firstEntry(atOrAbove value: UInt64) -> Int {
+        var low = 0
+        var high = tokenCount
+        while low < high {
+            let middle = (low + high) / 2
+            if entries[middle].token < value { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     /// The node indices of replica set `set`, primary first. Valid while the table lives.

@@ -235,7 +235,9 @@ import Testing
                 return Int(sets[index])
             }
             var hashes = (0..<3000).map { _ in UInt64.random(in: .min ... .max, using: &generator) }
-            for token in tokens { hashes += [token, token &- 1, token &+ 1] }
+            // Each token's neighbours, and the hashes that share its 32 bits after a bucket's and
+            // differ below them, on either side.
+            for token in tokens { hashes += [token, token &- 1, token &+ 1, token & ~0xFFF, token | 0xFFF] }
             for bucket in stride(from: 0, to: table.bucketCount, by: max(1, table.bucketCount / 512)) {
                 let start = UInt64(bucket) << table.shift
                 hashes += [start, start &- 1]
