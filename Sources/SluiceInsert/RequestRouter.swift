@@ -250,14 +250,14 @@ public final class RequestRouter {
                 }
             }
         }
-        // Every key starts with the tenant: hash it once per request.
-        var seeded = SeriesKeyHasher()
-        tenantBytes.withUnsafeBytes { seeded.start(tenant: $0) }
+        // Every key starts with the tenant: written once per request, kept by `restart()`. Label
+        // bytes lie in `body`, so the hasher may copy up to its end in fixed-size moves.
+        var hasher = SeriesKeyHasher()
+        tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
+        let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
                 // Placement: tenant plus the series' own labels, never the injected one.
-                // A local of the closure, not a captured variable: its lanes and window stay in
-                // registers and on the stack instead of a heap box.
-                var hasher = seeded
+                hasher.restart()
                 var replaced: Range<Int>? = nil
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
@@ -277,7 +277,7 @@ public final class RequestRouter {
                         if order == 0 { replaced = label.field; continue }
                         if order > 0 { insertAt = label.field.lowerBound }
                     }
-                    hasher.add(name: name, value: body.uncheckedSlice(label.value))
+                    hasher.add(name: name, value: body.uncheckedSlice(label.value), readableEnd: readableEnd)
                 }
                 let hash = hasher.finish()
                 placement.prefetch(for: hash)

@@ -39,10 +39,11 @@ extension RequestRouter {
         var started = Array(repeating: false, count: nodeCount)
         var labels: [WriteRequestV2Scanner.LabelRef] = []
         var hasher = SeriesKeyHasher()
+        tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
 
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
             // Placement: tenant plus the series' own labels, never the injected one (as for 1.0).
-            tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
+            hasher.restart()
             labels.removeAll(keepingCapacity: true)
             let symbolCount = UInt32(scanner.symbols.count)
             var inserted = tenantLabelBytes == nil

@@ -3,9 +3,9 @@ import Testing
 
 @testable import SluiceRing
 
-/// The series key is hashed as it streams in, one label piece at a time; it must equal xxHash64 of
-/// the whole key, or placement would move.
-@Suite struct SeriesKeyStreamingTests {
+/// The series key is built one label piece at a time; its hash must equal xxHash64 of the whole key,
+/// or placement would move.
+@Suite struct SeriesKeyHasherTests {
     /// Keys from 0 to 200 bytes split into pieces of random lengths, including empty ones and pieces
     /// longer than a stripe, hash as the one-shot hash of the concatenation.
     @Test("streamed pieces hash as the whole key")
@@ -32,8 +32,8 @@ import Testing
         }
     }
 
-    /// Every way the window can stand when a piece of 31 or 32 bytes arrives: the piece and its 0xFF
-    /// then end exactly on a stripe boundary.
+    /// Pieces of 30 to 64 bytes after every tenant length below 64: keys that end on, before and
+    /// after xxHash64's 32-byte stripes, with pieces on both sides of the 32-byte copy.
     @Test("pieces ending on a stripe boundary")
     func stripeBoundaries() {
         for before in 0..<64 {
@@ -45,6 +45,39 @@ import Testing
                 second.withUnsafeBytes { a in Array("v".utf8).withUnsafeBytes { hasher.add(name: a, value: $0) } }
                 let expected = first + [0xFF] + second + [0xFF] + Array("v".utf8) + [0xFF]
                 #expect(hasher.finish() == XXHash64.hash(expected), "\(before) then \(piece)")
+            }
+        }
+    }
+
+    /// Pieces taken from one buffer with its end as `readableEnd`, so that every piece of up to 32
+    /// bytes with 32 bytes before the end is copied whole and overwritten past its length: starting
+    /// anywhere, up to the buffer's last byte, with keys that outgrow the hasher's buffer; and
+    /// `restart()` keeps the tenant for the next key.
+    @Test("pieces copied in fixed-size moves, up to the buffer's end")
+    func readableEnd() {
+        var generator = SystemRandomNumberGenerator()
+        let buffer = (0..<300).map { _ in UInt8.random(in: 0...0xFE, using: &generator) }
+        buffer.withUnsafeBytes { raw in
+            let end = raw.baseAddress! + raw.count
+            var hasher = SeriesKeyHasher(capacity: 64)
+            let tenant = Array("tenant".utf8)
+            tenant.withUnsafeBytes { hasher.start(tenant: $0) }
+            for _ in 0..<2000 {
+                hasher.restart()
+                var expected = tenant + [0xFF]
+                for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                    func piece() -> UnsafeRawBufferPointer {
+                        let length = Int.random(in: 0...40, using: &generator)
+                        // A third of the pieces end at the buffer's last byte.
+                        let start = Int.random(in: 0...2, using: &generator) == 0
+                            ? raw.count - length : Int.random(in: 0...(raw.count - length), using: &generator)
+                        return UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
+                    }
+                    let (name, value) = (piece(), piece())
+                    hasher.add(name: name, value: value, readableEnd: end)
+                    expected += Array(name) + [0xFF] + Array(value) + [0xFF]
+                }
+                #expect(hasher.finish() == XXHash64.hash(expected), "key of \(expected.count) bytes")
             }
         }
     }
