@@ -175,6 +175,10 @@ public final class WriteRequestScanner {
         previous: UnsafeBufferPointer<LabelRange>, limits: Limits, trustsLabels: Bool
     ) throws(CodecError) -> Series {
         labels.removeAll()
+        // A local copy, written back on every exit: through `inout`, each append loaded and stored
+        // the count in memory, since the stores of the labels themselves might have aliased it.
+        var found = labels
+        defer { labels = found }
         var samples = 0
         var exemplars = 0
         var histograms = 0
@@ -195,7 +199,7 @@ public final class WriteRequestScanner {
                     if key == 0x0A {
                         var label = try Self.scanLabel(body, inner)
                         label.field = Range(uncheckedBounds: (fieldStart, innerEnd))
-                        labels.append(label)
+                        found.append(label)
                     } else {
                         try ProtobufReader.validateSample(body, inner)
                         samples += 1
@@ -212,7 +216,7 @@ public final class WriteRequestScanner {
                 let labelMessage = try reader.readLengthDelimited()
                 var label = try Self.scanLabel(body, labelMessage)
                 label.field = fieldStart..<labelMessage.upperBound
-                labels.append(label)
+                found.append(label)
             case (2, .lengthDelimited):
                 try ProtobufReader.validateSample(body, try reader.readLengthDelimited())
                 samples += 1
@@ -228,8 +232,8 @@ public final class WriteRequestScanner {
                 try reader.skip(wireType)
             }
         }
-        if !trustsLabels { try validateLabels(body, labels.elements, previousSeries: previous, limits: limits) }
-        return Series(message: message, labels: labels.elements, samples: samples, exemplars: exemplars, histograms: histograms)
+        if !trustsLabels { try validateLabels(body, found.elements, previousSeries: previous, limits: limits) }
+        return Series(message: message, labels: found.elements, samples: samples, exemplars: exemplars, histograms: histograms)
     }
 
     /// An `Exemplar`: labels (1), value (double, 2), timestamp (int64, 3), every wire type as
