@@ -250,14 +250,16 @@ public final class RequestRouter {
                 }
             }
         }
-        // Every key starts with the tenant: written once per request, kept by `restart()`. Label
-        // bytes lie in `body`, so the hasher may copy up to its end in fixed-size moves.
+        // Every key starts with the tenant: written once per request. Label bytes lie in `body`, so
+        // the key may copy up to its end in fixed-size moves.
         var hasher = SeriesKeyHasher()
         tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
         let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
-                // Placement: tenant plus the series' own labels, never the injected one.
-                hasher.restart()
+                // Placement: tenant plus the series' own labels, never the injected one. Each label's
+                // name and value with their 0xFFs are shorter than its field, so the message bounds
+                // the key.
+                var key = hasher.startKey(labelBytes: series.message.count)
                 var replaced: Range<Int>? = nil
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
@@ -277,9 +279,9 @@ public final class RequestRouter {
                         if order == 0 { replaced = label.field; continue }
                         if order > 0 { insertAt = label.field.lowerBound }
                     }
-                    hasher.add(name: name, value: body.uncheckedSlice(label.value), readableEnd: readableEnd)
+                    key.add(name: name, value: body.uncheckedSlice(label.value), readableEnd: readableEnd)
                 }
-                let hash = hasher.finish()
+                let hash = key.hash()
                 placement.prefetch(for: hash)
                 // The previous series first: `stopScanning` below must see every series before
                 // this one in its nodes' parts.

@@ -11,8 +11,11 @@ import SluiceCodec
 /// copied as two fixed 16-byte moves with no branch on its length, and the next piece overwrites
 /// what was copied past it: for a series of a request body, that is nearly every label name and
 /// value. Streaming each piece through xxHash64's lanes instead cost more per piece than the
-/// hashing itself (BENCHMARKS.md, "Insert hot path"). `restart()` keeps the tenant for the next
-/// series, so a request writes it once.
+/// hashing itself (BENCHMARKS.md, "Insert hot path").
+///
+/// Two ways in, one format: `add(name:value:)` on the hasher grows its buffer as needed, for cold
+/// paths; a hot loop takes a `Key` from `startKey(labelBytes:)`, a cursor it keeps in registers with
+/// room made once per series, where the hasher's own count would be a load and a store per piece.
 public struct SeriesKeyHasher: ~Copyable {
     @usableFromInline var base: UnsafeMutableRawPointer
     @usableFromInline var capacity: Int
@@ -31,32 +34,88 @@ public struct SeriesKeyHasher: ~Copyable {
     /// Starts a key for `tenant`.
     public mutating func start(tenant: UnsafeRawBufferPointer) {
         count = 0
-        if tenant.count + 33 > capacity { grow(toHold: tenant.count + 33) }
-        feedPiece(tenant, readableEnd: nil)
+        reserve(tenant.count + 1)
+        count = Self.append(tenant, to: base, readableEnd: nil) - base
         tenantEnd = count
     }
 
     /// Starts the next key for the tenant `start(tenant:)` was given.
-    @inlinable @inline(__always)
     public mutating func restart() { count = tenantEnd }
 
-    /// Adds a label pair. With `readableEnd`, the end of the memory `name` and `value` lie in, a piece
-    /// with 32 bytes before it is copied without a call or a branch on its length.
-    @inlinable @inline(__always)
-    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, readableEnd: UnsafeRawPointer? = nil) {
-        // Room for both pieces, each as a whole 32-byte copy and its 0xFF.
-        let needed = count &+ name.count &+ value.count &+ 66
-        if needed > capacity { grow(toHold: needed) }
-        feedPiece(name, readableEnd: readableEnd)
-        feedPiece(value, readableEnd: readableEnd)
+    /// Adds a label pair, growing the buffer as needed.
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        reserve(name.count + value.count + 2)
+        var cursor = base + count
+        cursor = Self.append(name, to: cursor, readableEnd: nil)
+        cursor = Self.append(value, to: cursor, readableEnd: nil)
+        count = cursor - base
     }
 
-    /// Appends `bytes` and the 0xFF that ends every piece. The caller has made room for
-    /// `bytes.count + 33` bytes.
+    /// xxHash64 of the key so far.
+    public func finish() -> UInt64 {
+        XXHash64.hash(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// Starts the next key for the tenant `start(tenant:)` was given, with room for label pieces of
+    /// `labelBytes` bytes in all, counting each piece's 0xFF. The key is valid until the next call on
+    /// this hasher.
     @inlinable @inline(__always)
-    mutating func feedPiece(_ bytes: UnsafeRawBufferPointer, readableEnd: UnsafeRawPointer?) {
+    public mutating func startKey(labelBytes: Int) -> Key {
+        count = tenantEnd
+        reserve(labelBytes)
+        return Key(base: base, cursor: base + tenantEnd, limit: base + tenantEnd + labelBytes)
+    }
+
+    /// One key being written into the hasher's buffer.
+    public struct Key {
+        @usableFromInline let base: UnsafeMutableRawPointer
+        @usableFromInline var cursor: UnsafeMutableRawPointer
+        /// Where the pieces must end; the buffer holds 32 bytes more for the whole-word copies.
+        @usableFromInline let limit: UnsafeMutableRawPointer
+
+        @usableFromInline
+        init(base: UnsafeMutableRawPointer, cursor: UnsafeMutableRawPointer, limit: UnsafeMutableRawPointer) {
+            self.base = base
+            self.cursor = cursor
+            self.limit = limit
+        }
+
+        /// Adds a label pair. With `readableEnd`, the end of the memory `name` and `value` lie in, a
+        /// piece with 32 bytes before it is copied without a call or a branch on its length. Traps if
+        /// the pair does not fit in the `labelBytes` the key was started with.
+        @inlinable @inline(__always)
+        public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, readableEnd: UnsafeRawPointer?) {
+            precondition(limit - cursor >= name.count &+ value.count &+ 2, "series key longer than the room made for it")
+            cursor = SeriesKeyHasher.append(name, to: cursor, readableEnd: readableEnd)
+            cursor = SeriesKeyHasher.append(value, to: cursor, readableEnd: readableEnd)
+        }
+
+        /// xxHash64 of the key.
+        @inlinable
+        public func hash() -> UInt64 {
+            XXHash64.hash(UnsafeRawBufferPointer(start: base, count: cursor - base))
+        }
+    }
+
+    /// Makes room for `bytes` more after the tenant, and 32 for the whole-word copies past them.
+    @usableFromInline
+    mutating func reserve(_ bytes: Int) {
+        let needed = count + bytes + 32
+        guard needed > capacity else { return }
+        capacity = max(needed, capacity * 2)
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        bigger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = bigger
+    }
+
+    /// Writes `bytes` and the 0xFF that ends every piece at `target`, where 32 bytes past the piece
+    /// may be written; returns the end of the 0xFF.
+    @inlinable @inline(__always)
+    static func append(
+        _ bytes: UnsafeRawBufferPointer, to target: UnsafeMutableRawPointer, readableEnd: UnsafeRawPointer?
+    ) -> UnsafeMutableRawPointer {
         let length = bytes.count
-        let target = base + count
         if let source = bytes.baseAddress {
             if length <= 32, let readableEnd, UnsafeRawPointer(source) + 32 <= readableEnd {
                 target.storeBytes(of: source.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
@@ -67,22 +126,7 @@ public struct SeriesKeyHasher: ~Copyable {
             }
         }
         target.storeBytes(of: 0xFF, toByteOffset: length, as: UInt8.self)
-        count &+= length &+ 1
-    }
-
-    @usableFromInline
-    mutating func grow(toHold bytes: Int) {
-        capacity = max(bytes, capacity * 2)
-        let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        bigger.copyMemory(from: base, byteCount: count)
-        base.deallocate()
-        base = bigger
-    }
-
-    /// xxHash64 of the key so far.
-    @inlinable
-    public func finish() -> UInt64 {
-        XXHash64.hash(UnsafeRawBufferPointer(start: base, count: count))
+        return target + length + 1
     }
 
     /// Hashes a whole label set, sorting it first. For cold paths and tests.
