@@ -48,6 +48,8 @@ let package = Package(
         ),
         // A cache prefetch hint for the storage head (header-only C: Swift has no way to say it).
         .target(name: "CSluicePrefetch"),
+        // glibc's mallopt for the executable (header-only C: Swift's Glibc module lacks malloc.h).
+        .target(name: "CSluiceMalloc"),
         // protoc-c output for proto/, committed; scripts/generate-proto.sh regenerates it.
         .target(
             name: "CSluiceProto",
@@ -205,6 +207,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
+                "CSluiceMalloc",
                 "SluiceRing",
                 "SluiceHTTP",
                 "SluiceInsert",
