@@ -130,12 +130,16 @@ public final class RequestRouter {
         prepareTenantField(tenant: tenant, label: tenantLabel)
 
         let body = decompressed.bytes
+        // Pieces of the body may be read up to its end in whole words (keys, splices).
+        let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
         let tenantBytes = Array(tenant.utf8)
         // Compared with every label name: held as raw bytes for `WriteRequestScanner.compare`.
         let tenantLabelBytes = Self.rawCopy(tenantLabel ?? "")
         let dropLabelBytes = dropLabel.map { Self.rawCopy($0) }
         let tenantLabelFirst = tenantLabelBytes.first ?? 0
-        let tenantFieldBytes = Self.rawCopy(tenantField)
+        // 32 readable bytes past the field, so that `copyShort` copies it in two moves.
+        let tenantFieldBytes = Self.rawCopy(tenantField, slack: 32)
+        let tenantFieldEnd = UnsafeRawPointer(tenantFieldBytes.baseAddress!) + tenantFieldBytes.count + 32
         defer {
             tenantLabelBytes.deallocate()
             dropLabelBytes?.deallocate()
@@ -234,17 +238,17 @@ public final class RequestRouter {
             let length = message.count - removed + tenantField.count
             byteNodes { node in
                 unretainedBodies[node]._withUnsafeGuaranteedRef { out in
-                    // One capacity check for the key, the length and the spliced message.
-                    out.reserve(extra: 11 + length)
+                    // One capacity check for the key, the length and the spliced message, and 32
+                    // bytes more for the whole-word copies of short pieces (`copyShort`).
+                    out.reserve(extra: 11 + length + 32)
                     out.appendUnsafe { tail in
                         var cursor = tail.baseAddress!
                         cursor.storeBytes(of: 0x0A, as: UInt8.self)
                         cursor += 1
                         Varint.store(UInt64(length), at: &cursor)
-                        Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor)
-                        cursor.copyMemory(from: tenantFieldBytes.baseAddress!, byteCount: tenantFieldBytes.count)
-                        cursor += tenantFieldBytes.count
-                        Self.copy(body, at..<message.upperBound, skipping: replaced, dropped, to: &cursor)
+                        Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
+                        Self.copyShort(UnsafeRawBufferPointer(tenantFieldBytes), to: &cursor, readableEnd: tenantFieldEnd)
+                        Self.copy(body, at..<message.upperBound, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
                         return cursor - tail.baseAddress!
                     }
                 }
@@ -254,7 +258,6 @@ public final class RequestRouter {
         // the key may copy up to its end in fixed-size moves.
         var hasher = SeriesKeyHasher()
         tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
-        let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
                 // Placement: tenant plus the series' own labels, never the injected one. Each label's
                 // name and value with their 0xFFs are shorter than its field, so the message bounds
@@ -394,7 +397,7 @@ public final class RequestRouter {
     @inline(__always)
     static func copy(
         _ body: UnsafeRawBufferPointer, _ range: Range<Int>, skipping skip: Range<Int>?, _ other: Range<Int>?,
-        to cursor: inout UnsafeMutableRawPointer
+        to cursor: inout UnsafeMutableRawPointer, readableEnd: UnsafeRawPointer?
     ) {
         guard let base = body.baseAddress else { return }
         var first = skip.flatMap { range.contains($0.lowerBound) ? $0 : nil }
@@ -402,8 +405,7 @@ public final class RequestRouter {
         if let a = first, let b = second, b.lowerBound < a.lowerBound { swap(&first, &second) }
         var from = range.lowerBound
         @inline(__always) func take(_ end: Int) {
-            cursor.copyMemory(from: base + from, byteCount: end - from)
-            cursor += end - from
+            copyShort(UnsafeRawBufferPointer(start: base + from, count: end - from), to: &cursor, readableEnd: readableEnd)
         }
         if let first {
             take(first.lowerBound)
@@ -416,14 +418,31 @@ public final class RequestRouter {
         take(range.upperBound)
     }
 
+    /// Copies `bytes` to `cursor`, advancing it; 32 bytes past `cursor` may be written. Up to 32
+    /// bytes with 32 readable bytes from their start (before `readableEnd`) go as two 16-byte moves:
+    /// most pieces of a spliced series are that short, and a call to memmove cost more than them.
+    @inline(__always)
+    static func copyShort(_ bytes: UnsafeRawBufferPointer, to cursor: inout UnsafeMutableRawPointer, readableEnd: UnsafeRawPointer?) {
+        let count = bytes.count
+        guard let source = bytes.baseAddress else { return }
+        if count <= 32, let readableEnd, source + 32 <= readableEnd {
+            cursor.storeBytes(of: source.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+            cursor.storeBytes(of: source.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self), toByteOffset: 16, as: SIMD16<UInt8>.self)
+        } else {
+            cursor.copyMemory(from: source, byteCount: count)
+        }
+        cursor += count
+    }
+
     /// `text`'s bytes in memory the caller frees.
     static func rawCopy(_ text: String) -> UnsafeMutableRawBufferPointer {
         rawCopy(Array(text.utf8))
     }
 
-    /// A copy of `bytes` in memory the caller frees.
-    static func rawCopy(_ bytes: [UInt8]) -> UnsafeMutableRawBufferPointer {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 8)
+    /// A copy of `bytes` in memory the caller frees, followed by `slack` zero bytes.
+    static func rawCopy(_ bytes: [UInt8], slack: Int = 0) -> UnsafeMutableRawBufferPointer {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count + slack), alignment: 8)
+        copy.initializeMemory(as: UInt8.self, repeating: 0)
         bytes.withUnsafeBytes { copy.baseAddress!.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(copy.baseAddress!), byteCount: bytes.count) }
         return UnsafeMutableRawBufferPointer(rebasing: copy[..<bytes.count])
     }
