@@ -97,11 +97,15 @@ public struct SeriesKeyHasher: ~Copyable {
         }
     }
 
-    /// Makes room for `bytes` more after the tenant, and 32 for the whole-word copies past them.
-    @usableFromInline
+    /// Makes room for `bytes` more after the key so far, and 32 for the whole-word copies past them.
+    @inlinable @inline(__always)
     mutating func reserve(_ bytes: Int) {
         let needed = count + bytes + 32
-        guard needed > capacity else { return }
+        if needed > capacity { grow(to: needed) }
+    }
+
+    @usableFromInline
+    mutating func grow(to needed: Int) {
         capacity = max(needed, capacity * 2)
         let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         bigger.copyMemory(from: base, byteCount: count)
