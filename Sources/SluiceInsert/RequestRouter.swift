@@ -137,7 +137,7 @@ public final class RequestRouter {
         let tenantLabelBytes = Self.rawCopy(tenantLabel ?? "")
         let dropLabelBytes = dropLabel.map { Self.rawCopy($0) }
         let tenantLabelFirst = tenantLabelBytes.first ?? 0
-        // 32 readable bytes past the field, so that `copyShort` copies it in two moves.
+        // 32 readable bytes past the field, so that `copyShort(to:readableEnd:)` copies it in two moves.
         let tenantFieldBytes = Self.rawCopy(tenantField, slack: 32)
         let tenantFieldEnd = UnsafeRawPointer(tenantFieldBytes.baseAddress!) + tenantFieldBytes.count + 32
         defer {
@@ -239,7 +239,7 @@ public final class RequestRouter {
             byteNodes { node in
                 unretainedBodies[node]._withUnsafeGuaranteedRef { out in
                     // One capacity check for the key, the length and the spliced message, and 32
-                    // bytes more for the whole-word copies of short pieces (`copyShort`).
+                    // bytes more for the whole-word copies of short pieces (`copyShort(to:readableEnd:)`).
                     out.reserve(extra: 11 + length + 32)
                     out.appendUnsafe { tail in
                         var cursor = tail.baseAddress!
@@ -247,7 +247,7 @@ public final class RequestRouter {
                         cursor += 1
                         Varint.store(UInt64(length), at: &cursor)
                         Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
-                        Self.copyShort(UnsafeRawBufferPointer(tenantFieldBytes), to: &cursor, readableEnd: tenantFieldEnd)
+                        cursor = UnsafeRawBufferPointer(tenantFieldBytes).copyShort(to: cursor, readableEnd: tenantFieldEnd)
                         Self.copy(body, at..<message.upperBound, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
                         return cursor - tail.baseAddress!
                     }
@@ -405,7 +405,7 @@ public final class RequestRouter {
         if let a = first, let b = second, b.lowerBound < a.lowerBound { swap(&first, &second) }
         var from = range.lowerBound
         @inline(__always) func take(_ end: Int) {
-            copyShort(UnsafeRawBufferPointer(start: base + from, count: end - from), to: &cursor, readableEnd: readableEnd)
+            cursor = UnsafeRawBufferPointer(start: base + from, count: end - from).copyShort(to: cursor, readableEnd: readableEnd)
         }
         if let first {
             take(first.lowerBound)
@@ -416,22 +416,6 @@ public final class RequestRouter {
             from = second.upperBound
         }
         take(range.upperBound)
-    }
-
-    /// Copies `bytes` to `cursor`, advancing it; 32 bytes past `cursor` may be written. Up to 32
-    /// bytes with 32 readable bytes from their start (before `readableEnd`) go as two 16-byte moves:
-    /// most pieces of a spliced series are that short, and a call to memmove cost more than them.
-    @inline(__always)
-    static func copyShort(_ bytes: UnsafeRawBufferPointer, to cursor: inout UnsafeMutableRawPointer, readableEnd: UnsafeRawPointer?) {
-        let count = bytes.count
-        guard let source = bytes.baseAddress else { return }
-        if count <= 32, let readableEnd, source + 32 <= readableEnd {
-            cursor.storeBytes(of: source.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
-            cursor.storeBytes(of: source.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self), toByteOffset: 16, as: SIMD16<UInt8>.self)
-        } else {
-            cursor.copyMemory(from: source, byteCount: count)
-        }
-        cursor += count
     }
 
     /// `text`'s bytes in memory the caller frees.

@@ -98,7 +98,7 @@ public final class PlacementTable: @unchecked Sendable {
         let mixedBuckets: UnsafeMutablePointer<MixedBucket>? = width == 4 ? nil : .allocate(capacity: bucketCount)
         mixedBuckets?.initialize(repeating: MixedBucket(), count: bucketCount)
         mixed = mixedBuckets
-        let mixed: UInt32 = width == 1 ? 0xFF : width == 2 ? 0xFFFF : 0
+        let mixedMark: UInt32 = width == 1 ? 0xFF : width == 2 ? 0xFFFF : 0
         // Walk the buckets from the last down, carrying the first token at or after each bucket's start.
         var next = tokens.count  // the first token in a later bucket; tokens.count wraps to token 0
         var index = tokens.count - 1
@@ -121,7 +121,7 @@ public final class PlacementTable: @unchecked Sendable {
                     } else {
                         mixedBuckets[bucket] = MixedBucket(key: UInt32(first), setAfter: Self.manyTokens)
                     }
-                    value = mixed
+                    value = mixedMark
                 } else {
                     value = Self.tokenFlag | UInt32(first)
                 }

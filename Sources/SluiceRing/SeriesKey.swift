@@ -8,7 +8,7 @@ import SluiceCodec
 ///
 /// The key is assembled in a buffer the hasher owns and keeps across keys, then hashed in one pass of
 /// `XXHash64.hash`. A piece of up to 32 bytes whose source has 32 readable bytes (`readableEnd`) is
-/// copied as two fixed 16-byte moves with no branch on its length, and the next piece overwrites
+/// copied as two fixed 16-byte moves (`copyShort(to:readableEnd:)`), and the next piece overwrites
 /// what was copied past it: for a series of a request body, that is nearly every label name and
 /// value. Streaming each piece through xxHash64's lanes instead cost more per piece than the
 /// hashing itself (BENCHMARKS.md, "Insert hot path").
@@ -119,18 +119,9 @@ public struct SeriesKeyHasher: ~Copyable {
     static func append(
         _ bytes: UnsafeRawBufferPointer, to target: UnsafeMutableRawPointer, readableEnd: UnsafeRawPointer?
     ) -> UnsafeMutableRawPointer {
-        let length = bytes.count
-        if let source = bytes.baseAddress {
-            if length <= 32, let readableEnd, UnsafeRawPointer(source) + 32 <= readableEnd {
-                target.storeBytes(of: source.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
-                target.storeBytes(
-                    of: source.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self), toByteOffset: 16, as: SIMD16<UInt8>.self)
-            } else {
-                target.copyMemory(from: source, byteCount: length)
-            }
-        }
-        target.storeBytes(of: 0xFF, toByteOffset: length, as: UInt8.self)
-        return target + length + 1
+        let end = bytes.copyShort(to: target, readableEnd: readableEnd)
+        end.storeBytes(of: 0xFF, as: UInt8.self)
+        return end + 1
     }
 
     /// Hashes a whole label set, sorting it first. For cold paths and tests.
