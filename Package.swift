@@ -46,7 +46,7 @@ let package = Package(
             pkgConfig: "libprotobuf-c",
             providers: [.apt(["libprotobuf-c-dev"])]
         ),
-        // A cache prefetch hint for the storage head (header-only C: Swift has no way to say it).
+        // A cache prefetch hint for the storage head and placement (header-only C: Swift has no way to say it).
         .target(name: "CSluicePrefetch"),
         // glibc's mallopt for the executable (header-only C: Swift's Glibc module lacks malloc.h).
         .target(name: "CSluiceMalloc"),
