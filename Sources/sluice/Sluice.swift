@@ -33,8 +33,8 @@ struct Sluice: AsyncParsableCommand {
 /// are a few hundred KiB, above glibc's starting mmap threshold, and an event loop's arena trimmed
 /// its heap with madvise as they were freed: each request faulted the same pages in again. With
 /// buffers below 4 MiB taken from the heap and the heap trimmed only past 64 MiB free, insert RF=1
-/// at its maximum took about 400 minor faults per million samples instead of 1,800 to 6,400 (nine
-/// runs each), for a peak RSS 3-4 MiB higher (perf had put page faults at about 2.6% of insert's CPU).
+/// at its maximum took 210 to 450 minor faults per million samples in every run, against 1,800 to
+/// 6,400 in nine runs without, for a peak RSS 3-4 MiB higher (perf had put page faults at about 2.6% of insert's CPU).
 enum Allocator {
     static func keepBuffers() {
         sluice_malloc_keep_buffers(4 << 20, 64 << 20)
