@@ -82,30 +82,64 @@ public struct WriteForwarder: Sendable {
             let written = answer.written.map { Written(samples: $0.samples, histograms: $0.histograms, exemplars: $0.exemplars) }
             return (Self.classify(status: answer.status, message: answer.message), written)
         }
-        let body = body.snappyCompressed
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: version.contentType)
-        request.headers.add(name: "Content-Encoding", value: "snappy")
-        request.headers.add(name: RemoteWriteVersion.versionHeaderName, value: version.versionHeader)
-        request.headers.add(name: "User-Agent", value: "sluice-insert")
-        if let tenant, let header = configuration.tenantHeader { request.headers.add(name: header, value: tenant) }
-        request.body = .bytes(body)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(6)
+        headers.add(name: "Content-Type", value: version.contentType)
+        headers.add(name: "Content-Encoding", value: "snappy")
+        headers.add(name: RemoteWriteVersion.versionHeaderName, value: version.versionHeader)
+        headers.add(name: "User-Agent", value: "sluice-insert")
+        if let tenant, let header = configuration.tenantHeader { headers.add(name: header, value: tenant) }
         do {
-            let response = try await client.execute(request, timeout: .init(configuration.timeout))
-            let status = Int(response.status.code)
-            let written = Self.written(response.headers)
-            if (200..<300).contains(status) {
-                // Drain so the connection goes back to the pool.
-                for try await _ in response.body {}
-                return (.accepted, written)
+            // The delegate API answers through one future: the async API's response body stream
+            // cost a task hop per part of the answer, on every forward.
+            let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body.snappyCompressed))
+            let answer = try await client.execute(
+                request: request, delegate: AnswerReader(), deadline: .now() + TimeAmount(configuration.timeout)
+            ).get()
+            let written = Self.written(answer.headers)
+            guard (200..<300).contains(answer.status) else {
+                var message = answer.message
+                let text = message.readString(length: min(message.readableBytes, 1024)) ?? ""
+                return (Self.classify(status: answer.status, message: text), written)
             }
-            var message = try await response.body.collect(upTo: 64 * 1024)
-            let text = message.readString(length: min(message.readableBytes, 1024)) ?? ""
-            return (Self.classify(status: status, message: text), written)
+            return (.accepted, written)
         } catch {
             return (.failed(message: "\(error)"), nil)
         }
+    }
+
+    /// A node's answer: its status and headers, and up to 64 KiB of its body when it is not a 2xx
+    /// (the error message). A 2xx body is read and dropped, so the connection goes back to the pool.
+    final class AnswerReader: HTTPClientResponseDelegate, @unchecked Sendable {
+        // Called on one event loop, one call after another (`HTTPClientResponseDelegate`).
+        private var status = 0
+        private var headers = HTTPHeaders()
+        private var message = ByteBuffer()
+
+        func didReceiveHead(task: HTTPClient.Task<Answer>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+            status = Int(head.status.code)
+            headers = head.headers
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+
+        func didReceiveBodyPart(task: HTTPClient.Task<Answer>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+            if !(200..<300).contains(status) {
+                var buffer = buffer
+                let room = 64 * 1024 - message.readableBytes
+                if room > 0, let part = buffer.readSlice(length: min(room, buffer.readableBytes)) { message.writeImmutableBuffer(part) }
+            }
+            return task.eventLoop.makeSucceededVoidFuture()
+        }
+
+        func didFinishRequest(task: HTTPClient.Task<Answer>) throws -> Answer {
+            Answer(status: status, headers: headers, message: message)
+        }
+    }
+
+    struct Answer: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var message: ByteBuffer
     }
 
     /// The counts a 2.0 answer's `X-Prometheus-Remote-Write-*-Written` headers report, nil without them.
