@@ -8,12 +8,54 @@ struct InsertMetrics: Sendable {
     let inflightBytes: Gauge
     let ring: RingGauges
     let forwardDuration: DurationHistogram
+    // Labeled counters, made once per label values (`CounterFamily`): several are counted per request.
+    let requests: CounterFamily
+    let seriesReceived: CounterFamily
+    let samplesReceived: CounterFamily
+    let samplesForwarded: CounterFamily
+    let nodeForwards: CounterFamily
+    let nodeForwardParts: CounterFamily
+    let quorumFailures: CounterFamily
+    let hintRecords: CounterFamily
+    let limitedRequests: CounterFamily
+    let haDeduplicatedSamples: CounterFamily
+    let haElectedReplicaChanges: CounterFamily
+    let overridesReloads: CounterFamily
+    let ringReloads: CounterFamily
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         inflightRequests = registry.makeGauge(descriptor: metricDescriptor("sluice_insert_inflight_requests", "Write requests being handled."))
         inflightBytes = registry.makeGauge(descriptor: metricDescriptor("sluice_insert_inflight_bytes", "Decoded bytes of the write requests being handled."))
         ring = RingGauges(registry: registry)
+        requests = CounterFamily(registry, "sluice_insert_requests_total", "Write requests received, by answer.", labels: "code", "tenant")
+        seriesReceived = CounterFamily(
+            registry, "sluice_insert_series_received_total", "Series received, by the answer to their request.", labels: "code", "tenant")
+        samplesReceived = CounterFamily(
+            registry, "sluice_insert_samples_received_total", "Samples received, by the answer to their request.", labels: "code", "tenant")
+        samplesForwarded = CounterFamily(
+            registry, "sluice_insert_samples_forwarded_total",
+            "Samples for storage nodes, by result: accepted, rejected, failed, skipped (node backing off) or queued (behind its hints).",
+            labels: "node", "result")
+        nodeForwards = CounterFamily(
+            registry, "sluice_insert_node_forwards_total",
+            "1.0 forwards to storage nodes; with sluice_insert_node_forward_parts_total, how many requests' parts each carried.", labels: "node")
+        nodeForwardParts = CounterFamily(
+            registry, "sluice_insert_node_forward_parts_total", "Requests' 1.0 parts carried by forwards to storage nodes.", labels: "node")
+        quorumFailures = CounterFamily(registry, "sluice_insert_quorum_failures_total", "Requests that did not meet write quorum.", labels: "kind")
+        hintRecords = CounterFamily(
+            registry, "sluice_insert_hints_total",
+            "Hinted-handoff records by event: queued, replayed, dropped (queue full) or discarded (node rejected).", labels: "node", "event")
+        limitedRequests = CounterFamily(
+            registry, "sluice_insert_limited_requests_total", "Write requests refused by a per-tenant limit, by reason.", labels: "tenant", "reason")
+        haDeduplicatedSamples = CounterFamily(
+            registry, "sluice_insert_ha_deduplicated_samples_total", "Samples dropped because their HA replica is not the elected one.",
+            labels: "tenant", "cluster")
+        haElectedReplicaChanges = CounterFamily(
+            registry, "sluice_insert_ha_elected_replica_changes_total",
+            "Times another replica of an HA pair was elected, its predecessor having gone silent.", labels: "tenant", "cluster")
+        overridesReloads = CounterFamily(registry, "sluice_insert_overrides_reloads_total", "Overrides file reloads, by result.", labels: "result")
+        ringReloads = CounterFamily(registry, "sluice_ring_config_reloads_total", "Ring file reloads, by result.", labels: "result")
         forwardDuration = registry.makeDurationHistogram(
             descriptor: metricDescriptor("sluice_insert_forward_duration_seconds", "Time to forward one request to one storage node."),
             buckets: [.milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
@@ -23,29 +65,30 @@ struct InsertMetrics: Sendable {
     }
 
     func received(code: Int, tenant: String, series: Int, samples: Int) {
-        let labels = [("code", String(code)), ("tenant", tenant)]
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_requests_total", "Write requests received, by answer."), labels: labels).increment()
-        if series > 0 {
-            registry.makeCounter(descriptor: metricDescriptor("sluice_insert_series_received_total", "Series received, by the answer to their request."), labels: labels).increment(by: Int64(series))
-        }
-        if samples > 0 {
-            registry.makeCounter(descriptor: metricDescriptor("sluice_insert_samples_received_total", "Samples received, by the answer to their request."), labels: labels).increment(by: Int64(samples))
-        }
+        let code = Self.codeText(code)
+        requests.counter(code, tenant).increment()
+        if series > 0 { seriesReceived.counter(code, tenant).increment(by: Int64(series)) }
+        if samples > 0 { samplesReceived.counter(code, tenant).increment(by: Int64(samples)) }
     }
 
+    /// The status codes insert answers, as label values made once.
+    private static let codeTexts: [Int: String] = Dictionary(
+        uniqueKeysWithValues: [200, 202, 204, 400, 404, 405, 409, 413, 415, 429, 500, 503].map { ($0, String($0)) })
+
+    private static func codeText(_ code: Int) -> String { codeTexts[code] ?? String(code) }
+
     func forwarded(node: String, result: String, samples: Int) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_samples_forwarded_total", "Samples for storage nodes, by result: accepted, rejected, failed, skipped (node backing off) or queued (behind its hints)."), labels: [("node", node), ("result", result)]).increment(by: Int64(samples))
+        samplesForwarded.counter(node, result).increment(by: Int64(samples))
     }
 
     /// One forward to `node` carrying `parts` requests' parts (group commit, `ForwardBatcher`).
     func forwardBatch(node: String, parts: Int) {
-        let labels = [("node", node)]
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_node_forwards_total", "1.0 forwards to storage nodes; with sluice_insert_node_forward_parts_total, how many requests' parts each carried."), labels: labels).increment()
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_node_forward_parts_total", "Requests' 1.0 parts carried by forwards to storage nodes."), labels: labels).increment(by: Int64(parts))
+        nodeForwards.counter(node).increment()
+        nodeForwardParts.counter(node).increment(by: Int64(parts))
     }
 
     func quorumFailure(kind: String) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_quorum_failures_total", "Requests that did not meet write quorum."), labels: [("kind", kind)]).increment()
+        quorumFailures.counter(kind).increment()
     }
 
     func hintQueueBytes(node: String) -> Gauge {
@@ -53,29 +96,29 @@ struct InsertMetrics: Sendable {
     }
 
     func hints(node: String, event: String, count: Int = 1) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_hints_total", "Hinted-handoff records by event: queued, replayed, dropped (queue full) or discarded (node rejected)."), labels: [("node", node), ("event", event)]).increment(by: Int64(count))
+        hintRecords.counter(node, event).increment(by: Int64(count))
     }
 
     /// A request turned away by one of its tenant's limits: rate_limited, burst_exceeded,
     /// labels_per_series or series_per_request.
     func limited(tenant: String, reason: String) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_limited_requests_total", "Write requests refused by a per-tenant limit, by reason."), labels: [("tenant", tenant), ("reason", reason)]).increment()
+        limitedRequests.counter(tenant, reason).increment()
     }
 
     func haDeduplicated(tenant: String, cluster: String, samples: Int) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_ha_deduplicated_samples_total", "Samples dropped because their HA replica is not the elected one."), labels: [("tenant", tenant), ("cluster", cluster)]).increment(by: Int64(samples))
+        haDeduplicatedSamples.counter(tenant, cluster).increment(by: Int64(samples))
     }
 
     func haElectedReplicaChange(tenant: String, cluster: String) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_ha_elected_replica_changes_total", "Times another replica of an HA pair was elected, its predecessor having gone silent."), labels: [("tenant", tenant), ("cluster", cluster)]).increment()
+        haElectedReplicaChanges.counter(tenant, cluster).increment()
     }
 
     func overridesReload(result: String) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_insert_overrides_reloads_total", "Overrides file reloads, by result."), labels: [("result", result)]).increment()
+        overridesReloads.counter(result).increment()
     }
 
     func ringReload(result: String) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_ring_config_reloads_total", "Ring file reloads, by result."), labels: [("result", result)]).increment()
+        ringReloads.counter(result).increment()
     }
 }
 
