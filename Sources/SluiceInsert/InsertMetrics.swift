@@ -1,8 +1,9 @@
 import Prometheus
 import SluiceHTTP
 
-/// The insert tier's self-metrics, registered once; `/metrics` renders the registry.
-struct InsertMetrics: Sendable {
+/// The insert tier's self-metrics, registered once; `/metrics` renders the registry. A class, so
+/// that the many places holding it share one reference.
+final class InsertMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let inflightRequests: Gauge
     let inflightBytes: Gauge

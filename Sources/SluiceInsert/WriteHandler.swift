@@ -51,7 +51,10 @@ public protocol HintSink: Sendable {
 }
 
 /// `POST /api/v1/write`: validate, route, forward, decide, answer.
-struct WriteHandler: Sendable {
+///
+/// A class: every closure of a request (its forwards' child tasks among them) captures it, and a
+/// struct of this many references was copied, each retained and released, into every one.
+final class WriteHandler: Sendable {
     let configuration: InsertConfiguration
     let membership: @Sendable () -> RingMembership
     let forwarder: WriteForwarder
@@ -66,6 +69,25 @@ struct WriteHandler: Sendable {
     /// Set with `--ha-tracker`.
     let haTracker: HATracker?
     let logger: Logger
+
+    init(
+        configuration: InsertConfiguration, membership: @escaping @Sendable () -> RingMembership, forwarder: WriteForwarder,
+        batcher: ForwardBatcher, hints: any HintSink, metrics: InsertMetrics, limiter: InflightLimiter, routers: RouterPool,
+        tenantLimits: TenantLimiter, tenants: TenantResolver, haTracker: HATracker?, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.membership = membership
+        self.forwarder = forwarder
+        self.batcher = batcher
+        self.hints = hints
+        self.metrics = metrics
+        self.limiter = limiter
+        self.routers = routers
+        self.tenantLimits = tenantLimits
+        self.tenants = tenants
+        self.haTracker = haTracker
+        self.logger = logger
+    }
 
     func handle(_ request: Request) async -> Response {
         let tenant: String
@@ -135,7 +157,7 @@ struct WriteHandler: Sendable {
         guard limiter.acquireBytes(decodedBytes) else { throw tooManyRequests("too many bytes in flight") }
         defer { limiter.releaseBytes(decodedBytes) }
         let version = result.version
-        let failure = { (error: CodecError) -> HTTPFailure in
+        let failure = { [self] (error: CodecError) -> HTTPFailure in
             if let rejection = LimitRejection(error, tenant: tenant) {
                 metrics.limited(tenant: tenant, reason: rejection.reason)
                 return rejection.failure
@@ -176,7 +198,7 @@ struct WriteHandler: Sendable {
                 dropLabel = haTracker.configuration.replicaLabel
             }
         }
-        let route = { (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+        let route = { [self] (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
             do throws(CodecError) {
                 switch version {
                 case .v1:
@@ -308,7 +330,7 @@ struct WriteHandler: Sendable {
                     continue
                 }
                 let version: RemoteWriteVersion = routed.v2Nodes.contains(part.node) ? .v2 : .v1
-                group.addTask {
+                group.addTask { [self] in
                     let start = clock.now
                     let (outcome, written) = await batcher.send(
                         part.body, version: version, to: node.url,
