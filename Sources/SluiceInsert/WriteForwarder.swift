@@ -93,9 +93,14 @@ public struct WriteForwarder: Sendable {
             // The delegate API answers through one future: the async API's response body stream
             // cost a task hop per part of the answer, on every forward.
             let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .byteBuffer(body.snappyCompressed))
-            let answer = try await client.execute(
-                request: request, delegate: AnswerReader(), deadline: .now() + TimeAmount(configuration.timeout)
-            ).get()
+            let task = client.execute(request: request, delegate: AnswerReader(), deadline: .now() + TimeAmount(configuration.timeout))
+            // A cancelled write (a hint replay stopped, shutdown) stops its forward rather than
+            // waiting out the timeout: the future alone does not see the cancellation.
+            let answer = try await withTaskCancellationHandler {
+                try await task.get()
+            } onCancel: {
+                task.cancel()
+            }
             let written = Self.written(answer.headers)
             guard (200..<300).contains(answer.status) else {
                 var message = answer.message
@@ -109,7 +114,8 @@ public struct WriteForwarder: Sendable {
     }
 
     /// A node's answer: its status and headers, and up to 64 KiB of its body when it is not a 2xx
-    /// (the error message). A 2xx body is read and dropped, so the connection goes back to the pool.
+    /// (the error message; a longer body is cut there, and the answer classified by its status). A
+    /// 2xx body is read and dropped, so the connection goes back to the pool.
     final class AnswerReader: HTTPClientResponseDelegate, @unchecked Sendable {
         // Called on one event loop, one call after another (`HTTPClientResponseDelegate`).
         private var status = 0
