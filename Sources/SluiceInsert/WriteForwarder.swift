@@ -41,6 +41,9 @@ public struct WriteForwarder: Sendable {
             concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.maxConnectionsPerNode
         )
         clientConfiguration.decompression = .disabled
+        // Sluice bootstraps no tracer: without this, every forward started and ended a no-op span,
+        // with its attributes built (the method, the URL parsed again) and its tracer cast.
+        clientConfiguration.tracing.tracer = nil
         if let tls = configuration.tls { clientConfiguration.tlsConfiguration = tls }
         // A refused connection is an answer: fail now, so the part goes to hinted handoff and node
         // health backs off. Retrying inside the pool turned it into a wait of `connectTimeout` for
