@@ -3,27 +3,24 @@
 /// Placement must be the same in every process and on every machine, so the standard library's
 /// randomly seeded `Hasher` cannot be used. The storage head finds series by it too: a fixed, fast
 /// hash of a label set's bytes.
-///
-/// The primes and round functions are public so that `SeriesKeyHasher` (SluiceRing) can stream a
-/// key through the same lanes without assembling it.
 public enum XXHash64 {
-    public static let prime1: UInt64 = 0x9E37_79B1_85EB_CA87
-    public static let prime2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
-    public static let prime3: UInt64 = 0x1656_67B1_9E37_79F9
-    public static let prime4: UInt64 = 0x85EB_CA77_C2B2_AE63
-    public static let prime5: UInt64 = 0x27D4_EB2F_1656_67C5
+    @usableFromInline static let prime1: UInt64 = 0x9E37_79B1_85EB_CA87
+    @usableFromInline static let prime2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+    @usableFromInline static let prime3: UInt64 = 0x1656_67B1_9E37_79F9
+    @usableFromInline static let prime4: UInt64 = 0x85EB_CA77_C2B2_AE63
+    @usableFromInline static let prime5: UInt64 = 0x27D4_EB2F_1656_67C5
 
     @inlinable @inline(__always)
-    public static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
+    static func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
 
     @inlinable @inline(__always)
-    public static func round(_ acc: UInt64, _ input: UInt64) -> UInt64 {
+    static func round(_ acc: UInt64, _ input: UInt64) -> UInt64 {
         rotl(acc &+ input &* prime2, 31) &* prime1
     }
 
     /// One 32-byte stripe into the four lanes.
     @inlinable @inline(__always)
-    public static func stripe(_ bytes: UnsafeRawPointer, _ v1: inout UInt64, _ v2: inout UInt64, _ v3: inout UInt64, _ v4: inout UInt64) {
+    static func stripe(_ bytes: UnsafeRawPointer, _ v1: inout UInt64, _ v2: inout UInt64, _ v3: inout UInt64, _ v4: inout UInt64) {
         v1 = round(v1, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)))
         v2 = round(v2, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         v3 = round(v3, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
@@ -31,7 +28,7 @@ public enum XXHash64 {
     }
 
     @inlinable @inline(__always)
-    public static func merge(_ acc: UInt64, _ value: UInt64) -> UInt64 {
+    static func merge(_ acc: UInt64, _ value: UInt64) -> UInt64 {
         (acc ^ round(0, value)) &* prime1 &+ prime4
     }
 
@@ -64,7 +61,7 @@ public enum XXHash64 {
     /// The last step of xxHash64: the bytes after the last whole 32-byte stripe (fewer than 32),
     /// then the avalanche. `h` already holds the merged lanes (or seed + prime5) plus the length.
     @inlinable
-    public static func finalize(_ h: UInt64, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
+    static func finalize(_ h: UInt64, tail bytes: UnsafeRawBufferPointer) -> UInt64 {
         var h = h
         let count = bytes.count
         var offset = 0
