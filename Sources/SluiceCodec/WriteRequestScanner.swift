@@ -139,6 +139,8 @@ public final class WriteRequestScanner {
         // Both hold ranges into the last body scanned: the first series of this one has no previous.
         labels.removeAll()
         previousLabels.removeAll()
+        // Where the previous series had `__name__`, for `validateLabels`.
+        var nameIndex = -1
         while let (field, wireType) = try reader.nextKey() {
             switch (field, wireType) {
             case (1, .lengthDelimited):
@@ -149,7 +151,8 @@ public final class WriteRequestScanner {
                 }
                 swap(&labels, &previousLabels)
                 let series = try Self.scanSeries(
-                    body, message, labels: &labels, previous: previousLabels.elements, limits: limits, trustsLabels: trustsLabels)
+                    body, message, labels: &labels, previous: previousLabels.elements, nameIndex: &nameIndex, limits: limits,
+                    trustsLabels: trustsLabels)
                 summary.samples += series.samples
                 summary.exemplars += series.exemplars
                 summary.histograms += series.histograms
@@ -172,7 +175,7 @@ public final class WriteRequestScanner {
     @inline(__always)
     private static func scanSeries(
         _ body: UnsafeRawBufferPointer, _ message: Range<Int>, labels: inout LabelBuffer,
-        previous: UnsafeBufferPointer<LabelRange>, limits: Limits, trustsLabels: Bool
+        previous: UnsafeBufferPointer<LabelRange>, nameIndex: inout Int, limits: Limits, trustsLabels: Bool
     ) throws(CodecError) -> Series {
         labels.removeAll()
         // A local copy, written back on every exit: through `inout`, each append loaded and stored
@@ -182,6 +185,8 @@ public final class WriteRequestScanner {
         var samples = 0
         var exemplars = 0
         var histograms = 0
+        // Bit i: label i's field is byte for byte the previous series' label i (`adoptLabels`).
+        var adopted: UInt64 = 0
         var reader = ProtobufReader(body, message)
         var fieldStart = reader.offset
         let end = message.upperBound
@@ -192,6 +197,15 @@ public final class WriteRequestScanner {
             // is built only once its bounds are known to be in order and inside the message.
             let key = body[fieldStart]
             if key == 0x0A || key == 0x12, fieldStart &+ 2 <= end {
+                if key == 0x0A, found.count < previous.count, found.count < 64 {
+                    let index = found.count
+                    let (count, bytes) = Self.adoptLabels(body, previous, at: index, to: fieldStart, end: end, into: &found)
+                    if count > 0 {
+                        adopted |= (count >= 64 ? UInt64.max : (1 &<< UInt64(count)) &- 1) &<< UInt64(index)
+                        fieldStart &+= bytes
+                        continue
+                    }
+                }
                 let length = body[fieldStart &+ 1]
                 let innerEnd = fieldStart &+ 2 &+ Int(length)
                 if length < 0x80, innerEnd <= end {
@@ -232,8 +246,58 @@ public final class WriteRequestScanner {
                 try reader.skip(wireType)
             }
         }
-        if !trustsLabels { try validateLabels(body, found.elements, previousSeries: previous, limits: limits) }
+        nameIndex = trustsLabels
+            ? -1 : try validateLabels(body, found.elements, adopted: adopted, previousNameIndex: nameIndex, limits: limits)
         return Series(message: message, labels: found.elements, samples: samples, exemplars: exemplars, histograms: histograms)
+    }
+
+    /// Consecutive series mostly share a run of labels (a target's `job`, `instance` and external
+    /// labels, after a `__name__` that changes): where the fields at `fieldStart` repeat the previous
+    /// series' labels from `index` on byte for byte, they are taken over as that series parsed them,
+    /// shifted to here, in one comparison rather than a parse and a check per label. Only a run of
+    /// the previous series' labels that lie back to back is taken, so no other field is skipped
+    /// unseen. Returns how many labels were taken and their bytes; (0, 0) if the label here differs.
+    @inline(__always)
+    private static func adoptLabels(
+        _ body: UnsafeRawBufferPointer, _ previous: UnsafeBufferPointer<LabelRange>, at index: Int, to fieldStart: Int,
+        end: Int, into found: inout LabelBuffer
+    ) -> (count: Int, bytes: Int) {
+        // The previous series lies before this one in the body, and its labels in field order.
+        let start = previous[index].field.lowerBound
+        let limit = min(previous[previous.count &- 1].field.upperBound &- start, end &- fieldStart)
+        guard limit > 0, let base = body.baseAddress else { return (0, 0) }
+        let common = commonPrefix(UnsafeRawPointer(base + start), UnsafeRawPointer(base + fieldStart), limit)
+        var next = index
+        var runEnd = start
+        while next < previous.count {
+            let field = previous[next].field
+            guard field.lowerBound == runEnd, field.upperBound &- start <= common else { break }
+            runEnd = field.upperBound
+            next &+= 1
+        }
+        guard next > index else { return (0, 0) }
+        let shift = fieldStart &- start
+        @inline(__always) func moved(_ range: Range<Int>) -> Range<Int> {
+            Range(uncheckedBounds: (range.lowerBound &+ shift, range.upperBound &+ shift))
+        }
+        for label in previous[index..<next] {
+            found.append(LabelRange(field: moved(label.field), name: moved(label.name), value: moved(label.value)))
+        }
+        return (next &- index, runEnd &- start)
+    }
+
+    /// How many bytes `x` and `y` share from their start, up to `limit`: eight at a time.
+    @inline(__always)
+    static func commonPrefix(_ x: UnsafeRawPointer, _ y: UnsafeRawPointer, _ limit: Int) -> Int {
+        var i = 0
+        while i &+ 8 <= limit {
+            let difference = UInt64(littleEndian: x.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                ^ UInt64(littleEndian: y.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if difference != 0 { return i &+ difference.trailingZeroBitCount &>> 3 }
+            i &+= 8
+        }
+        while i < limit, x.load(fromByteOffset: i, as: UInt8.self) == y.load(fromByteOffset: i, as: UInt8.self) { i &+= 1 }
+        return i
     }
 
     /// An `Exemplar`: labels (1), value (double, 2), timestamp (int64, 3), every wire type as
@@ -318,49 +382,55 @@ public final class WriteRequestScanner {
         return LabelRange(field: message, name: name, value: value)
     }
 
-    /// A label whose field bytes are those of the label at the same place in the previous series
-    /// (`previousSeries`) passed the same per-label checks there: they are a function of those bytes and
-    /// the limits alone, so only its order against its neighbour is checked again. Consecutive series
-    /// mostly share their target's labels (job, instance, and the like), so most labels skip the rest.
+    /// The label rules, for labels found anew; a run of labels that repeat the previous series' (bit
+    /// i of `adopted`, `adoptLabels`) passed them there, since they depend on the bytes and the limits
+    /// alone, and were in order among themselves: only the run's first is ordered against the label
+    /// before it. `previousNameIndex` is where the previous series had `__name__` (-1 for none): a
+    /// run that repeats it has it at the same place. Returns where this series has `__name__`.
     @inline(__always)
     private static func validateLabels(
-        _ body: UnsafeRawBufferPointer, _ labels: UnsafeBufferPointer<LabelRange>,
-        previousSeries: UnsafeBufferPointer<LabelRange>, limits: Limits
-    ) throws(CodecError) {
+        _ body: UnsafeRawBufferPointer, _ labels: UnsafeBufferPointer<LabelRange>, adopted: UInt64,
+        previousNameIndex: Int, limits: Limits
+    ) throws(CodecError) -> Int {
         guard labels.count <= limits.maxLabelNamesPerSeries else {
             throw CodecError(.invalidSeries, "series has \(labels.count) labels, more than the limit of \(limits.maxLabelNamesPerSeries)")
         }
-        var previous: Range<Int>? = nil
-        var previousChecked = false
-        var hasName = false
+        @inline(__always) func isAdopted(_ index: Int) -> Bool { index < 64 && (adopted &>> UInt64(index)) & 1 != 0 }
+        var nameIndex = previousNameIndex >= 0 && isAdopted(previousNameIndex) ? previousNameIndex : -1
         let readableEnd = body.baseAddress.map { UnsafeRawPointer($0) + body.count }
         // Every range lies inside `body` (the scanner made them): `uncheckedSlice`, with no overflow
         // or bounds checks, which cost more than the work in this loop.
         @inline(__always) func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer { body.uncheckedSlice(range) }
-        for index in 0..<labels.count {
+        @inline(__always) func checkOrder(_ index: Int) throws(CodecError) {
+            guard index > 0 else { return }
+            let name = bytes(labels[index].name)
+            let order = Self.compare(bytes(labels[index &- 1].name), name)
+            if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
+            if order > 0 { throw CodecError(.invalidSeries, "labels are not sorted by name at \(Self.printable(name))") }
+        }
+        var index = 0
+        while index < labels.count {
+            if isAdopted(index) {
+                try checkOrder(index)
+                // The run ends at the first label not adopted (bits past 63 read as not adopted).
+                index &+= (~(adopted &>> UInt64(index))).trailingZeroBitCount
+                continue
+            }
             let label = labels[index]
             let name = bytes(label.name)
             let value = bytes(label.value)
-            let checked = index < previousSeries.count && Self.sameBytes(body, previousSeries[index].field, label.field)
-            if !checked {
-                try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false, readableEnd: readableEnd)
-            }
-            // Two neighbours that both repeat the previous series' were found in order there.
-            if let previous, !(checked && previousChecked) {
-                let order = Self.compare(bytes(previous), name)
-                if order == 0 { throw CodecError(.invalidSeries, "duplicate label name \(Self.printable(name))") }
-                if order > 0 { throw CodecError(.invalidSeries, "labels are not sorted by name at \(Self.printable(name))") }
-            }
+            try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false, readableEnd: readableEnd)
+            try checkOrder(index)
             if isMetricNameLabel(name) {
-                guard checked || Self.isValidMetricName(value) else {
+                guard Self.isValidMetricName(value) else {
                     throw CodecError(.invalidSeries, "invalid metric name \"\(Self.printable(value))\"")
                 }
-                hasName = true
+                nameIndex = index
             }
-            previous = label.name
-            previousChecked = checked
+            index &+= 1
         }
-        guard hasName else { throw CodecError(.invalidSeries, "series has no __name__ label") }
+        guard nameIndex >= 0 else { throw CodecError(.invalidSeries, "series has no __name__ label") }
+        return nameIndex
     }
 
     /// The checks every label gets in both versions: a name and a value, non-empty, within the
@@ -544,33 +614,6 @@ public final class WriteRequestScanner {
             case .error: return false
             }
         }
-    }
-
-    /// Whether `body[a]` and `body[b]` hold the same bytes: eight at a time, the last word
-    /// overlapping the one before.
-    @inline(__always)
-    static func sameBytes(_ body: UnsafeRawBufferPointer, _ a: Range<Int>, _ b: Range<Int>) -> Bool {
-        // Both ranges lie inside `body` (the scanner made them), so the arithmetic cannot overflow.
-        let count = a.upperBound &- a.lowerBound
-        guard count == b.upperBound &- b.lowerBound, let base = body.baseAddress else { return false }
-        let x = base + a.lowerBound
-        let y = base + b.lowerBound
-        guard count >= 8 else {
-            var i = 0
-            while i < count {
-                if x.load(fromByteOffset: i, as: UInt8.self) != y.load(fromByteOffset: i, as: UInt8.self) { return false }
-                i &+= 1
-            }
-            return true
-        }
-        var i = 0
-        while i &+ 8 < count {
-            if x.loadUnaligned(fromByteOffset: i, as: UInt64.self) != y.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                return false
-            }
-            i &+= 8
-        }
-        return x.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self) == y.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
     }
 
     /// The byte order of two label names (negative, zero, positive), as UTF-8 sorts them. The

@@ -281,6 +281,101 @@ import Testing
         #expect(throws: Never.self) { try Self.scan(Self.rawBody([good, good, good])) }
     }
 
+    /// A run of labels that repeats the previous series' byte for byte is taken over in one piece
+    /// (`adoptLabels`): the labels come out as a parse would give them, and every rule still holds
+    /// at the run's edges.
+    @Test func aRepeatedRunOfLabelsIsTakenOverAndItsEdgesAreChecked() throws {
+        func labels(_ pairs: [(String, String)]) -> [(name: [UInt8], value: [UInt8])] {
+            pairs.map { (Array($0.0.utf8), Array($0.1.utf8)) }
+        }
+        let first = [("__name__", "m"), ("b", "1"), ("c", "1"), ("d", "1")]
+        // The run starts after the label that differs, wherever that is.
+        for index in 0..<first.count {
+            var next = first
+            next[index].1 += "2"
+            let (summary, sets) = try Self.scan(Self.rawBody([first, next, next, first].map(labels)))
+            #expect(summary.samples == 4)
+            #expect(sets.map { $0.map { [$0.name, $0.value] } } == [first, next, next, first].map { $0.map { [$0.0, $0.1] } })
+        }
+        // The label before the run is ordered against the run's first.
+        #expect(throws: CodecError.self) { try Self.scan(Self.rawBody([first, [("__name__", "m"), ("x", "1"), ("c", "1"), ("d", "1")]].map(labels))) }
+        #expect(throws: CodecError.self) { try Self.scan(Self.rawBody([first, [("__name__", "m"), ("c", "0"), ("c", "1"), ("d", "1")]].map(labels))) }
+        // `__name__` inside the run counts; without it anywhere the series is rejected.
+        let named = [("__a", "x"), ("__name__", "m"), ("z", "1")]
+        #expect(throws: Never.self) { try Self.scan(Self.rawBody([named, [("__a", "y"), ("__name__", "m"), ("z", "1")]].map(labels))) }
+        #expect(throws: CodecError.self) { try Self.scan(Self.rawBody([named, [("__a", "y"), ("__nam", "m"), ("z", "1")]].map(labels))) }
+    }
+
+    /// A run is only labels that lie back to back: where the previous series had a sample between
+    /// two labels, the same bytes again are parsed, and the sample counted.
+    @Test func aRunNeverSkipsAFieldBetweenLabels() throws {
+        func field(_ key: UInt8, _ inner: [UInt8]) -> [UInt8] { [key, UInt8(inner.count)] + inner }
+        func label(_ name: String, _ value: String) -> [UInt8] { field(0x0A, field(0x0A, Array(name.utf8)) + field(0x12, Array(value.utf8))) }
+        let sample: [UInt8] = field(0x12, [0x09, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F, 0x10, 0x01])
+        let series = label("__name__", "m") + sample + label("z", "1")
+        let body = field(0x0A, series) + field(0x0A, series) + field(0x0A, label("__name__", "m") + label("z", "1") + sample + sample)
+        let (summary, sets) = try Self.scan(body)
+        #expect(summary.samples == 4)
+        #expect(sets.count == 3 && sets.allSatisfy { $0 == [Label(name: "__name__", value: "m"), Label(name: "z", value: "1")] })
+    }
+
+    /// Bodies of series that each change the one before at random (a value, a name, a label added or
+    /// dropped, a bad byte, two labels swapped) are judged as a plain check of every label judges
+    /// them, and give the same label sets.
+    @Test func seriesThatRepeatEachOtherAreJudgedAsEveryLabelAlone() {
+        var random = SplitMix(seed: 15)
+        let names = ["__name__", "__a", "b", "cluster", "instance", "job", "le", "zone"]
+        func isName(_ text: [UInt8], metric: Bool) -> Bool {
+            guard let first = text.first, first == 0x5F || (first | 0x20) &- 0x61 < 26 || (metric && first == 0x3A) else { return false }
+            return text.allSatisfy { $0 == 0x5F || ($0 | 0x20) &- 0x61 < 26 || $0 &- 0x30 < 10 || (metric && $0 == 0x3A) }
+        }
+        func isValid(_ labels: [(name: [UInt8], value: [UInt8])]) -> Bool {
+            for (index, label) in labels.enumerated() {
+                guard isName(label.name, metric: false), !label.value.isEmpty, !label.value.contains(0),
+                      String(validating: label.value, as: UTF8.self) != nil else { return false }
+                if index > 0, !labels[index - 1].name.lexicographicallyPrecedes(label.name) { return false }
+                if label.name == Array("__name__".utf8), !isName(label.value, metric: true) { return false }
+            }
+            return labels.contains { $0.name == Array("__name__".utf8) }
+        }
+        for _ in 0..<3000 {
+            var current = names.filter { _ in random.next() % 2 == 0 }.map { (name: Array($0.utf8), value: Array("v1".utf8)) }
+            var body: [[(name: [UInt8], value: [UInt8])]] = []
+            for _ in 0..<5 {
+                body.append(current)
+                guard !current.isEmpty else { continue }
+                let at = Int(random.next() % UInt64(current.count))
+                switch random.next() % 8 {
+                case 0: current[at].value = Array("v\(random.next() % 3)".utf8)
+                case 1: current[at].value = [[0x00, 0xFF, 0x2D, 0x3A][Int(random.next() % 4)]] + current[at].value.dropFirst()
+                case 2: current[at].name[current[at].name.count - 1] = [0x2D, 0x3A, 0x61][Int(random.next() % 3)]
+                case 3: current.remove(at: at)
+                case 4: current.insert((Array(names[Int(random.next() % UInt64(names.count))].utf8), Array("v1".utf8)), at: at)
+                case 5: if at > 0 { current.swapAt(at, at - 1) }
+                case 6: current[at].value = []
+                default: break
+                }
+            }
+            let scanned = try? Self.scan(Self.rawBody(body))
+            #expect((scanned != nil) == body.allSatisfy(isValid), "\(body.map { $0.map { String(decoding: $0.name, as: UTF8.self) + "=" + String(decoding: $0.value, as: UTF8.self) } })")
+            if let scanned {
+                #expect(scanned.1.map { $0.map { [Array($0.name.utf8), Array($0.value.utf8)] } } == body.map { $0.map { [$0.name, $0.value] } })
+            }
+        }
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     /// A scanner reused for the next body forgets the last one's series: a body that is the one
     /// before with a label made bad in place must be rejected, though the bad label sits at the very
     /// offsets of the good one (FuzzRemoteWrite found the read of stale ranges past a shorter body).
