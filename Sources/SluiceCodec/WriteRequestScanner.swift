@@ -418,15 +418,11 @@ public final class WriteRequestScanner {
             }
             let label = labels[index]
             let name = bytes(label.name)
-            let value = bytes(label.value)
-            try Self.checkLabel(name: name, value: value, limits: limits, utf8Names: false, readableEnd: readableEnd)
+            let isMetricName = isMetricNameLabel(name)
+            try Self.checkLabel(
+                name: name, value: bytes(label.value), limits: limits, utf8Names: false, metricName: isMetricName, readableEnd: readableEnd)
             try checkOrder(index)
-            if isMetricNameLabel(name) {
-                guard Self.isValidMetricName(value) else {
-                    throw CodecError(.invalidSeries, "invalid metric name \"\(Self.printable(value))\"")
-                }
-                nameIndex = index
-            }
+            if isMetricName { nameIndex = index }
             index &+= 1
         }
         guard nameIndex >= 0 else { throw CodecError(.invalidSeries, "series has no __name__ label") }
@@ -435,22 +431,25 @@ public final class WriteRequestScanner {
 
     /// The checks every label gets in both versions: a name and a value, non-empty, within the
     /// limits, the value UTF-8 without NUL. Names follow 1.0's `[a-zA-Z_][a-zA-Z0-9_]*`, or with
-    /// `utf8Names` (2.0) any UTF-8 without NUL: libprotobuf-c's C strings would cut at a NUL.
+    /// `utf8Names` (2.0) any UTF-8 without NUL: libprotobuf-c's C strings would cut at a NUL. With
+    /// `metricName` (the label is `__name__`, 1.0) the value must be a metric name
+    /// (`isValidMetricName`), which is plain ASCII without NUL: the UTF-8 check is then that one.
     ///
     /// `readableEnd` is the end of the buffer `name` and `value` lie in: a name or value shorter than
     /// eight bytes is then checked as one word read past its end (`shortWord`), not byte by byte.
     @inline(__always)
     static func checkLabel(
-        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limits: Limits, utf8Names: Bool,
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limits: Limits, utf8Names: Bool, metricName: Bool = false,
         readableEnd: UnsafeRawPointer? = nil
     ) throws(CodecError) {
         guard !name.isEmpty else { throw CodecError(.invalidSeries, "series has a label with an empty name") }
         guard name.count <= limits.maxLabelNameLength else {
             throw CodecError(.invalidSeries, "label name longer than \(limits.maxLabelNameLength) bytes")
         }
-        guard utf8Names
+        // `__name__` itself is a valid name.
+        guard metricName || (utf8Names
             ? isValidLabelValue(name, readableEnd: readableEnd)
-            : isValidLabelName(name, readableEnd: readableEnd)
+            : isValidLabelName(name, readableEnd: readableEnd))
         else {
             throw CodecError(.invalidSeries, "invalid label name \"\(printable(name))\"")
         }
@@ -459,6 +458,10 @@ public final class WriteRequestScanner {
         }
         guard value.count <= limits.maxLabelValueLength else {
             throw CodecError(.invalidSeries, "value of label \(printable(name)) longer than \(limits.maxLabelValueLength) bytes")
+        }
+        if metricName {
+            guard isValidMetricName(value) else { throw CodecError(.invalidSeries, "invalid metric name \"\(printable(value))\"") }
+            return
         }
         guard isValidLabelValue(value, readableEnd: readableEnd) else {
             throw CodecError(.invalidSeries, "value of label \(printable(name)) is not valid UTF-8 or holds a NUL byte")
