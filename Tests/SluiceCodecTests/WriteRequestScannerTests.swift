@@ -323,7 +323,7 @@ import Testing
     /// dropped, a bad byte, two labels swapped) are judged as a plain check of every label judges
     /// them, and give the same label sets.
     @Test func seriesThatRepeatEachOtherAreJudgedAsEveryLabelAlone() {
-        var random = SplitMix(seed: 15)
+        var random = SplitMix64(seed: 15)
         let names = ["__name__", "__a", "b", "cluster", "instance", "job", "le", "zone"]
         func isName(_ text: [UInt8], metric: Bool) -> Bool {
             guard let first = text.first, first == 0x5F || (first | 0x20) &- 0x61 < 26 || (metric && first == 0x3A) else { return false }
@@ -361,18 +361,6 @@ import Testing
             if let scanned {
                 #expect(scanned.1.map { $0.map { [Array($0.name.utf8), Array($0.value.utf8)] } } == body.map { $0.map { [$0.name, $0.value] } })
             }
-        }
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 
