@@ -16,11 +16,46 @@ func bootstrapLogging(label: String, level: String) throws -> Logger {
         throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got \(level)")
     }
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
+        var handler = DeferredMetadataLogHandler(StreamLogHandler.standardError(label: label))
         handler.logLevel = parsed
         return handler
     }
     return Logger(label: label)
+}
+
+/// `StreamLogHandler`, with the logger's metadata formatted only when a message is written.
+/// `StreamLogHandler` formats all of it again at every change, and Hummingbird gives every
+/// request's logger a request id: a `String` built per request that, at the default level, no
+/// message ever shows. The output is the same: the metadata goes to `StreamLogHandler` with each
+/// message.
+struct DeferredMetadataLogHandler: LogHandler {
+    private var stream: StreamLogHandler
+    var metadata: Logger.Metadata = [:]
+
+    init(_ stream: StreamLogHandler) { self.stream = stream }
+
+    var logLevel: Logger.Level {
+        get { stream.logLevel }
+        set { stream.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { stream.metadataProvider }
+        set { stream.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String,
+        function: String, line: UInt
+    ) {
+        let merged = explicit.map { metadata.merging($0) { $1 } } ?? metadata
+        stream.log(level: level, message: message, metadata: merged, source: source, file: file, function: function, line: line)
+    }
 }
 
 /// Runs a server's services in one `ServiceGroup` until SIGTERM or SIGINT, which stops them in
