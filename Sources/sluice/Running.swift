@@ -49,12 +49,10 @@ struct DeferredMetadataLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String,
-        function: String, line: UInt
-    ) {
-        let merged = explicit.map { metadata.merging($0) { $1 } } ?? metadata
-        stream.log(level: level, message: message, metadata: merged, source: source, file: file, function: function, line: line)
+    func log(event: LogEvent) {
+        var event = event
+        event.metadata = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
+        stream.log(event: event)
     }
 }
 
