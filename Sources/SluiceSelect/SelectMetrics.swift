@@ -5,6 +5,10 @@ import SluiceHTTP
 struct SelectMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let fanOutDuration: DurationHistogram
+    // Labeled counters, made once per label values (`CounterFamily`): counted per request.
+    let requests: CounterFamily
+    let nodeRequests: CounterFamily
+    let partialResponses: Counter
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -13,21 +17,20 @@ struct SelectMetrics: Sendable {
             buckets: [.milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                       .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30)]
         )
-        _ = registry.makeCounter(descriptor: Self.partialDescriptor)
+        requests = CounterFamily(registry, "sluice_select_requests_total", "Requests answered, by handler and status code.", labels: "handler", "code")
+        nodeRequests = CounterFamily(
+            registry, "sluice_select_node_requests_total", "Requests to storage nodes, by node and result: ok, rejected, failed.",
+            labels: "node", "result")
+        partialResponses = registry.makeCounter(descriptor: metricDescriptor(
+            "sluice_select_partial_responses_total", "Answers given with replication-factor or more nodes failed (--partial-response)."))
     }
 
     func request(handler: String, code: Int) {
-        registry.makeCounter(
-            descriptor: metricDescriptor("sluice_select_requests_total", "Requests answered, by handler and status code."),
-            labels: [("handler", handler), ("code", String(code))]
-        ).increment()
+        requests.counter(handler, String(code)).increment()
     }
 
     func node(_ name: String, result: String) {
-        registry.makeCounter(
-            descriptor: metricDescriptor("sluice_select_node_requests_total", "Requests to storage nodes, by node and result: ok, rejected, failed."),
-            labels: [("node", name), ("result", result)]
-        ).increment()
+        nodeRequests.counter(name, result).increment()
     }
 
     func nodeUp(_ name: String, _ up: Bool) {
@@ -38,10 +41,6 @@ struct SelectMetrics: Sendable {
     }
 
     func partialResponse() {
-        registry.makeCounter(descriptor: Self.partialDescriptor).increment()
-    }
-
-    private static var partialDescriptor: MetricNameDescriptor {
-        metricDescriptor("sluice_select_partial_responses_total", "Answers given with replication-factor or more nodes failed (--partial-response).")
+        partialResponses.increment()
     }
 }

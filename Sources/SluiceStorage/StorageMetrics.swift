@@ -18,6 +18,11 @@ struct StorageMetrics: Sendable {
     let blocks: BlockGauges
     let blocksDeleted: Counter
     let backfilledSamples: Counter
+    // Labeled counters, made once per label values (`CounterFamily`): requests are counted per request.
+    let exemplarsDroppedByReason: CounterFamily
+    let rejectedByReason: CounterFamily
+    let compactionsByResult: CounterFamily
+    let requests: CounterFamily
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -27,9 +32,10 @@ struct StorageMetrics: Sendable {
         histogramsAppended = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_histograms_appended_total", "Native histograms appended to the head."))
         exemplarsAppended = registry.makeCounter(descriptor: metricDescriptor("sluice_storage_exemplars_appended_total", "Exemplars added to the exemplar store."))
         exemplarsInStorage = registry.makeGauge(descriptor: metricDescriptor("sluice_storage_exemplars_in_storage", "Exemplars in the exemplar store."))
-        for reason in ExemplarDropReason.allCases {
-            _ = registry.makeCounter(descriptor: Self.exemplarsDroppedDescriptor, labels: [("reason", reason.rawValue)])
-        }
+        exemplarsDroppedByReason = CounterFamily(
+            registry, "sluice_storage_exemplars_dropped_total",
+            "Exemplars not stored, by reason: out_of_order, label_set_too_long. The write still succeeds.", labels: "reason")
+        for reason in ExemplarDropReason.allCases { _ = exemplarsDroppedByReason.counter(reason.rawValue) }
         walFsyncDuration = registry.makeDurationHistogram(
             descriptor: metricDescriptor("sluice_storage_wal_fsync_duration_seconds", "Time of one WAL fsync; concurrent writes share one."),
             buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
@@ -42,36 +48,29 @@ struct StorageMetrics: Sendable {
         backfilledSamples = registry.makeCounter(
             descriptor: metricDescriptor("sluice_storage_backfilled_samples_total", "Samples written into blocks by backfill (repair, rebalance) that the node did not hold.")
         )
-        for reason in RejectReason.allCases.map(\.rawValue) {
-            _ = registry.makeCounter(descriptor: Self.rejectedDescriptor, labels: [("reason", reason)])
-        }
+        rejectedByReason = CounterFamily(
+            registry, "sluice_storage_samples_rejected_total",
+            "Samples and native histograms rejected, by reason: out_of_order, too_old, duplicate_timestamp, invalid_histogram.",
+            labels: "reason")
+        for reason in RejectReason.allCases { _ = rejectedByReason.counter(reason.rawValue) }
+        compactionsByResult = CounterFamily(registry, "sluice_storage_compactions_total", "Head-to-block cuts, by result.", labels: "result")
+        requests = CounterFamily(registry, "sluice_storage_requests_total", "HTTP requests, by handler and status code.", labels: "handler", "code")
     }
 
-    private static var rejectedDescriptor: MetricNameDescriptor { metricDescriptor(
-        "sluice_storage_samples_rejected_total", "Samples and native histograms rejected, by reason: out_of_order, too_old, duplicate_timestamp, invalid_histogram."
-    ) }
-
-    private static var exemplarsDroppedDescriptor: MetricNameDescriptor { metricDescriptor(
-        "sluice_storage_exemplars_dropped_total", "Exemplars not stored, by reason: out_of_order, label_set_too_long. The write still succeeds."
-    ) }
-
     func exemplarsDropped(_ reason: ExemplarDropReason, count: Int) {
-        registry.makeCounter(descriptor: Self.exemplarsDroppedDescriptor, labels: [("reason", reason.rawValue)]).increment(by: Int64(count))
+        exemplarsDroppedByReason.counter(reason.rawValue).increment(by: Int64(count))
     }
 
     func rejected(_ reason: String, count: Int) {
-        registry.makeCounter(descriptor: Self.rejectedDescriptor, labels: [("reason", reason)]).increment(by: Int64(count))
+        rejectedByReason.counter(reason).increment(by: Int64(count))
     }
 
     func compactions(result: String) {
-        registry.makeCounter(descriptor: metricDescriptor("sluice_storage_compactions_total", "Head-to-block cuts, by result."), labels: [("result", result)]).increment()
+        compactionsByResult.counter(result).increment()
     }
 
     func request(handler: String, code: Int) {
-        registry.makeCounter(
-            descriptor: metricDescriptor("sluice_storage_requests_total", "HTTP requests, by handler and status code."),
-            labels: [("handler", handler), ("code", String(code))]
-        ).increment()
+        requests.counter(handler, String(code)).increment()
     }
 }
 
