@@ -141,11 +141,6 @@ final class WriteHandler: Sendable {
 
         let membership = membership()
         let limits = tenantLimits.limits(for: tenant)
-        let pooled = routers.take(limits: limits.scannerLimits(configuration.limits))
-        defer { routers.give(pooled) }
-        let router = pooled.router
-        // Parts for nodes in this process go as scanned series or uncompressed (`InProcessNodes`).
-        router.inProcessNodes = membership.nodes.map { forwarder.isInProcess($0.url) }
         let decodedBytes: Int
         do {
             decodedBytes = try body.withUnsafeReadableBytes { (raw) throws(CodecError) in
@@ -164,41 +159,29 @@ final class WriteHandler: Sendable {
             }
             return HTTPFailure(error)
         }
-        do {
-            try body.withUnsafeReadableBytes { (raw) throws(CodecError) in
-                try Snappy.decompress(raw, into: router.decompressed, limit: configuration.maxDecodedBytes)
-            }
-        } catch {
-            throw HTTPFailure(error)
-        }
-        // HA pairs: decided before routing, so a request from the replica that is not elected forwards
-        // nothing.
-        var dropLabel: String? = nil
-        if let haTracker {
-            let labels: (cluster: String, replica: String)?
+        // A router from the pool holds the decoded body only until the request is routed. Given back
+        // before the forwards, it is the next request's while its buffers are still in cache, rather
+        // than one of as many routers as there are requests in flight. Routing again (a 2.0 node
+        // that falls back to 1.0, hints for a 2.0 request) takes a router and decodes the body anew.
+        let inProcessNodes = membership.nodes.map { forwarder.isInProcess($0.url) }
+        let decoded = { [self] () throws(HTTPFailure) -> RouterPool.UncheckedRouter in
+            let pooled = routers.take(limits: limits.scannerLimits(configuration.limits))
+            // Parts for nodes in this process go as scanned series or uncompressed (`InProcessNodes`).
+            pooled.router.inProcessNodes = inProcessNodes
             do throws(CodecError) {
-                labels = try router.haLabels(
-                    clusterLabel: haTracker.configuration.clusterLabel, replicaLabel: haTracker.configuration.replicaLabel,
-                    v2: version == .v2)
-            } catch {
-                throw failure(error)
-            }
-            if let labels {
-                guard try await haTracker.accepts(tenant: tenant, cluster: labels.cluster, replica: labels.replica, metrics: metrics) else {
-                    // Counted as received, and for 2.0 reported written: the elected replica writes the same.
-                    do throws(CodecError) {
-                        result.written = try router.counts(v2: version == .v2)
-                    } catch {
-                        throw failure(error)
-                    }
-                    result.samples = result.written.samples + result.written.histograms
-                    metrics.haDeduplicated(tenant: tenant, cluster: labels.cluster, samples: result.samples)
-                    return .accepted
+                try body.withUnsafeReadableBytes { (raw) throws(CodecError) in
+                    try Snappy.decompress(raw, into: pooled.router.decompressed, limit: configuration.maxDecodedBytes)
                 }
-                dropLabel = haTracker.configuration.replicaLabel
+            } catch {
+                routers.give(pooled)
+                throw HTTPFailure(error)
             }
+            return pooled
         }
-        let route = { [self] (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+        // HA pairs: decided before routing (below), so a request from the replica that is not
+        // elected forwards nothing. The label is then dropped from every series.
+        var dropLabel: String? = nil
+        let route = { [self] (router: RequestRouter, v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
             do throws(CodecError) {
                 switch version {
                 case .v1:
@@ -215,8 +198,43 @@ final class WriteHandler: Sendable {
                 throw failure(error)
             }
         }
+        let reroute = { [self] (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+            let pooled = try decoded()
+            defer { routers.give(pooled) }
+            return try route(pooled.router, v2Nodes)
+        }
         let v2Nodes = Set(membership.nodes.indices.filter { membership.nodes[$0].takesV2 })
-        var routed = try route(v2Nodes)
+        var routed: RoutedRequest
+        do {
+            let pooled = try decoded()
+            defer { routers.give(pooled) }
+            let router = pooled.router
+            if let haTracker {
+                let labels: (cluster: String, replica: String)?
+                do throws(CodecError) {
+                    labels = try router.haLabels(
+                        clusterLabel: haTracker.configuration.clusterLabel, replicaLabel: haTracker.configuration.replicaLabel,
+                        v2: version == .v2)
+                } catch {
+                    throw failure(error)
+                }
+                if let labels {
+                    guard try await haTracker.accepts(tenant: tenant, cluster: labels.cluster, replica: labels.replica, metrics: metrics) else {
+                        // Counted as received, and for 2.0 reported written: the elected replica writes the same.
+                        do throws(CodecError) {
+                            result.written = try router.counts(v2: version == .v2)
+                        } catch {
+                            throw failure(error)
+                        }
+                        result.samples = result.written.samples + result.written.histograms
+                        metrics.haDeduplicated(tenant: tenant, cluster: labels.cluster, samples: result.samples)
+                        return .accepted
+                    }
+                    dropLabel = haTracker.configuration.replicaLabel
+                }
+            }
+            routed = try route(router, v2Nodes)
+        }
         result.series = routed.summary.series
         result.samples = routed.summary.samples + routed.summary.histograms
         // Tokens only for valid requests, taken before anything is forwarded: a refused request
@@ -246,7 +264,7 @@ final class WriteHandler: Sendable {
                 membership.nodes[node].fallBackToV1()
                 logger.notice("node does not take remote write 2.0; translating to 1.0 from now on", metadata: ["ring.node": "\(membership.nodes[node].name)"])
             }
-            let translated = try route(routed.v2Nodes.subtracting(refused))
+            let translated = try reroute(routed.v2Nodes.subtracting(refused))
             let resend = RoutedRequest(
                 parts: translated.parts.filter { refused.contains($0.node) }, replicaSets: translated.replicaSets,
                 summary: translated.summary, v2Nodes: []
@@ -264,7 +282,7 @@ final class WriteHandler: Sendable {
             // Hints replay as 1.0 (the queue keeps bare bodies), which carries everything the storage
             // keeps; only 2.0's created timestamps are left out.
             let hintRouted = decision.hintNodes.isEmpty || routed.v2Nodes.isDisjoint(with: decision.hintNodes)
-                ? routed : try route([])
+                ? routed : try reroute([])
             for node in decision.hintNodes {
                 guard let part = hintRouted.parts.first(where: { $0.node == node }) else { continue }
                 let name = membership.nodes[node].name
