@@ -178,10 +178,7 @@ final class WriteHandler: Sendable {
             }
             return pooled
         }
-        // HA pairs: decided before routing (below), so a request from the replica that is not
-        // elected forwards nothing. The label is then dropped from every series.
-        var dropLabel: String? = nil
-        let route = { [self] (router: RequestRouter, v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+        let route = { [self] (router: RequestRouter, v2Nodes: Set<Int>, dropLabel: String?) throws(HTTPFailure) -> RoutedRequest in
             do throws(CodecError) {
                 switch version {
                 case .v1:
@@ -198,19 +195,18 @@ final class WriteHandler: Sendable {
                 throw failure(error)
             }
         }
-        let reroute = { [self] (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
-            let pooled = try decoded()
-            defer { routers.give(pooled) }
-            return try route(pooled.router, v2Nodes)
-        }
         let v2Nodes = Set(membership.nodes.indices.filter { membership.nodes[$0].takesV2 })
         var routed: RoutedRequest
+        // The HA replica label, dropped from every series of an elected replica's request.
+        let dropLabel: String?
         do {
             let pooled = try decoded()
             defer { routers.give(pooled) }
             let router = pooled.router
+            // HA pairs: decided before routing, so a request from the replica that is not elected
+            // forwards nothing.
+            var labels: (cluster: String, replica: String)? = nil
             if let haTracker {
-                let labels: (cluster: String, replica: String)?
                 do throws(CodecError) {
                     labels = try router.haLabels(
                         clusterLabel: haTracker.configuration.clusterLabel, replicaLabel: haTracker.configuration.replicaLabel,
@@ -218,22 +214,29 @@ final class WriteHandler: Sendable {
                 } catch {
                     throw failure(error)
                 }
-                if let labels {
-                    guard try await haTracker.accepts(tenant: tenant, cluster: labels.cluster, replica: labels.replica, metrics: metrics) else {
-                        // Counted as received, and for 2.0 reported written: the elected replica writes the same.
-                        do throws(CodecError) {
-                            result.written = try router.counts(v2: version == .v2)
-                        } catch {
-                            throw failure(error)
-                        }
-                        result.samples = result.written.samples + result.written.histograms
-                        metrics.haDeduplicated(tenant: tenant, cluster: labels.cluster, samples: result.samples)
-                        return .accepted
-                    }
-                    dropLabel = haTracker.configuration.replicaLabel
-                }
             }
-            routed = try route(router, v2Nodes)
+            if let haTracker, let labels {
+                guard try await haTracker.accepts(tenant: tenant, cluster: labels.cluster, replica: labels.replica, metrics: metrics) else {
+                    // Counted as received, and for 2.0 reported written: the elected replica writes the same.
+                    do throws(CodecError) {
+                        result.written = try router.counts(v2: version == .v2)
+                    } catch {
+                        throw failure(error)
+                    }
+                    result.samples = result.written.samples + result.written.histograms
+                    metrics.haDeduplicated(tenant: tenant, cluster: labels.cluster, samples: result.samples)
+                    return .accepted
+                }
+                dropLabel = haTracker.configuration.replicaLabel
+            } else {
+                dropLabel = nil
+            }
+            routed = try route(router, v2Nodes, dropLabel)
+        }
+        let reroute = { [self] (v2Nodes: Set<Int>) throws(HTTPFailure) -> RoutedRequest in
+            let pooled = try decoded()
+            defer { routers.give(pooled) }
+            return try route(pooled.router, v2Nodes, dropLabel)
         }
         result.series = routed.summary.series
         result.samples = routed.summary.samples + routed.summary.histograms
