@@ -266,23 +266,56 @@ public final class RequestRouter {
                 var replaced: Range<Int>? = nil
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
-                for label in series.labels {
-                    let name = body.uncheckedSlice(label.name)
-                    if let dropLabelBytes, WriteRequestScanner.compare(name, UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
-                        dropped = label.field
-                        continue
+                let labels = series.labels
+                if dropLabelBytes == nil, let base = body.baseAddress {
+                    // The common case, no label dropped: find the tenant label's place by names alone,
+                    // then add the pairs on either side of it in one loop each. Names and values lie
+                    // inside the message: all but the last series' have 32 readable bytes.
+                    let whole = series.message.upperBound &+ 32 <= body.count
+                    // The first label at or past the tenant label's place, and whether it is the
+                    // series' own tenant label, which is left out of the key and replaced.
+                    var split = labels.count
+                    var own = false
+                    if tenantLabel != nil {
+                        for index in labels.indices {
+                            let name = body.uncheckedSlice(labels[index].name)
+                            // Most names differ from it in their first byte, which then decides.
+                            let first = name.first ?? 0
+                            let order = first != tenantLabelFirst
+                                ? Int(first) - Int(tenantLabelFirst)
+                                : WriteRequestScanner.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
+                            if order < 0 { continue }
+                            split = index
+                            own = order == 0
+                            break
+                        }
                     }
-                    // Names are sorted: past the tenant label's place, no later name can be it.
-                    if tenantLabel != nil && insertAt == nil {
-                        // Most names differ from it in their first byte, which then decides.
-                        let first = name.first ?? 0
-                        let order = first != tenantLabelFirst
-                            ? Int(first) - Int(tenantLabelFirst)
-                            : WriteRequestScanner.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
-                        if order == 0 { replaced = label.field; continue }
-                        if order > 0 { insertAt = label.field.lowerBound }
+                    key.add(labels: labels[..<split], base: base, whole: whole)
+                    if own { replaced = labels[split].field }
+                    let rest = own ? split + 1 : split
+                    if rest < labels.count {
+                        insertAt = labels[rest].field.lowerBound
+                        key.add(labels: labels[rest...], base: base, whole: whole)
                     }
-                    key.add(name: name, value: body.uncheckedSlice(label.value), readableEnd: readableEnd)
+                } else {
+                    for label in labels {
+                        let name = body.uncheckedSlice(label.name)
+                        if let dropLabelBytes, WriteRequestScanner.compare(name, UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
+                            dropped = label.field
+                            continue
+                        }
+                        // Names are sorted: past the tenant label's place, no later name can be it.
+                        if tenantLabel != nil && insertAt == nil {
+                            // Most names differ from it in their first byte, which then decides.
+                            let first = name.first ?? 0
+                            let order = first != tenantLabelFirst
+                                ? Int(first) - Int(tenantLabelFirst)
+                                : WriteRequestScanner.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
+                            if order == 0 { replaced = label.field; continue }
+                            if order > 0 { insertAt = label.field.lowerBound }
+                        }
+                        key.add(name: name, value: body.uncheckedSlice(label.value), readableEnd: readableEnd)
+                    }
                 }
                 let hash = key.hash()
                 placement.prefetch(for: hash)

@@ -95,29 +95,37 @@ import Testing
     }
 
     /// The splice cuts the replaced tenant label and the dropped one wherever they sit, and puts the
-    /// tenant label at its sorted place: first, between, or last.
+    /// tenant label at its sorted place: first, between, or last. With no label dropped the router
+    /// takes its common path, which finds that place before building the key; both must place the
+    /// series by the tenant and its own labels, never the tenant label, as the reference key does.
     @Test(arguments: [
         ("tenant_id", ["__name__", "job", "tenant_id", "zone"]),
         ("__a", ["__a", "__name__", "job", "tenant_id", "zone"]),
         ("k", ["__name__", "job", "k", "tenant_id", "zone"]),
         ("zzz", ["__name__", "job", "tenant_id", "zone", "zzz"]),
-    ])
-    func spliceCutsAndInsertsAnywhere(tenantLabel: String, names: [String]) throws {
-        let ring = try Self.ring(nodes: 2, rf: 2)
+        ("zone", ["__name__", "job", "tenant_id", "zone"]),
+    ], [true, false])
+    func spliceCutsAndInsertsAnywhere(expected: (tenantLabel: String, names: [String]), dropping: Bool) throws {
+        let tenantLabel = expected.tenantLabel
+        let ring = try Self.ring(nodes: 5, rf: 2)
         let labels = [("__name__", "up"), ("__replica__", "r1"), ("job", "x"), ("tenant_id", "other"), ("zone", "z")]
+            .filter { dropping || $0.0 != "__replica__" }
         let request = WriteRequest(timeseries: [
             TimeSeries(labels: labels.map { Label(name: $0.0, value: $0.1) }, samples: [Sample(timestamp: 1, value: 1)])
         ])
         let body = Snappy.compress(MessageCodec().encoded { $0.encode(request, appendingTo: $1) })
         let router = RequestRouter()
         try body.withUnsafeBytes { try Snappy.decompress($0, into: router.decompressed, limit: 1 << 20) }
-        let routed = try router.route(tenant: "team-a", tenantLabel: tenantLabel, ring: ring, dropLabel: "__replica__")
+        let routed = try router.route(tenant: "team-a", tenantLabel: tenantLabel, ring: ring, dropLabel: dropping ? "__replica__" : nil)
         #expect(routed.parts.count == 2)
         for part in routed.parts {
             let forwarded = try Self.decode(part.body).timeseries
             let values = Dictionary(uniqueKeysWithValues: labels) .merging([(tenantLabel, "team-a")]) { $1 }
-            #expect(forwarded.map(\.labels) == [names.map { Label(name: $0, value: values[$0]!) }])
+            #expect(forwarded.map(\.labels) == [expected.names.map { Label(name: $0, value: values[$0]!) }])
         }
+        let own = labels.filter { $0.0 != "__replica__" && $0.0 != tenantLabel }.map { (name: $0.0, value: $0.1) }
+        let hash = SeriesKeyHasher.hash(tenant: "team-a", labels: own)
+        #expect(routed.replicaSets == [ReplicaSet(ring.replicas(for: hash))])
     }
 
     @Test func tenantChangesPlacementButLabelOrderDoesNot() throws {
