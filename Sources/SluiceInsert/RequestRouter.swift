@@ -234,6 +234,28 @@ public final class RequestRouter {
             // Splice: bytes before the insertion point, the tenant label, the rest, minus any
             // tenant label the series already had and the dropped label.
             let (at, replaced, dropped) = (series.at, series.replaced, series.dropped)
+            if replaced == nil && dropped == nil {
+                // The common case, nothing cut: three pieces, with no range to step around.
+                let length = message.count + tenantField.count
+                let before = body.uncheckedSlice(message.lowerBound..<at)
+                let after = body.uncheckedSlice(at..<message.upperBound)
+                byteNodes { node in
+                    unretainedBodies[node]._withUnsafeGuaranteedRef { out in
+                        out.reserve(extra: 11 + length + 32)
+                        out.appendUnsafe { tail in
+                            var cursor = tail.baseAddress!
+                            cursor.storeBytes(of: 0x0A, as: UInt8.self)
+                            cursor += 1
+                            Varint.store(UInt64(length), at: &cursor)
+                            cursor = before.copyShort(to: cursor, readableEnd: readableEnd)
+                            cursor = UnsafeRawBufferPointer(tenantFieldBytes).copyShort(to: cursor, readableEnd: tenantFieldEnd)
+                            cursor = after.copyShort(to: cursor, readableEnd: readableEnd)
+                            return cursor - tail.baseAddress!
+                        }
+                    }
+                }
+                return
+            }
             let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
             let length = message.count - removed + tenantField.count
             byteNodes { node in
