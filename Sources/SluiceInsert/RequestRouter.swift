@@ -289,56 +289,54 @@ public final class RequestRouter {
                 var dropped: Range<Int>? = nil
                 var insertAt: Int? = nil
                 let labels = series.labels
-                if dropLabelBytes == nil, let base = body.baseAddress {
-                    // The common case, no label dropped: find the tenant label's place by names alone,
-                    // then add the pairs on either side of it in one loop each. Names and values lie
-                    // inside the message: all but the last series' have 32 readable bytes.
-                    let whole = series.message.upperBound &+ 32 <= body.count
-                    // The first label at or past the tenant label's place, and whether it is the
-                    // series' own tenant label, which is left out of the key and replaced.
-                    var split = labels.count
-                    var own = false
-                    if tenantLabel != nil {
-                        for index in labels.indices {
-                            let name = body.uncheckedSlice(labels[index].name)
-                            // Most names differ from it in their first byte, which then decides.
-                            let first = name.first ?? 0
-                            let order = first != tenantLabelFirst
-                                ? Int(first) - Int(tenantLabelFirst)
-                                : WriteRequestScanner.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
-                            if order < 0 { continue }
-                            split = index
-                            own = order == 0
-                            break
-                        }
-                    }
-                    key.add(labels: labels[..<split], base: base, whole: whole)
-                    if own { replaced = labels[split].field }
-                    let rest = own ? split + 1 : split
-                    if rest < labels.count {
-                        insertAt = labels[rest].field.lowerBound
-                        key.add(labels: labels[rest...], base: base, whole: whole)
-                    }
-                } else {
-                    for label in labels {
-                        let name = body.uncheckedSlice(label.name)
-                        if let dropLabelBytes, WriteRequestScanner.compare(name, UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
-                            dropped = label.field
-                            continue
-                        }
-                        // Names are sorted: past the tenant label's place, no later name can be it.
-                        if tenantLabel != nil && insertAt == nil {
-                            // Most names differ from it in their first byte, which then decides.
-                            let first = name.first ?? 0
-                            let order = first != tenantLabelFirst
-                                ? Int(first) - Int(tenantLabelFirst)
-                                : WriteRequestScanner.compare(name, UnsafeRawBufferPointer(tenantLabelBytes))
-                            if order == 0 { replaced = label.field; continue }
-                            if order > 0 { insertAt = label.field.lowerBound }
-                        }
-                        key.add(name: name, value: body.uncheckedSlice(label.value), readableEnd: readableEnd)
+                // Names and values lie inside the message (a body that holds a series has a base
+                // address): all but the last series' have 32 readable bytes.
+                let base = body.baseAddress!
+                let whole = series.message.upperBound &+ 32 <= body.count
+                // Left out of the key: the dropped label (the HA replica label), and the series' own
+                // tenant label, which the splice replaces.
+                var dropIndex = -1
+                if let dropLabelBytes {
+                    for index in labels.indices
+                    where WriteRequestScanner.compare(body.uncheckedSlice(labels[index].name), UnsafeRawBufferPointer(dropLabelBytes)) == 0 {
+                        dropIndex = index
+                        dropped = labels[index].field
+                        break
                     }
                 }
+                var ownIndex = -1
+                if tenantLabel != nil {
+                    // Names are sorted: the tenant label goes before the first name past it.
+                    for index in labels.indices where index != dropIndex {
+                        let name = labels[index].name
+                        // Most names differ from it in their first byte, which then decides. The
+                        // scanner hands over only series whose names it checked are not empty.
+                        let first = base.load(fromByteOffset: name.lowerBound, as: UInt8.self)
+                        let order = first != tenantLabelFirst
+                            ? Int(first) - Int(tenantLabelFirst)
+                            : WriteRequestScanner.compare(body.uncheckedSlice(name), UnsafeRawBufferPointer(tenantLabelBytes))
+                        if order < 0 { continue }
+                        if order == 0 {
+                            ownIndex = index
+                            replaced = labels[index].field
+                            continue
+                        }
+                        insertAt = labels[index].field.lowerBound
+                        break
+                    }
+                }
+                // The other labels in order, in at most three runs.
+                let (cut, secondCut) = (min(dropIndex, ownIndex), max(dropIndex, ownIndex))
+                var from = 0
+                if cut >= 0 {
+                    key.add(labels: labels[from..<cut], base: base, whole: whole)
+                    from = cut + 1
+                }
+                if secondCut >= 0 {
+                    key.add(labels: labels[from..<secondCut], base: base, whole: whole)
+                    from = secondCut + 1
+                }
+                key.add(labels: labels[from...], base: base, whole: whole)
                 let hash = key.hash()
                 placement.prefetch(for: hash)
                 // The previous series first: `stopScanning` below must see every series before

@@ -80,20 +80,10 @@ public struct SeriesKeyHasher: ~Copyable {
             self.limit = limit
         }
 
-        /// Adds a label pair. With `readableEnd`, the end of the memory `name` and `value` lie in, a
-        /// piece with 32 bytes before it is copied without a call or a branch on its length. Traps if
-        /// the pair does not fit in the `labelBytes` the key was started with.
-        @inlinable @inline(__always)
-        public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, readableEnd: UnsafeRawPointer?) {
-            precondition(limit - cursor >= name.count &+ value.count &+ 2, "series key longer than the room made for it")
-            cursor = SeriesKeyHasher.append(name, to: cursor, readableEnd: readableEnd)
-            cursor = SeriesKeyHasher.append(value, to: cursor, readableEnd: readableEnd)
-        }
-
-        /// Adds every pair in `labels`, whose ranges are offsets from `base`: the loop of the common
-        /// case, with no label left out. With `whole`, 32 bytes are readable from the start of every
-        /// name and value, and those of up to 32 bytes go in two 16-byte moves, with no call. Traps
-        /// as `add(name:value:readableEnd:)` does.
+        /// Adds every pair in `labels`, in order, whose ranges are offsets from `base`. With `whole`,
+        /// 32 bytes are readable from the start of every name and value, and those of up to 32 bytes
+        /// go in two 16-byte moves, with no call and no other branch. Traps if the pairs do not fit in
+        /// the `labelBytes` the key was started with.
         @inlinable @inline(__always)
         public mutating func add(labels: Slice<UnsafeBufferPointer<WriteRequestScanner.LabelRange>>, base: UnsafeRawPointer, whole: Bool) {
             var cursor = self.cursor

@@ -1,4 +1,4 @@
-import SluiceCodec
+@testable import SluiceCodec
 import Testing
 
 @testable import SluiceRing
@@ -49,16 +49,15 @@ import Testing
         }
     }
 
-    /// Pieces taken from one buffer with its end as `readableEnd`, so that every piece of up to 32
-    /// bytes with 32 bytes before the end is copied whole and overwritten past its length: starting
-    /// anywhere, up to the buffer's last byte, with keys that outgrow the hasher's buffer; and each
-    /// key starts again after the tenant.
+    /// Pieces taken from one buffer, copied in fixed-size moves when all of them have 32 readable
+    /// bytes (overwriting past their length) and by length otherwise: starting anywhere, up to the
+    /// buffer's last byte, with keys that outgrow the hasher's buffer; and each key starts again
+    /// after the tenant.
     @Test("a key's pieces copied in fixed-size moves, up to the buffer's end")
     func readableEnd() {
         var generator = SystemRandomNumberGenerator()
         let buffer = (0..<300).map { _ in UInt8.random(in: 0...0xFE, using: &generator) }
         buffer.withUnsafeBytes { raw in
-            let end = raw.baseAddress! + raw.count
             var hasher = SeriesKeyHasher(capacity: 64)
             let tenant = Array("tenant".utf8)
             tenant.withUnsafeBytes { hasher.start(tenant: $0) }
@@ -66,18 +65,22 @@ import Testing
                 let labels = Int.random(in: 0...12, using: &generator)
                 var key = hasher.startKey(labelBytes: labels * 82)
                 var expected = tenant + [0xFF]
+                var ranges: [WriteRequestScanner.LabelRange] = []
                 for _ in 0..<labels {
-                    func piece() -> UnsafeRawBufferPointer {
+                    func piece() -> Range<Int> {
                         let length = Int.random(in: 0...40, using: &generator)
                         // A third of the pieces end at the buffer's last byte.
                         let start = Int.random(in: 0...2, using: &generator) == 0
                             ? raw.count - length : Int.random(in: 0...(raw.count - length), using: &generator)
-                        return UnsafeRawBufferPointer(rebasing: raw[start..<(start + length)])
+                        return start..<(start + length)
                     }
                     let (name, value) = (piece(), piece())
-                    key.add(name: name, value: value, readableEnd: end)
-                    expected += Array(name) + [0xFF] + Array(value) + [0xFF]
+                    ranges.append(.init(field: name, name: name, value: value))  // the key reads no field
+                    expected += Array(raw[name]) + [0xFF] + Array(raw[value]) + [0xFF]
                 }
+                // Whole-word copies only when every piece has 32 readable bytes, as the router asks.
+                let whole = ranges.allSatisfy { $0.name.lowerBound + 32 <= raw.count && $0.value.lowerBound + 32 <= raw.count }
+                ranges.withUnsafeBufferPointer { key.add(labels: $0[...], base: raw.baseAddress!, whole: whole) }
                 #expect(key.hash() == XXHash64.hash(expected), "key of \(expected.count) bytes")
             }
         }
