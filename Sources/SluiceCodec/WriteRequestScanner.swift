@@ -41,6 +41,9 @@ public final class WriteRequestScanner {
         public var samples: Int
         public var exemplars: Int
         public var histograms: Int
+        /// Bit i: label i's field is byte for byte the previous series' label i (the series this
+        /// scan visited just before), so its name and value are too. Labels past 63 read as not.
+        public var adopted: UInt64
     }
 
     /// What a whole body held.
@@ -248,7 +251,7 @@ public final class WriteRequestScanner {
         }
         nameIndex = trustsLabels
             ? -1 : try validateLabels(body, found.elements, adopted: adopted, previousNameIndex: nameIndex, limits: limits)
-        return Series(message: message, labels: found.elements, samples: samples, exemplars: exemplars, histograms: histograms)
+        return Series(message: message, labels: found.elements, samples: samples, exemplars: exemplars, histograms: histograms, adopted: adopted)
     }
 
     /// Consecutive series mostly share a run of labels (a target's `job`, `instance` and external

@@ -280,6 +280,14 @@ public final class RequestRouter {
         // the key may copy up to its end in fixed-size moves.
         var hasher = SeriesKeyHasher()
         tenantBytes.withUnsafeBytes { hasher.start(tenant: $0) }
+        // Where the pieces of each of the first 65 labels start in the key (an excluded label's are
+        // empty; at the label count, where the key ends), for this series and the one before it: a
+        // run of labels the scanner took over from the previous series (`Series.adopted`, the same
+        // bytes at the same places) takes its pieces from that series' key (`Key.add(previous:)`).
+        let keyOffsets = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * 65)
+        defer { keyOffsets.deallocate() }
+        var offsets = keyOffsets
+        var previousOffsets = keyOffsets + 65
         let summary = try scanner.scan(body) { (series) throws(CodecError) in
                 // Placement: tenant plus the series' own labels, never the injected one. Each label's
                 // name and value with their 0xFFs are shorter than its field, so the message bounds
@@ -325,18 +333,33 @@ public final class RequestRouter {
                         break
                     }
                 }
-                // The other labels in order, in at most three runs.
-                let (cut, secondCut) = (min(dropIndex, ownIndex), max(dropIndex, ownIndex))
-                var from = 0
-                if cut >= 0 {
-                    key.add(labels: labels[from..<cut], base: base, whole: whole)
-                    from = cut + 1
+                // The other labels, in order. A run of labels the previous series had too, at the
+                // same places, is copied from its key, where their pieces lie back to back; the rest
+                // go piece by piece.
+                swap(&offsets, &previousOffsets)
+                var index = 0
+                while index < labels.count {
+                    if index <= 64 { offsets[index] = Int32(truncatingIfNeeded: key.length) }
+                    if index == dropIndex || index == ownIndex {
+                        index += 1
+                        continue
+                    }
+                    // Adopted labels have the previous series' names, so it dropped or replaced the
+                    // same ones: its pieces for the run are exactly this series'.
+                    let run = index < 64 ? (~(series.adopted &>> UInt64(index))).trailingZeroBitCount : 0
+                    if run > 0 {
+                        let end = index + run
+                        let from = Int(previousOffsets[index])
+                        let shift = Int32(truncatingIfNeeded: key.length - from)
+                        for next in (index + 1)..<end { offsets[next] = previousOffsets[next] &+ shift }
+                        key.add(previous: from..<Int(previousOffsets[end]))
+                        index = end
+                        continue
+                    }
+                    key.add(labels: labels[index...index], base: base, whole: whole)
+                    index += 1
                 }
-                if secondCut >= 0 {
-                    key.add(labels: labels[from..<secondCut], base: base, whole: whole)
-                    from = secondCut + 1
-                }
-                key.add(labels: labels[from...], base: base, whole: whole)
+                if labels.count <= 64 { offsets[labels.count] = Int32(truncatingIfNeeded: key.length) }
                 let hash = key.hash()
                 placement.prefetch(for: hash)
                 // The previous series first: `stopScanning` below must see every series before

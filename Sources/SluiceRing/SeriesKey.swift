@@ -16,9 +16,14 @@ import SluiceCodec
 /// Two ways in, one format: `add(name:value:)` on the hasher grows its buffer as needed, for cold
 /// paths; a hot loop takes a `Key` from `startKey(labelBytes:)`, a cursor it keeps in registers with
 /// room made once per series, where the hasher's own count would be a load and a store per piece.
+/// Keys from `startKey` alternate between two buffers, so that each can copy the pieces it shares
+/// with the key before it from that key's bytes (`Key.add(previous:)`).
 public struct SeriesKeyHasher: ~Copyable {
     @usableFromInline var base: UnsafeMutableRawPointer
     @usableFromInline var capacity: Int
+    /// The other buffer: the last key `startKey` made, until the next `startKey`.
+    @usableFromInline var spare: UnsafeMutableRawPointer
+    @usableFromInline var spareCapacity: Int
     /// Bytes of the key so far.
     @usableFromInline var count = 0
     /// Where the tenant and its 0xFF end.
@@ -26,17 +31,31 @@ public struct SeriesKeyHasher: ~Copyable {
 
     public init(capacity: Int = 1024) {
         self.capacity = max(capacity, 64)
+        spareCapacity = self.capacity
         base = .allocate(byteCount: self.capacity, alignment: 16)
+        spare = .allocate(byteCount: self.capacity, alignment: 16)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        base.deallocate()
+        spare.deallocate()
+    }
 
-    /// Starts a key for `tenant`.
+    /// Starts a key for `tenant`, in both buffers.
     public mutating func start(tenant: UnsafeRawBufferPointer) {
-        count = 0
-        reserve(tenant.count + 1)
-        count = Self.append(tenant, to: base, readableEnd: nil) - base
+        for _ in 0..<2 {
+            count = 0
+            reserve(tenant.count + 1)
+            count = Self.append(tenant, to: base, readableEnd: nil) - base
+            swapBuffers()
+        }
         tenantEnd = count
+    }
+
+    @inlinable @inline(__always)
+    mutating func swapBuffers() {
+        swap(&base, &spare)
+        swap(&capacity, &spareCapacity)
     }
 
     /// Starts the next key for the tenant `start(tenant:)` was given.
@@ -61,9 +80,12 @@ public struct SeriesKeyHasher: ~Copyable {
     /// this hasher.
     @inlinable @inline(__always)
     public mutating func startKey(labelBytes: Int) -> Key {
+        swapBuffers()
         count = tenantEnd
         reserve(labelBytes)
-        return Key(base: base, cursor: base + tenantEnd, limit: base + tenantEnd + labelBytes)
+        return Key(
+            base: base, cursor: base + tenantEnd, limit: base + tenantEnd + labelBytes,
+            previous: UnsafeRawBufferPointer(start: spare, count: spareCapacity))
     }
 
     /// One key being written into the hasher's buffer.
@@ -73,11 +95,31 @@ public struct SeriesKeyHasher: ~Copyable {
         /// Where the pieces must end; the buffer holds 32 bytes more for the whole-word copies.
         @usableFromInline let limit: UnsafeMutableRawPointer
 
+        /// The buffer of the key `startKey` made before this one: its bytes up to where that key
+        /// ended are its key.
+        @usableFromInline let previous: UnsafeRawBufferPointer
+
         @usableFromInline
-        init(base: UnsafeMutableRawPointer, cursor: UnsafeMutableRawPointer, limit: UnsafeMutableRawPointer) {
+        init(base: UnsafeMutableRawPointer, cursor: UnsafeMutableRawPointer, limit: UnsafeMutableRawPointer, previous: UnsafeRawBufferPointer) {
             self.base = base
             self.cursor = cursor
             self.limit = limit
+            self.previous = previous
+        }
+
+        /// Bytes of the key so far, the tenant's included: where the next piece starts.
+        @inlinable
+        public var length: Int { cursor - base }
+
+        /// Adds bytes `range` of the previous key: pieces this key shares with it, copied at once.
+        /// The caller knows where the previous key's pieces lie (its `length` as it added them).
+        /// Traps if `range` is not in the previous key's buffer or does not fit here.
+        @inlinable @inline(__always)
+        public mutating func add(previous range: Range<Int>) {
+            precondition(range.lowerBound >= 0 && range.upperBound <= previous.count, "range outside the previous key")
+            precondition(limit - cursor >= range.count, "series key longer than the room made for it")
+            cursor.copyMemory(from: previous.baseAddress! + range.lowerBound, byteCount: range.count)
+            cursor += range.count
         }
 
         /// Adds every pair in `labels`, in order, whose ranges are offsets from `base`. With `whole`,

@@ -128,6 +128,54 @@ import Testing
         #expect(routed.replicaSets == [ReplicaSet(ring.replicas(for: hash))])
     }
 
+    /// Series that repeat runs of the previous series' labels take those runs' key bytes from its
+    /// key (`Series.adopted`): every series must still land where its own labels, less the tenant
+    /// label and the dropped one, send it. Runs start anywhere, hold the series' own tenant label or
+    /// the dropped label or neither, and go past the 64 labels the scanner tracks.
+    @Test(arguments: [true, false])
+    func seriesThatShareLabelRunsArePlacedByTheirOwnLabels(dropping: Bool) throws {
+        let ring = try Self.ring(nodes: 7, rf: 1)
+        var generator = SystemRandomNumberGenerator()
+        var timeseries: [TimeSeries] = []
+        var previous: [Label] = []
+        for index in 0..<400 {
+            // Start from the previous series' labels and change a few of them, or start anew.
+            var labels = previous.isEmpty || index % 37 == 0 ? [Label(name: "__name__", value: "m\(index)")] + (0..<Int.random(in: 1...70, using: &generator)).map {
+                Label(name: "l\(String(format: "%02d", $0))", value: "v\($0)")
+            } : previous
+            for _ in 0..<Int.random(in: 0...2, using: &generator) {
+                let at = Int.random(in: 0..<labels.count, using: &generator)
+                labels[at].value = "x\(Int.random(in: 0...3, using: &generator))"
+            }
+            if index % 5 == 0 { labels.removeAll { $0.name == "tenant_id" } } else if index % 5 == 1 && !labels.contains(where: { $0.name == "tenant_id" }) {
+                labels.append(Label(name: "tenant_id", value: "other\(index % 3)"))
+            }
+            if dropping, index % 7 != 0, !labels.contains(where: { $0.name == "__replica__" }) {
+                labels.append(Label(name: "__replica__", value: "r\(index % 2)"))
+            }
+            labels.sort()
+            previous = labels
+            timeseries.append(TimeSeries(labels: labels, samples: [Sample(timestamp: Int64(index), value: 1)]))
+        }
+        let body = Snappy.compress(MessageCodec().encoded { $0.encode(WriteRequest(timeseries: timeseries), appendingTo: $1) })
+        var limits = WriteRequestScanner.Limits()
+        limits.maxLabelNamesPerSeries = 100
+        let router = RequestRouter(limits: limits)
+        try body.withUnsafeBytes { try Snappy.decompress($0, into: router.decompressed, limit: 1 << 24) }
+        let routed = try router.route(tenant: "team-a", tenantLabel: "tenant_id", ring: ring, dropLabel: dropping ? "__replica__" : nil)
+        var placed = 0
+        for part in routed.parts {
+            for series in try Self.decode(part.body).timeseries {
+                let own = series.labels.filter { $0.name != "tenant_id" }.map { (name: $0.name, value: $0.value) }
+                #expect(ring.replicas(for: SeriesKeyHasher.hash(tenant: "team-a", labels: own)) == [part.node])
+                #expect(series.labels.contains(Label(name: "tenant_id", value: "team-a")))
+                #expect(!series.labels.contains { $0.name == "__replica__" } || !dropping)
+                placed += 1
+            }
+        }
+        #expect(placed == timeseries.count)
+    }
+
     @Test func tenantChangesPlacementButLabelOrderDoesNot() throws {
         let ring = try Self.ring(nodes: 10, rf: 1)
         let body = Self.fixtures[2]
