@@ -141,7 +141,8 @@ import Testing
         for index in 0..<400 {
             // Start from the previous series' labels and change a few of them, or start anew.
             var labels = previous.isEmpty || index % 37 == 0 ? [Label(name: "__name__", value: "m\(index)")] + (0..<Int.random(in: 1...70, using: &generator)).map {
-                Label(name: "l\(String(format: "%02d", $0))", value: "v\($0)")
+                // Names on both sides of the tenant label's place.
+                Label(name: "\($0 % 3 == 0 ? "z" : "l")\(String(format: "%02d", $0))", value: "v\($0)")
             } : previous
             for _ in 0..<Int.random(in: 0...2, using: &generator) {
                 let at = Int.random(in: 0..<labels.count, using: &generator)
@@ -169,6 +170,7 @@ import Testing
                 let own = series.labels.filter { $0.name != "tenant_id" }.map { (name: $0.name, value: $0.value) }
                 #expect(ring.replicas(for: SeriesKeyHasher.hash(tenant: "team-a", labels: own)) == [part.node])
                 #expect(series.labels.contains(Label(name: "tenant_id", value: "team-a")))
+                #expect(series.labels == series.labels.sorted(), "the tenant label at its sorted place")
                 #expect(!series.labels.contains { $0.name == "__replica__" } || !dropping)
                 placed += 1
             }
