@@ -86,6 +86,31 @@ import Testing
         }
     }
 
+    /// A key that copies a run of pieces from the key before it hashes as if it had added them.
+    @Test("a key takes pieces from the previous key")
+    func previousKey() {
+        let bytes = Array("__name__upjobnodezonea".utf8)
+        bytes.withUnsafeBytes { raw in
+            var hasher = SeriesKeyHasher(capacity: 64)
+            Array("t".utf8).withUnsafeBytes { hasher.start(tenant: $0) }
+            let labels: [WriteRequestScanner.LabelRange] = [
+                .init(field: 0..<10, name: 0..<8, value: 8..<10),     // __name__=up
+                .init(field: 10..<17, name: 10..<13, value: 13..<17), // job=node
+                .init(field: 17..<22, name: 17..<21, value: 21..<22), // zone=a
+            ]
+            var first = hasher.startKey(labelBytes: 64)
+            labels.withUnsafeBufferPointer { first.add(labels: $0[...], base: raw.baseAddress!, whole: false) }
+            let firstHash = first.hash()
+            // The second key: its own first pair, then the first key's other two pieces at once.
+            var second = hasher.startKey(labelBytes: 64)
+            labels.withUnsafeBufferPointer { second.add(labels: $0[..<1], base: raw.baseAddress!, whole: false) }
+            let pairsStart = 2 + 8 + 1 + 2 + 1  // "t", 0xFF, "__name__", 0xFF, "up", 0xFF
+            second.add(previous: pairsStart..<(pairsStart + 4 + 5 + 5 + 2))  // job, node, zone, a and their 0xFFs
+            #expect(second.hash() == firstHash)
+            #expect(second.hash() == SeriesKeyHasher.hash(tenant: "t", labels: [("__name__", "up"), ("job", "node"), ("zone", "a")]))
+        }
+    }
+
     /// A hasher reused for a second key forgets the first.
     @Test("start resets the key")
     func reuse() {
