@@ -234,46 +234,41 @@ public final class RequestRouter {
             // Splice: bytes before the insertion point, the tenant label, the rest, minus any
             // tenant label the series already had and the dropped label.
             let (at, replaced, dropped) = (series.at, series.replaced, series.dropped)
-            if replaced == nil && dropped == nil {
-                // The common case, nothing cut: three pieces, with no range to step around.
-                let length = message.count + tenantField.count
-                let before = body.uncheckedSlice(message.lowerBound..<at)
-                let after = body.uncheckedSlice(at..<message.upperBound)
+            let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
+            let length = message.count - removed + tenantField.count
+            // Each node's body gets the field key (0x0A), the length, and the `length` bytes `pieces` writes.
+            @inline(__always) func splice(_ pieces: (inout UnsafeMutableRawPointer) -> Void) {
                 byteNodes { node in
                     unretainedBodies[node]._withUnsafeGuaranteedRef { out in
+                        // One capacity check for the key, the length and the spliced message, and 32
+                        // bytes more for the whole-word copies of short pieces (`copyShort(to:readableEnd:)`).
                         out.reserve(extra: 11 + length + 32)
                         out.appendUnsafe { tail in
                             var cursor = tail.baseAddress!
                             cursor.storeBytes(of: 0x0A, as: UInt8.self)
                             cursor += 1
                             Varint.store(UInt64(length), at: &cursor)
-                            cursor = before.copyShort(to: cursor, readableEnd: readableEnd)
-                            cursor = UnsafeRawBufferPointer(tenantFieldBytes).copyShort(to: cursor, readableEnd: tenantFieldEnd)
-                            cursor = after.copyShort(to: cursor, readableEnd: readableEnd)
+                            pieces(&cursor)
                             return cursor - tail.baseAddress!
                         }
                     }
                 }
-                return
             }
-            let removed = (replaced?.count ?? 0) + (dropped?.count ?? 0)
-            let length = message.count - removed + tenantField.count
-            byteNodes { node in
-                unretainedBodies[node]._withUnsafeGuaranteedRef { out in
-                    // One capacity check for the key, the length and the spliced message, and 32
-                    // bytes more for the whole-word copies of short pieces (`copyShort(to:readableEnd:)`).
-                    out.reserve(extra: 11 + length + 32)
-                    out.appendUnsafe { tail in
-                        var cursor = tail.baseAddress!
-                        cursor.storeBytes(of: 0x0A, as: UInt8.self)
-                        cursor += 1
-                        Varint.store(UInt64(length), at: &cursor)
-                        Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
-                        cursor = UnsafeRawBufferPointer(tenantFieldBytes).copyShort(to: cursor, readableEnd: tenantFieldEnd)
-                        Self.copy(body, at..<message.upperBound, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
-                        return cursor - tail.baseAddress!
-                    }
+            let tenantPiece = UnsafeRawBufferPointer(tenantFieldBytes)
+            guard replaced != nil || dropped != nil else {
+                // The common case, nothing cut: three pieces, with no range to step around.
+                let before = body.uncheckedSlice(message.lowerBound..<at)
+                let after = body.uncheckedSlice(at..<message.upperBound)
+                return splice { cursor in
+                    cursor = before.copyShort(to: cursor, readableEnd: readableEnd)
+                    cursor = tenantPiece.copyShort(to: cursor, readableEnd: tenantFieldEnd)
+                    cursor = after.copyShort(to: cursor, readableEnd: readableEnd)
                 }
+            }
+            splice { cursor in
+                Self.copy(body, message.lowerBound..<at, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
+                cursor = tenantPiece.copyShort(to: cursor, readableEnd: tenantFieldEnd)
+                Self.copy(body, at..<message.upperBound, skipping: replaced, dropped, to: &cursor, readableEnd: readableEnd)
             }
         }
         // Every key starts with the tenant: written once per request. Label bytes lie in `body`, so
