@@ -47,18 +47,18 @@ steadiness() { # insert's route step over loadgen-like bodies, about 0.55 ms eac
   echo "route step alone on CPU 0 ($1): $(SLUICE_PACE_MICROS=600 taskset -c 0 Benchmarks/.build/release/HotPathProfile 1 1600 "$tmp/bodies")"
 }
 
-# One run: a fresh insert (so no run inherits another's connections or buffers), loadgen at $1
-# (a rate, or --max) with $2 requests in flight; the report goes to $tmp/report-$2.json.
+# One run: a fresh insert (so no run inherits another's connections, buffers or data directory),
+# loadgen at $1 (a rate, or max) with $2 requests in flight; the report goes to $tmp/report-$1-$2.json.
 run() {
-  taskset -c 0 "$sluice" insert --config "$tmp/ring.yml" --listen 127.0.0.1:18201 --data-dir "$tmp/insert-$2" --log-level error &
+  taskset -c 0 "$sluice" insert --config "$tmp/ring.yml" --listen 127.0.0.1:18201 --data-dir "$tmp/insert-$1-$2" --log-level error &
   server=$!
   wait_ready http://127.0.0.1:18201/-/ready
   local pace=(--rate "$1")
   [ "$1" != max ] || pace=(--max)
   taskset -c 1 "$sluice" loadgen --url http://127.0.0.1:18201/api/v1/write "${pace[@]}" --series 100000 --metrics 100 \
     --interval 10s --batch 2000 --concurrency "$2" --warmup-ticks 1 --duration "${seconds}s" --progress none \
-    --report "$tmp/report-$2.json" >"$tmp/loadgen-$2.log" 2>&1 \
-    || { echo "sluice loadgen failed:" >&2; tail -n 20 "$tmp/loadgen-$2.log" >&2; exit 1; }
+    --report "$tmp/report-$1-$2.json" >"$tmp/loadgen-$1-$2.log" 2>&1 \
+    || { echo "sluice loadgen failed:" >&2; tail -n 20 "$tmp/loadgen-$1-$2.log" >&2; exit 1; }
   stop "$server"
   server=""
 }
@@ -66,7 +66,7 @@ run() {
 steadiness before
 if [ "$rate" = half ]; then
   run max 16
-  maximum=$(jq '.throughput.samplesPerSecond | floor' "$tmp/report-16.json")
+  maximum=$(jq '.throughput.samplesPerSecond | floor' "$tmp/report-max-16.json")
   rate=$(( maximum / 2 ))
   echo "maximum (16 in flight, ${seconds} s): $maximum samples/s; rate: $rate"
 fi
@@ -74,6 +74,6 @@ echo "| in flight | samples/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | f
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in "${inflight[@]}"; do
   run "$rate" "$n"
-  jq -r --arg n "$n" '"| \($n) | \(.throughput.samplesPerSecond | floor) | \(.latencyMs.p50) | \(.latencyMs.p90) | \(.latencyMs.p99) | \(.latencyMs.p999) | \(.latencyMs.max) | \(.requests.failed) |"' "$tmp/report-$n.json"
+  jq -r --arg n "$n" '"| \($n) | \(.throughput.samplesPerSecond | floor) | \(.latencyMs.p50) | \(.latencyMs.p90) | \(.latencyMs.p99) | \(.latencyMs.p999) | \(.latencyMs.max) | \(.requests.failed) |"' "$tmp/report-$rate-$n.json"
 done
 steadiness after
